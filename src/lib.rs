@@ -1,0 +1,1 @@
+//! Cross-crate tests, examples and benches of interven (not published).
