@@ -1,0 +1,4 @@
+//! The workspace's one integration-test binary: each module tests one area
+//! through the public API only.
+
+mod client;
