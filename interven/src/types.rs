@@ -542,6 +542,16 @@ impl ScanRequest {
         self.body = body;
     }
 
+    /// Replaces the URL.
+    pub(crate) fn set_url(&mut self, url: String) {
+        self.url = url;
+    }
+
+    /// The headers, to rewrite in place.
+    pub(crate) fn headers_mut(&mut self) -> Option<&mut BTreeMap<String, String>> {
+        self.headers.as_mut()
+    }
+
     /// Sets the agent's id and name where the request has none (used by the
     /// client to apply its configured agent).
     pub(crate) fn fill_agent(&mut self, id: Option<&str>, name: Option<&str>) {

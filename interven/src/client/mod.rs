@@ -1,6 +1,8 @@
 //! The client: one handle to whichever engine answers, gateway or embedded.
 
 mod blocking;
+#[cfg(feature = "engine")]
+mod privacy;
 mod remote;
 mod retry;
 
@@ -63,6 +65,9 @@ struct Inner {
     tool_failure_modes: HashMap<String, FailureMode>,
     #[cfg(feature = "engine")]
     fallback: Option<Arc<Engine>>,
+    /// Privacy mode: the engine that redacts requests before they are sent.
+    #[cfg(feature = "engine")]
+    privacy: Option<Arc<Engine>>,
     approval_timeout: Duration,
     approval_poll_interval: Duration,
 }
@@ -182,6 +187,8 @@ impl Client {
                 tool_failure_modes: HashMap::new(),
                 #[cfg(feature = "engine")]
                 fallback: None,
+                #[cfg(feature = "engine")]
+                privacy: None,
                 approval_timeout: DEFAULT_APPROVAL_TIMEOUT,
                 approval_poll_interval: DEFAULT_APPROVAL_POLL_INTERVAL,
             }),
@@ -232,7 +239,7 @@ impl Client {
             let request = self.with_agent(request);
             let result = match &self.inner.backend {
                 Backend::Remote(remote) => {
-                    let answer = remote.scan(&request).await;
+                    let answer = remote.scan(&self.for_gateway(&request)).await;
                     self.on_unavailable(&request, answer)
                 }
                 #[cfg(feature = "engine")]
@@ -437,6 +444,16 @@ impl Client {
         std::borrow::Cow::Owned(owned)
     }
 
+    /// The request as the gateway may see it: in privacy mode, every finding
+    /// of the embedded engine (body, URL, headers) replaced by its placeholder.
+    fn for_gateway<'a>(&self, request: &'a ScanRequest) -> std::borrow::Cow<'a, ScanRequest> {
+        #[cfg(feature = "engine")]
+        if let Some(engine) = &self.inner.privacy {
+            return privacy::redact_request(engine, request);
+        }
+        std::borrow::Cow::Borrowed(request)
+    }
+
     /// Applies the failure mode to a gateway answer.
     fn on_unavailable(&self, request: &ScanRequest, answer: Result<Verdict>) -> Result<Verdict> {
         let error = match answer {
@@ -518,6 +535,7 @@ pub struct ClientBuilder {
     policy: Option<Policy>,
     policy_path: Option<std::path::PathBuf>,
     force_local: bool,
+    privacy_mode: bool,
 }
 
 impl Default for ClientBuilder {
@@ -542,6 +560,7 @@ impl Default for ClientBuilder {
             policy: None,
             policy_path: None,
             force_local: false,
+            privacy_mode: false,
         }
     }
 }
@@ -691,6 +710,18 @@ impl ClientBuilder {
         self
     }
 
+    /// Privacy mode: the embedded engine scans each request first, and the
+    /// gateway receives only the redacted request (findings replaced by
+    /// placeholders such as `[REDACTED:EMAIL]`), so raw secrets and personal
+    /// data never leave the process. The gateway treats a placeholder as a
+    /// finding of its type, so its decision is the same as on the original;
+    /// on `ALLOW` the call still runs with its original arguments.
+    #[cfg(feature = "engine")]
+    pub fn privacy_mode(mut self, enabled: bool) -> Self {
+        self.privacy_mode = enabled;
+        self
+    }
+
     #[cfg(feature = "engine")]
     fn build_engine(&mut self) -> Result<Arc<Engine>> {
         if let Some(engine) = &self.engine {
@@ -760,6 +791,11 @@ impl ClientBuilder {
             (Backend::Remote(_), true) => Some(self.build_engine()?),
             _ => None,
         };
+        #[cfg(feature = "engine")]
+        let privacy = match &backend {
+            Backend::Remote(_) if self.privacy_mode => Some(self.build_engine()?),
+            _ => None,
+        };
         #[cfg(not(feature = "engine"))]
         let _ = needs_fallback;
         Ok(Client {
@@ -771,6 +807,8 @@ impl ClientBuilder {
                 tool_failure_modes: self.tool_failure_modes,
                 #[cfg(feature = "engine")]
                 fallback,
+                #[cfg(feature = "engine")]
+                privacy,
                 approval_timeout: self.approval_timeout,
                 approval_poll_interval: self.approval_poll_interval,
             }),
