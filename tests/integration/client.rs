@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
+use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use interven::{
@@ -49,6 +50,7 @@ impl Reply {
 
 #[derive(Debug, Clone)]
 struct Received {
+    peer: SocketAddr,
     method: Method,
     path: String,
     headers: HeaderMap,
@@ -87,11 +89,16 @@ impl TestGateway {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 tx.send(listener.local_addr().unwrap()).unwrap();
                 let app = axum::Router::new().fallback(
-                    move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+                    move |ConnectInfo(peer): ConnectInfo<SocketAddr>,
+                          method: Method,
+                          uri: Uri,
+                          headers: HeaderMap,
+                          body: Bytes| {
                         let state = state.clone();
-                        async move { answer(&state, method, uri, headers, body).await }
+                        async move { answer(&state, peer, method, uri, headers, body).await }
                     },
                 );
+                let app = app.into_make_service_with_connect_info::<SocketAddr>();
                 axum::serve(listener, app).await.unwrap();
             });
         });
@@ -125,6 +132,7 @@ impl TestGateway {
 
 async fn answer(
     state: &Mutex<Script>,
+    peer: SocketAddr,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -133,6 +141,7 @@ async fn answer(
     let reply = {
         let mut s = state.lock().unwrap();
         s.received.push(Received {
+            peer,
             method,
             path: uri.path().to_owned(),
             headers,
@@ -241,6 +250,22 @@ async fn each_decision_is_parsed() {
             _ => {}
         }
     }
+}
+
+#[tokio::test]
+async fn clones_share_one_connection_pool() {
+    let gw = TestGateway::always(Reply::verdict("ALLOW"));
+    let client = gw.client().build().unwrap();
+    let clone = client.clone();
+    for c in [&client, &clone, &client, &clone] {
+        c.scan(&request()).await.unwrap();
+    }
+    let peers: std::collections::HashSet<_> = gw.received().iter().map(|r| r.peer).collect();
+    assert_eq!(
+        peers.len(),
+        1,
+        "sequential calls through clones reuse one connection: {peers:?}"
+    );
 }
 
 #[tokio::test]
