@@ -34,10 +34,10 @@ impl Memory {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if !inner.scopes.contains_key(scope) {
-            if inner.order.len() >= MAX_SCOPES {
-                if let Some(old) = inner.order.pop_front() {
-                    inner.scopes.remove(&old);
-                }
+            if inner.order.len() >= MAX_SCOPES
+                && let Some(old) = inner.order.pop_front()
+            {
+                inner.scopes.remove(&old);
             }
             inner.order.push_back(scope.to_owned());
         }
@@ -45,10 +45,10 @@ impl Memory {
         for d in digests {
             if s.set.insert(d) {
                 s.order.push_back(d);
-                if s.order.len() > MAX_PER_SCOPE {
-                    if let Some(old) = s.order.pop_front() {
-                        s.set.remove(&old);
-                    }
+                if s.order.len() > MAX_PER_SCOPE
+                    && let Some(old) = s.order.pop_front()
+                {
+                    s.set.remove(&old);
                 }
             }
         }

@@ -408,10 +408,10 @@ impl Engine {
 
     fn remember_trace(&self, trace_id: &TraceId, scope: &str) {
         let mut t = self.traces.lock().unwrap_or_else(PoisonError::into_inner);
-        if t.order.len() >= MAX_TRACES {
-            if let Some(old) = t.order.pop_front() {
-                t.scope.remove(&old);
-            }
+        if t.order.len() >= MAX_TRACES
+            && let Some(old) = t.order.pop_front()
+        {
+            t.scope.remove(&old);
         }
         t.order.push_back(trace_id.clone());
         t.scope.insert(trace_id.clone(), scope.to_owned());

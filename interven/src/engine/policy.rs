@@ -125,13 +125,13 @@ impl Policy {
             source: None,
         })?;
         for rule in &file.rules {
-            if let Some(r) = rule.min_risk {
-                if !(0.0..=1.0).contains(&r) {
-                    return Err(Error::config(format!(
-                        "invalid policy: rule `{}` has min_risk {r} outside 0..1",
-                        rule.name
-                    )));
-                }
+            if let Some(r) = rule.min_risk
+                && !(0.0..=1.0).contains(&r)
+            {
+                return Err(Error::config(format!(
+                    "invalid policy: rule `{}` has min_risk {r} outside 0..1",
+                    rule.name
+                )));
             }
             if rule.reason.trim().is_empty() {
                 return Err(Error::config(format!(
@@ -211,10 +211,10 @@ impl Rule {
         if !any(&self.hosts, f.request.host()) || !any(&self.paths, Some(f.path)) {
             return false;
         }
-        if let Some(min) = self.min_risk {
-            if f.risk < min {
-                return false;
-            }
+        if let Some(min) = self.min_risk
+            && f.risk < min
+        {
+            return false;
         }
         if self.finding_kinds.is_empty() && self.finding_types.is_empty() {
             return true;

@@ -266,14 +266,13 @@ impl Detector {
     /// Decodes URL-encoding and base64 tokens, scans what they hide, and
     /// reports each hidden finding over the encoded text.
     fn scan_decoded(&self, text: &str, lists: &HostLists, depth: u8, hits: &mut Vec<Hit>) {
-        if text.contains('%') {
-            if let Ok(decoded) = percent_encoding::percent_decode_str(text).decode_utf8() {
-                if decoded != text {
-                    for inner in self.scan_text(&decoded, None, lists, depth + 1) {
-                        if !inner.placeholder && inner.kind != FindingKind::Destination {
-                            hits.push(Hit::new(inner.kind, inner.ty, 0..text.len()));
-                        }
-                    }
+        if text.contains('%')
+            && let Ok(decoded) = percent_encoding::percent_decode_str(text).decode_utf8()
+            && decoded != text
+        {
+            for inner in self.scan_text(&decoded, None, lists, depth + 1) {
+                if !inner.placeholder && inner.kind != FindingKind::Destination {
+                    hits.push(Hit::new(inner.kind, inner.ty, 0..text.len()));
                 }
             }
         }

@@ -538,9 +538,8 @@ const RULES: &[Rule] = &[
     },
 ];
 
-/// The number of credential formats with a structure of their own.
-#[cfg(test)]
-pub(crate) const FORMAT_COUNT: usize = RULES.len();
+// The issue asks for at least fifty credential formats with a structure of their own.
+const _: () = assert!(RULES.len() >= 50);
 
 pub(crate) struct SecretRules {
     regexes: Vec<Regex>,
@@ -821,8 +820,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn at_least_fifty_formats_and_all_compile() {
-        assert!(FORMAT_COUNT >= 50, "{FORMAT_COUNT}");
+    fn all_rules_compile() {
         let _ = SecretRules::new();
     }
 

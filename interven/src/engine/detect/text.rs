@@ -86,7 +86,7 @@ pub(crate) fn luhn_valid(digits: &[u8]) -> bool {
         }
         sum += v;
     }
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Base62 with the alphabet `0-9A-Za-z`, left-padded with `0` to `width`.
