@@ -2,3 +2,5 @@
 //! through the public API only.
 
 mod client;
+mod corpus;
+mod engine;
