@@ -103,12 +103,16 @@ impl PiiRules {
         }
         if digits >= 7 {
             for m in self.phone_intl.find_iter(text) {
-                let n = m.as_str().bytes().filter(u8::is_ascii_digit).count();
+                let span = balanced(text, m.range());
+                let n = text[span.clone()]
+                    .bytes()
+                    .filter(u8::is_ascii_digit)
+                    .count();
                 if (8..=15).contains(&n)
-                    && bounded(text, m.start(), m.end())
-                    && !overlaps(hits, &m.range())
+                    && bounded(text, span.start, span.end)
+                    && !overlaps(hits, &span)
                 {
-                    hits.push(Hit::new(Kind::Pii, "PHONE_NUMBER", m.range()));
+                    hits.push(Hit::new(Kind::Pii, "PHONE_NUMBER", span));
                 }
             }
             for m in self.phone_national.find_iter(text) {
@@ -128,6 +132,15 @@ impl PiiRules {
             }
         }
     }
+}
+
+/// Drops a closing parenthesis that the match does not open: `(+1 415 555 0132)`.
+fn balanced(text: &str, mut span: std::ops::Range<usize>) -> std::ops::Range<usize> {
+    let m = &text[span.clone()];
+    if m.ends_with(')') && m.matches('(').count() < m.matches(')').count() {
+        span.end -= 1;
+    }
+    span
 }
 
 fn memchr_at(bytes: &[u8]) -> bool {
@@ -347,6 +360,12 @@ mod tests {
         assert_eq!(types("pay to DE89 3704 0044 0532 0130 00"), ["IBAN"]);
         assert_eq!(types("call +44 20 7946 0958"), ["PHONE_NUMBER"]);
         assert_eq!(types("call (415) 555-2671"), ["PHONE_NUMBER"]);
+        let mut hits = Vec::new();
+        PiiRules::new().scan("(jane@x.io, +1 415 555 0132) asks", &mut hits);
+        assert_eq!(
+            &"(jane@x.io, +1 415 555 0132) asks"[hits[1].span.clone()],
+            "+1 415 555 0132"
+        );
         assert_eq!(types("DOB: 1990-04-12"), ["DATE_OF_BIRTH"]);
         assert_eq!(types("passport no. X1234567"), ["PASSPORT_NUMBER"]);
     }
