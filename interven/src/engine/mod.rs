@@ -119,7 +119,10 @@ pub struct Assessment {
     pub sanitized_body: Option<Value>,
     /// What the detectors found.
     pub findings: Vec<Finding>,
-    /// `sha256:<hex>` of the canonical request (method, url, body, tool, operation).
+    /// `sha256:<hex>` of the canonical request (method, url, body, tool,
+    /// operation), what approvals are bound to. Computed only when the
+    /// decision is `REQUIRE_APPROVAL` (empty otherwise, to keep scans fast);
+    /// [`canonical_request_hash`] computes it for any request.
     pub request_hash: String,
 }
 
@@ -335,7 +338,11 @@ impl Engine {
             risk_band: RiskBand::from_score(risk_score),
             sanitized_body,
             findings,
-            request_hash: canonical_request_hash(request),
+            request_hash: if decision == Decision::RequireApproval {
+                canonical_request_hash(request)
+            } else {
+                String::new()
+            },
         }
     }
 
@@ -534,40 +541,43 @@ fn json_depth(value: &Value) -> usize {
 /// JSON with object keys sorted and no insignificant whitespace.
 /// Callers bound the depth first ([`MAX_BODY_DEPTH`]).
 fn canonical_json(value: &Value) -> String {
-    fn write(v: &Value, out: &mut String) {
+    fn write(v: &Value, out: &mut Vec<u8>) {
         match v {
             Value::Object(map) => {
-                let mut keys: Vec<&String> = map.keys().collect();
-                keys.sort();
-                out.push('{');
-                for (i, k) in keys.into_iter().enumerate() {
+                let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+                entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+                out.push(b'{');
+                for (i, (k, v)) in entries.into_iter().enumerate() {
                     if i > 0 {
-                        out.push(',');
+                        out.push(b',');
                     }
-                    out.push_str(&Value::String(k.clone()).to_string());
-                    out.push(':');
-                    write(&map[k], out);
+                    // Writing a string or a scalar into a Vec cannot fail.
+                    let _ = serde_json::to_writer(&mut *out, k);
+                    out.push(b':');
+                    write(v, out);
                 }
-                out.push('}');
+                out.push(b'}');
             }
             Value::Array(items) => {
-                out.push('[');
+                out.push(b'[');
                 for (i, item) in items.iter().enumerate() {
                     if i > 0 {
-                        out.push(',');
+                        out.push(b',');
                     }
                     write(item, out);
                 }
-                out.push(']');
+                out.push(b']');
             }
-            other => out.push_str(&other.to_string()),
+            other => {
+                let _ = serde_json::to_writer(&mut *out, other);
+            }
         }
     }
-    let mut out = String::new();
+    let mut out = Vec::new();
     if json_depth(value) <= MAX_BODY_DEPTH {
         write(value, &mut out);
     }
-    out
+    String::from_utf8(out).unwrap_or_default()
 }
 
 fn hex(bytes: &[u8]) -> String {

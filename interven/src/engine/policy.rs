@@ -232,26 +232,37 @@ impl Rule {
 
 /// Matches `text` against a glob with `*` (any run) and `?` (one character), ignoring ASCII case.
 pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().map(|c| c.to_ascii_lowercase()).collect();
-    let t: Vec<char> = text.chars().map(|c| c.to_ascii_lowercase()).collect();
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
     let (mut pi, mut ti) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+        if pi < p.len() && (p[pi] == b'?' || p[pi].eq_ignore_ascii_case(&t[ti])) {
+            // `?` stands for one character: step over a whole UTF-8 sequence.
+            let step = if p[pi] == b'?' { utf8_len(t[ti]) } else { 1 };
             pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+            ti += step;
+        } else if pi < p.len() && p[pi] == b'*' {
             star = Some((pi, ti));
             pi += 1;
         } else if let Some((sp, st)) = star {
+            let next = st + utf8_len(t[st]);
             pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
+            ti = next;
+            star = Some((sp, next));
         } else {
             return false;
         }
     }
-    p[pi..].iter().all(|&c| c == '*')
+    p[pi..].iter().all(|&c| c == b'*')
+}
+
+fn utf8_len(first: u8) -> usize {
+    match first {
+        0xF0..=0xFF => 4,
+        0xE0..=0xEF => 3,
+        0xC0..=0xDF => 2,
+        _ => 1,
+    }
 }
 
 #[cfg(test)]
@@ -266,6 +277,8 @@ mod tests {
         assert!(glob_match("*force?push*", "git_force-push"));
         assert!(glob_match("*", ""));
         assert!(!glob_match("a?c", "ac"));
+        assert!(glob_match("caf?", "café"));
+        assert!(glob_match("*é*", "xéy"));
     }
 
     #[test]

@@ -4,8 +4,8 @@
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::Regex;
 
-use super::Hit;
 use super::text::{bounded, luhn_valid};
+use super::{Hit, captures_each};
 use crate::engine::FindingKind as Kind;
 
 pub(crate) struct PiiRules {
@@ -69,14 +69,14 @@ impl PiiRules {
                 context[usize::from(m.pattern().as_usize() == 4)] = true;
             }
             if context[CONTEXT_DOB] {
-                for caps in self.dob.captures_iter(text) {
+                for caps in captures_each(&self.dob, text) {
                     if let Some(v) = caps.name("v") {
                         hits.push(Hit::new(Kind::Pii, "DATE_OF_BIRTH", v.range()));
                     }
                 }
             }
             if context[CONTEXT_PASSPORT] {
-                for caps in self.passport.captures_iter(text) {
+                for caps in captures_each(&self.passport, text) {
                     if let Some(v) = caps
                         .name("v")
                         .filter(|v| v.as_str().bytes().any(|b| b.is_ascii_digit()))
@@ -87,7 +87,7 @@ impl PiiRules {
             }
         }
         if digits >= 9 {
-            for m in self.ssn.captures_iter(text) {
+            for m in captures_each(&self.ssn, text) {
                 let whole = m.get(0).map_or(0..0, |w| w.range());
                 if bounded(text, whole.start, whole.end) && ssn_valid(&m[1], &m[2], &m[3]) {
                     hits.push(Hit::new(Kind::Pii, "US_SSN", whole));

@@ -5,8 +5,8 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use base64::Engine as _;
 use regex::Regex;
 
-use super::Hit;
 use super::text::{bounded, char_classes, crc32_tail_valid, entropy, is_placeholder};
+use super::{Hit, captures_each};
 use crate::engine::FindingKind as Kind;
 
 /// How a match is checked after the regex matched.
@@ -600,7 +600,7 @@ impl SecretRules {
                 continue;
             }
             let rule = &RULES[i];
-            for caps in self.regexes[i].captures_iter(text) {
+            for caps in captures_each(&self.regexes[i], text) {
                 let Some(whole) = caps.get(0) else { continue };
                 if !bounded(text, whole.start(), whole.end())
                     && !matches!(
@@ -625,7 +625,7 @@ impl SecretRules {
             }
         }
         if generic {
-            for caps in self.generic.captures_iter(text) {
+            for caps in captures_each(&self.generic, text) {
                 let (Some(key), Some(value)) = (caps.name("k"), caps.name("v")) else {
                     continue;
                 };
@@ -682,7 +682,7 @@ const GENERIC_KEYWORDS: &[&str] = &[
 ];
 
 /// `password=…`, `api_key: …`, `"secret": "…"` inside free text.
-const GENERIC_ASSIGNMENT: &str = r#"(?i)(?P<k>[a-z0-9_\-.]{0,32}(?:password|passwd|pwd|passphrase|secret|api[_\-]?key|access[_\-]?key|private[_\-]?key|token|credential)[a-z0-9_\-]{0,16})["']?\s*(?:[:=]|=>)\s*["']?(?P<v>[^\s"',;&}{)\]]{4,256})"#;
+const GENERIC_ASSIGNMENT: &str = r#"(?i)(?P<k>[a-z0-9_\-.]*(?:password|passwd|pwd|passphrase|secret|api[_\-]?key|access[_\-]?key|private[_\-]?key|token|credential)[a-z0-9_\-]*)["']?\s*(?:[:=]|=>)\s*["']?(?P<v>[^\s"',;&}{)\]]{4,})"#;
 
 /// Normalizes a key: lower case, without `_`, `-`, `.` and spaces.
 fn normalize_key(key: &str) -> String {
