@@ -34,13 +34,19 @@
 
 mod client;
 mod error;
+mod gate;
 mod types;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
 
 #[cfg(feature = "engine")]
 pub mod engine;
 
 pub use client::{Client, ClientBuilder, FailureMode, RetryPolicy};
 pub use error::{Error, Result};
+pub use gate::{Denied, Gate, GateCall, PendingApproval, Proceed};
 pub use types::{
     Approval, ApprovalId, ApprovalStatus, Decision, RUNTIME_TYPE, ResponseScan, RiskBand,
     ScanRequest, ScanRequestBuilder, TraceId, Verdict,
