@@ -8,6 +8,7 @@
 
 use std::borrow::{Borrow, BorrowMut};
 use std::collections::HashMap;
+use std::marker::PhantomData;
 use std::sync::{Mutex, OnceLock};
 
 use serde::Serialize;
@@ -383,12 +384,12 @@ fn unsupported(name: &str, type_name: &str) -> Error {
 
 /// A by-value argument to rebind (see [`RebindOwned`] and [`RebindFallback`]).
 #[derive(Debug)]
-pub struct Rebind<'a, T: ?Sized>(&'a T);
+pub struct Rebind<'a, T: ?Sized>(PhantomData<&'a T>);
 
 impl<'a, T: ?Sized> Rebind<'a, T> {
     /// Wraps the argument.
-    pub fn new(value: &'a T) -> Self {
-        Rebind(value)
+    pub fn new(_value: &'a T) -> Self {
+        Rebind(PhantomData)
     }
 }
 
@@ -404,10 +405,7 @@ pub trait RebindOwned<T> {
 
 impl<T: DeserializeOwned> RebindOwned<T> for &Rebind<'_, T> {
     fn __interven_rebind(&self, cleared: &Cleared, name: &str) -> Result<Option<T>> {
-        cleared
-            .changed(name)?
-            .map(|v| deserialize(name, v))
-            .transpose()
+        rebind_changed(cleared, name)
     }
 }
 
@@ -423,21 +421,18 @@ pub trait RebindFallback<T> {
 
 impl<T> RebindFallback<T> for Rebind<'_, T> {
     fn __interven_rebind(&self, cleared: &Cleared, name: &str) -> Result<Option<T>> {
-        match cleared.changed(name)? {
-            None => Ok(None),
-            Some(_) => Err(unsupported(name, std::any::type_name::<T>())),
-        }
+        fallback_changed(cleared, name, std::any::type_name::<T>())
     }
 }
 
 /// A `&B` or `&mut B` argument to rebind to an owned `B::Owned`.
 #[derive(Debug)]
-pub struct RebindRef<'a, B: ?Sized>(&'a B);
+pub struct RebindRef<'a, B: ?Sized>(PhantomData<&'a B>);
 
 impl<'a, B: ?Sized> RebindRef<'a, B> {
     /// Wraps the argument.
-    pub fn new(value: &'a B) -> Self {
-        RebindRef(value)
+    pub fn new(_value: &'a B) -> Self {
+        RebindRef(PhantomData)
     }
 }
 
@@ -453,13 +448,10 @@ pub trait RebindRefOwned<O> {
 impl<B> RebindRefOwned<B::Owned> for &RebindRef<'_, B>
 where
     B: ?Sized + ToOwned,
-    B::Owned: DeserializeOwned + BorrowMut<B>,
+    B::Owned: DeserializeOwned,
 {
     fn __interven_rebind(&self, cleared: &Cleared, name: &str) -> Result<Option<B::Owned>> {
-        cleared
-            .changed(name)?
-            .map(|v| deserialize(name, v))
-            .transpose()
+        rebind_changed(cleared, name)
     }
 }
 
@@ -474,10 +466,66 @@ pub trait RebindRefFallback<B: ?Sized> {
 
 impl<B: ?Sized> RebindRefFallback<B> for RebindRef<'_, B> {
     fn __interven_rebind(&self, cleared: &Cleared, name: &str) -> Result<Option<Box<B>>> {
-        match cleared.changed(name)? {
-            None => Ok(None),
-            Some(_) => Err(unsupported(name, std::any::type_name::<B>())),
-        }
+        fallback_changed(cleared, name, std::any::type_name::<B>())
+    }
+}
+
+/// A `&mut B` argument to rebind to an owned `B::Owned` that the body may mutate.
+#[derive(Debug)]
+pub struct RebindMut<'a, B: ?Sized>(PhantomData<&'a B>);
+
+impl<'a, B: ?Sized> RebindMut<'a, B> {
+    /// Wraps the argument (reborrowed shared: it is only read here).
+    pub fn new(_value: &'a B) -> Self {
+        RebindMut(PhantomData)
+    }
+}
+
+/// Rebinding a mutable reference through `ToOwned` + `Deserialize` + `BorrowMut`.
+pub trait RebindMutOwned<O> {
+    /// The argument's owned sanitized value, `None` when the engine did not change it.
+    ///
+    /// # Errors
+    /// [`Error::Sanitize`] when the sanitized value does not fit the type.
+    fn __interven_rebind(&self, cleared: &Cleared, name: &str) -> Result<Option<O>>;
+}
+
+impl<B> RebindMutOwned<B::Owned> for &RebindMut<'_, B>
+where
+    B: ?Sized + ToOwned,
+    B::Owned: DeserializeOwned + BorrowMut<B>,
+{
+    fn __interven_rebind(&self, cleared: &Cleared, name: &str) -> Result<Option<B::Owned>> {
+        rebind_changed(cleared, name)
+    }
+}
+
+/// The fallback for a mutable reference without a suitable owned form.
+pub trait RebindMutFallback<B: ?Sized> {
+    /// `None` when the engine did not change the argument.
+    ///
+    /// # Errors
+    /// [`Error::Sanitize`] when it did: the value cannot be rebound.
+    fn __interven_rebind(&self, cleared: &Cleared, name: &str) -> Result<Option<Box<B>>>;
+}
+
+impl<B: ?Sized> RebindMutFallback<B> for RebindMut<'_, B> {
+    fn __interven_rebind(&self, cleared: &Cleared, name: &str) -> Result<Option<Box<B>>> {
+        fallback_changed(cleared, name, std::any::type_name::<B>())
+    }
+}
+
+fn rebind_changed<T: DeserializeOwned>(cleared: &Cleared, name: &str) -> Result<Option<T>> {
+    cleared
+        .changed(name)?
+        .map(|v| deserialize(name, v))
+        .transpose()
+}
+
+fn fallback_changed<T>(cleared: &Cleared, name: &str, type_name: &str) -> Result<Option<T>> {
+    match cleared.changed(name)? {
+        None => Ok(None),
+        Some(_) => Err(unsupported(name, type_name)),
     }
 }
 
@@ -691,7 +739,7 @@ mod tests {
 
         let mut caller = vec!["keep".to_owned()];
         let m: &mut Vec<String> = &mut caller;
-        let mut owned = (&&RebindRef::new(&*m)).__interven_rebind(&c, "m").unwrap();
+        let mut owned = (&&RebindMut::new(&*m)).__interven_rebind(&c, "m").unwrap();
         let rebound = borrow_mut_or(&mut owned, m);
         rebound.push("added".into());
         assert_eq!(rebound, &["[R]", "added"]);
