@@ -47,9 +47,9 @@ fn with_error(error: syn::Error, item: TokenStream) -> TokenStream {
 
 fn not_a_function(item: &Item) -> syn::Error {
     let span = match item {
-        Item::Struct(i) => i.struct_token.span,
-        Item::Enum(i) => i.enum_token.span,
-        Item::Trait(i) => i.trait_token.span,
+        Item::Struct(i) => return named_item_error(&i.struct_token, &i.ident),
+        Item::Enum(i) => return named_item_error(&i.enum_token, &i.ident),
+        Item::Trait(i) => return named_item_error(&i.trait_token, &i.ident),
         Item::Impl(i) => i.impl_token.span,
         Item::Mod(i) => i.mod_token.span,
         Item::Const(i) => i.const_token.span,
@@ -63,6 +63,10 @@ fn not_a_function(item: &Item) -> syn::Error {
             .map_or_else(Span::call_site, |t| t.span()),
     };
     syn::Error::new(span, NOT_A_FUNCTION)
+}
+
+fn named_item_error(keyword: &dyn ToTokens, ident: &Ident) -> syn::Error {
+    syn::Error::new_spanned(quote!(#keyword #ident), NOT_A_FUNCTION)
 }
 
 /// How the function runs, which decides where the prelude goes and whether it awaits.
@@ -359,8 +363,8 @@ fn check_not_returned(
     };
     match shared {
         None => Ok(()),
-        Some(lifetime) => Err(syn::Error::new(
-            ty.span(),
+        Some(lifetime) => Err(syn::Error::new_spanned(
+            ty,
             format!(
                 "`#[interven::guard]` cannot rebind `{ident}`: the return type may borrow from it ({lifetime}), \
                  but a sanitized `{ident}` is an owned value that lives only during the call. \
@@ -424,8 +428,12 @@ fn prelude(
         let note = format!(
             "derive or implement `serde::Serialize` for `{{Self}}`, or leave the argument out of the scan with `#[interven::guard(..., skip({name}))]`"
         );
+        // The call is spanned at the parameter, so that an argument that is
+        // not `Serialize` is the error's location. (Items named at a mixed
+        // site resolve at the call site: this names the same trait.)
+        let tr_at_param = Ident::new(&tr.to_string(), param.span);
         let call = quote_spanned! {param.span=>
-            #tr::__interven_scan(&#ident, &mut #scanned, #name);
+            #tr_at_param::__interven_scan(&#ident, &mut #scanned, #name);
         };
         scans.extend(quote! {
             #(#cfgs)*
@@ -540,8 +548,12 @@ fn prelude(
             },
         });
     }
+    // Spanned at the return type, so that a return type that is not a
+    // `Result`, or an error type without `From<interven::Error>`, is the
+    // error's location.
+    let fail_path = respan(p.clone(), return_span);
     let fail = quote_spanned! {return_span=>
-        #p::fail(#e)
+        #fail_path::fail(#e)
     };
 
     quote! {
@@ -568,4 +580,21 @@ fn prelude(
         }
         #shadows
     }
+}
+
+/// The same tokens, every one at `span`.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut t| {
+            if let TokenTree::Group(g) = &t {
+                let mut group = proc_macro2::Group::new(g.delimiter(), respan(g.stream(), span));
+                group.set_span(span);
+                t = TokenTree::Group(group);
+            } else {
+                t.set_span(span);
+            }
+            t
+        })
+        .collect()
 }
