@@ -2,3 +2,4 @@
 //! through the public API only.
 
 mod client;
+mod guard;
