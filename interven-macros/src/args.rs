@@ -195,13 +195,11 @@ impl Parse for GuardArgs {
             }
             input.parse::<Token![,]>()?;
         }
-        if args.client.is_some() && args.api_key.is_some() {
-            if let Some(key) = &args.api_key {
-                errors.push(syn::Error::new_spanned(
-                    key,
-                    "`client` and `api_key` both pick the client: keep one of them",
-                ));
-            }
+        if let (Some(_), Some(key)) = (&args.client, &args.api_key) {
+            errors.push(syn::Error::new_spanned(
+                key,
+                "`client` and `api_key` both pick the client: keep one of them",
+            ));
         }
         errors.finish()?;
         Ok(args)

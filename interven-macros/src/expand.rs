@@ -271,12 +271,11 @@ fn expand(args: &GuardArgs, mut function: ItemFn) -> syn::Result<TokenStream> {
                         (Type::Reference(_), true) => Kind::Ref,
                         _ => Kind::Value,
                     };
-                    if kind != Kind::Value {
-                        if let Err(e) =
+                    if kind != Kind::Value
+                        && let Err(e) =
                             check_not_returned(&ident, &t.ty, returned, borrowed_receiver)
-                        {
-                            errors.push(e);
-                        }
+                    {
+                        errors.push(e);
                     }
                     params.push(Param {
                         name: name_of(&ident),
@@ -357,7 +356,7 @@ fn check_not_returned(
     let shared = match &r.lifetime {
         Some(l) if l.ident != "_" => out_named
             .iter()
-            .any(|n| *n == l.ident.to_string())
+            .any(|n| l.ident == n)
             .then(|| format!("`{l}`")),
         _ => (out_elided && !borrowed_receiver).then(|| "an elided lifetime".to_owned()),
     };

@@ -368,10 +368,12 @@ impl Gate {
                 verdict,
             }),
             Decision::RequireApproval => Gate::PendingApproval(PendingApproval {
-                names: Names::of(&request),
-                client,
-                request,
-                verdict,
+                inner: Box::new(Pending {
+                    names: Names::of(&request),
+                    client,
+                    request,
+                    verdict,
+                }),
             }),
         }
     }
@@ -381,7 +383,7 @@ impl Gate {
         match self {
             Gate::Proceed(p) => &p.verdict,
             Gate::Denied(d) => &d.verdict,
-            Gate::PendingApproval(p) => &p.verdict,
+            Gate::PendingApproval(p) => &p.inner.verdict,
         }
     }
 
@@ -497,6 +499,11 @@ impl Denied {
 
 /// A call that waits for a human's approval.
 pub struct PendingApproval {
+    // Boxed: a pending approval keeps the whole request to scan it again.
+    inner: Box<Pending>,
+}
+
+struct Pending {
     names: Names,
     client: Client,
     request: ScanRequest,
@@ -506,9 +513,9 @@ pub struct PendingApproval {
 impl fmt::Debug for PendingApproval {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PendingApproval")
-            .field("approval_id", &self.verdict.approval_id)
-            .field("reason_codes", &self.verdict.reason_codes)
-            .field("trace_id", &self.verdict.trace_id)
+            .field("approval_id", &self.inner.verdict.approval_id)
+            .field("reason_codes", &self.inner.verdict.reason_codes)
+            .field("trace_id", &self.inner.verdict.trace_id)
             .finish_non_exhaustive()
     }
 }
@@ -516,12 +523,12 @@ impl fmt::Debug for PendingApproval {
 impl PendingApproval {
     /// The approval to ask a human for.
     pub fn approval_id(&self) -> Option<&ApprovalId> {
-        self.verdict.approval_id.as_ref()
+        self.inner.verdict.approval_id.as_ref()
     }
 
     /// The engine's verdict.
     pub fn verdict(&self) -> &Verdict {
-        &self.verdict
+        &self.inner.verdict
     }
 
     /// Waits for the approval (the client's timeout and poll interval),
@@ -531,8 +538,13 @@ impl PendingApproval {
     /// [`Error::ApprovalDenied`], [`Error::ApprovalExpired`],
     /// [`Error::ApprovalTimeout`], or a failure to scan again.
     pub async fn wait(self) -> Result<Gate> {
-        let verdict = approve_and_rescan(&self.client, &self.request, &self.verdict).await?;
-        Ok(Gate::new(self.client, self.request, verdict))
+        let verdict =
+            approve_and_rescan(&self.inner.client, &self.inner.request, &self.inner.verdict)
+                .await?;
+        let Pending {
+            client, request, ..
+        } = *self.inner;
+        Ok(Gate::new(client, request, verdict))
     }
 
     /// Blocking twin of [`wait`](Self::wait); safe inside a tokio runtime.
@@ -540,13 +552,21 @@ impl PendingApproval {
     /// # Errors
     /// As [`wait`](Self::wait).
     pub fn wait_blocking(self) -> Result<Gate> {
-        let verdict = approve_and_rescan_blocking(&self.client, &self.request, &self.verdict)?;
-        Ok(Gate::new(self.client, self.request, verdict))
+        let verdict = approve_and_rescan_blocking(
+            &self.inner.client,
+            &self.inner.request,
+            &self.inner.verdict,
+        )?;
+        let Pending {
+            client, request, ..
+        } = *self.inner;
+        Ok(Gate::new(client, request, verdict))
     }
 
     /// The matching [`Error::ApprovalRequired`].
     pub fn into_error(self) -> Error {
-        approval_required(&self.names.tool, &self.names.operation, self.verdict)
+        let Pending { names, verdict, .. } = *self.inner;
+        approval_required(&names.tool, &names.operation, verdict)
     }
 }
 

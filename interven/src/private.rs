@@ -695,6 +695,8 @@ mod tests {
     }
 
     #[test]
+    // `&&` is the autoref specialization the generated code relies on.
+    #[allow(clippy::needless_borrow)]
     fn rebind_by_value_deserializes_or_fails_closed() {
         let c = sanitize(
             json!({"s": "x@y.io", "n": 1}),

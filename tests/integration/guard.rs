@@ -5,7 +5,6 @@
 //! The guarded functions here are compiled with the strictest lints, so the
 //! generated code is checked by `cargo clippy --all-targets` too.
 #![deny(warnings, unused_braces, clippy::pedantic)]
-#![allow(clippy::unused_async, clippy::needless_pass_by_value)]
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
