@@ -131,7 +131,9 @@ pub mod engine;
 /// A reference argument whose lifetime the return type borrows
 /// (`fn first<'a>(s: &'a str) -> Result<&'a str, E>`) cannot be rebound to
 /// an owned value: that is a compile error saying so. Return owned data,
-/// give the argument a lifetime of its own, or `skip` it.
+/// give the argument a lifetime of its own, or `skip` it. Likewise, a body
+/// that stores a reference argument somewhere that outlives the call does
+/// not compile (E0597): take that argument owned, or `skip` it.
 ///
 /// # Methods, a chosen client, a URL from the arguments
 ///

@@ -273,7 +273,7 @@ fn waits(site: &Site, verdict: &Verdict) -> bool {
 /// Scans a guarded call and enforces the verdict (async functions).
 ///
 /// # Errors
-/// Whatever kept the call from running: see [`enforce`] and [`Client::scan`].
+/// Whatever kept the call from running: a denial, an approval that did not come, a sanitized value that does not fit, or any error of [`Client::scan`].
 pub async fn check(client: &Client, site: &Site, request: Result<ScanRequest>) -> Result<Cleared> {
     async {
         let request = request?;
