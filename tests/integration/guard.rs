@@ -500,6 +500,83 @@ fn save_note(client: &Client, text: &str) -> interven::Result<String> {
     Ok(text.to_owned())
 }
 
+#[interven::guard(tool = "db", method = "DELETE", skip(client), client = client, approval = "error")]
+fn drop_table(client: &Client, table: &str) -> interven::Result<String> {
+    Ok(format!("dropped {table}"))
+}
+
+#[interven::guard(tool = "db", operation = "drop_table", method = "DELETE", skip(client), client = client)]
+async fn drop_table_waiting(client: &Client, table: &str) -> interven::Result<String> {
+    Ok(format!("dropped {table}"))
+}
+
+fn embedded() -> Client {
+    Client::builder()
+        .local()
+        .approval_timeout(Duration::from_secs(10))
+        .approval_poll_interval(Duration::from_millis(10))
+        .build()
+        .unwrap()
+}
+
+#[test]
+#[ignore = "needs the real embedded engine (branch `engine`)"]
+fn the_embedded_engine_denies_a_secret() {
+    let err = save_note(&embedded(), "aws key AKIAIOSFODNN7EXAMPLE").unwrap_err();
+    assert!(err.is_blocked(), "{err:?}");
+    assert!(
+        err.reason_codes().iter().any(|c| c == "SECRET_DETECTED"),
+        "{err:?}"
+    );
+    assert!(!err.trace_id().unwrap().as_str().is_empty());
+    assert!(!format!("{err:?} {err}").contains("AKIAIOSFODNN7EXAMPLE"));
+}
+
+#[test]
+#[ignore = "needs the real embedded engine (branch `engine`)"]
+fn the_embedded_engine_sanitizes_an_email_before_the_body_sees_it() {
+    let text = save_note(&embedded(), "mail jane.doe@example.com").unwrap();
+    assert!(text.contains("[REDACTED:EMAIL]"), "{text}");
+    assert!(!text.contains("jane.doe@example.com"), "{text}");
+}
+
+#[test]
+#[ignore = "needs the real embedded engine (branch `engine`)"]
+fn the_embedded_engine_requires_approval_for_a_destructive_call() {
+    let client = embedded();
+    let err = drop_table(&client, "users").unwrap_err();
+    let id = err
+        .approval_id()
+        .cloned()
+        .unwrap_or_else(|| panic!("{err:?}"));
+    assert!(matches!(err, Error::ApprovalRequired { .. }));
+    client.engine().unwrap().approve(&id).unwrap();
+    // Approved: the same call now runs.
+    assert_eq!(drop_table(&client, "users").unwrap(), "dropped users");
+}
+
+#[tokio::test]
+#[ignore = "needs the real embedded engine (branch `engine`)"]
+async fn the_embedded_engine_approval_wait_runs_the_body_once_approved() {
+    let client = embedded();
+    let engine = client.engine().unwrap().clone();
+    let approver = std::thread::spawn(move || {
+        for _ in 0..500 {
+            if let Some(pending) = engine.pending_approvals().first() {
+                engine.approve(&pending.approval_id).unwrap();
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    });
+    assert_eq!(
+        drop_table_waiting(&client, "users").await.unwrap(),
+        "dropped users"
+    );
+    assert!(approver.join().unwrap());
+}
+
 #[test]
 fn the_embedded_engine_allows_plain_text() {
     let client = Client::local_default();
