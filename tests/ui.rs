@@ -16,5 +16,21 @@
 fn ui() {
     let t = trybuild::TestCases::new();
     t.pass("tests/ui/pass/*.rs");
-    t.compile_fail("tests/ui/fail/*.rs");
+    // Compiler messages change between releases: the reviewed stderr is
+    // checked on stable only; beta and nightly check that the forms compile.
+    if is_stable() {
+        t.compile_fail("tests/ui/fail/*.rs");
+    }
+}
+
+fn is_stable() -> bool {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    std::process::Command::new(rustc)
+        .arg("--version")
+        .output()
+        .map(|o| {
+            let v = String::from_utf8_lossy(&o.stdout);
+            !(v.contains("nightly") || v.contains("beta") || v.contains("-dev"))
+        })
+        .unwrap_or(true)
 }

@@ -82,7 +82,7 @@ enum Shape {
 struct Param {
     ident: Ident,
     name: String,
-    /// `#[cfg]`/`#[cfg_attr]` of the parameter, repeated on every statement about it.
+    /// `#[cfg]` of the parameter, repeated on every statement about it.
     cfgs: Vec<Attribute>,
     kind: Kind,
     mutable: bool,
@@ -256,7 +256,7 @@ fn expand(args: &GuardArgs, mut function: ItemFn) -> syn::Result<TokenStream> {
                 let cfgs: Vec<Attribute> = t
                     .attrs
                     .iter()
-                    .filter(|a| a.path().is_ident("cfg") || a.path().is_ident("cfg_attr"))
+                    .filter(|a| a.path().is_ident("cfg"))
                     .cloned()
                     .collect();
                 let top_level =

@@ -83,6 +83,19 @@ use crate::types::{ApprovalId, Decision, ScanRequest, TraceId, Verdict};
 /// # }
 /// ```
 ///
+/// # A JSON array literal
+///
+/// ```
+/// # fn main() -> interven::Result<()> {
+/// let client = interven::Client::local_default();
+/// let ids = [1, 2, 3];
+/// let gate = interven::gate!("POST", "https://api.example.com/batch",
+///                            body = [ids, { "dry_run": true }], client = client).blocking()?;
+/// assert_eq!(gate.into_body()?[1]["dry_run"], true);
+/// # Ok(())
+/// # }
+/// ```
+///
 /// # No body, the global client
 ///
 /// ```

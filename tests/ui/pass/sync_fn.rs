@@ -8,7 +8,11 @@ fn write_file(path: &std::path::Path, contents: &[u8]) -> Result<usize, Box<dyn 
 
 #[interven::guard(tool = "calc")]
 fn add(a: i64, b: i64) -> interven::Result<i64> {
-    Ok(a + b)
+    if a == 0 {
+        return Ok(b);
+    }
+    let parsed: i64 = "0".parse().map_err(|_| interven::Error::config("parse"))?;
+    Ok(a + b + parsed)
 }
 
 fn main() {
