@@ -8,6 +8,7 @@
 
 use std::borrow::{Borrow, BorrowMut};
 use std::collections::HashMap;
+use std::fmt;
 use std::marker::PhantomData;
 use std::sync::{Mutex, OnceLock};
 
@@ -72,10 +73,20 @@ impl Site {
 }
 
 /// The scanned arguments of a guarded call: name → JSON value.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Args {
     values: Map<String, Value>,
     error: Option<Error>,
+}
+
+impl fmt::Debug for Args {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Names only: the values may be secrets.
+        f.debug_struct("Args")
+            .field("names", &self.values.keys().collect::<Vec<_>>())
+            .field("error", &self.error)
+            .finish()
+    }
 }
 
 impl Args {
@@ -155,10 +166,19 @@ pub fn keyed_client(key: &str) -> Result<Client> {
 }
 
 /// What a guarded call may run with, once the engine cleared it.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Cleared {
     /// For `SANITIZE`: the scanned body and the engine's sanitized body.
     sanitized: Option<(Value, Map<String, Value>)>,
+}
+
+impl fmt::Debug for Cleared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the original values.
+        f.debug_struct("Cleared")
+            .field("sanitized", &self.sanitized.is_some())
+            .finish()
+    }
 }
 
 impl Cleared {
@@ -668,6 +688,15 @@ mod tests {
         let mut v = Verdict::new(Decision::Sanitize, trace("t"));
         v.sanitized_body = Some(json!("not an object"));
         assert!(enforce(&SITE, req, v).is_err());
+    }
+
+    #[test]
+    fn debug_never_shows_argument_values() {
+        let a = args(&[("password", json!("hunter2"))]);
+        let c = sanitize(json!({"p": "hunter2"}), json!({"p": "[REDACTED:SECRET]"}));
+        let dbg = format!("{a:?} {c:?}");
+        assert!(!dbg.contains("hunter2"), "{dbg}");
+        assert!(dbg.contains("password"), "{dbg}");
     }
 
     #[test]
