@@ -151,27 +151,20 @@ fn lifetimes(tokens: TokenStream, named: &mut Vec<String>, elided: &mut bool) {
 
 /// The `R` of `Pin<Box<dyn Future<Output = R> + ...>>`.
 fn future_output(ty: &Type) -> Option<&Type> {
-    match ty {
-        Type::Path(p) => p.path.segments.iter().find_map(|seg| match &seg.arguments {
+    fn in_path(path: &syn::Path) -> Option<&Type> {
+        path.segments.iter().find_map(|seg| match &seg.arguments {
             PathArguments::AngleBracketed(a) => a.args.iter().find_map(|arg| match arg {
                 GenericArgument::AssocType(assoc) if assoc.ident == "Output" => Some(&assoc.ty),
                 GenericArgument::Type(t) => future_output(t),
                 _ => None,
             }),
             _ => None,
-        }),
+        })
+    }
+    match ty {
+        Type::Path(p) => in_path(&p.path),
         Type::TraitObject(o) => o.bounds.iter().find_map(|b| match b {
-            TypeParamBound::Trait(t) => {
-                t.path.segments.iter().find_map(|seg| match &seg.arguments {
-                    PathArguments::AngleBracketed(a) => a.args.iter().find_map(|arg| match arg {
-                        GenericArgument::AssocType(assoc) if assoc.ident == "Output" => {
-                            Some(&assoc.ty)
-                        }
-                        _ => None,
-                    }),
-                    _ => None,
-                })
-            }
+            TypeParamBound::Trait(t) => in_path(&t.path),
             _ => None,
         }),
         Type::Paren(p) => future_output(&p.elem),
