@@ -224,3 +224,50 @@ impl GuardArgs {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors(src: &str) -> Vec<String> {
+        match syn::parse_str::<GuardArgs>(src) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn every_key_parses() {
+        let a = syn::parse_str::<GuardArgs>(
+            r#"tool = "gh", operation = "op", method = "put", url = format!("x/{a}"),
+               skip(a, b), client = self.client, approval = "error", crate = ::my::interven,"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(a.tool.unwrap().value(), "gh");
+        assert_eq!(a.skip.unwrap().len(), 2);
+        assert!(a.approval == Some(Approval::Error));
+        assert!(a.krate.is_some() && a.url.is_some() && a.client.is_some());
+        let a =
+            syn::parse_str::<GuardArgs>(r#"tool = "t", api_key = key(), crate = "::x""#).unwrap();
+        assert!(a.api_key.is_some() && a.krate.is_some());
+    }
+
+    #[test]
+    fn every_mistake_is_reported_at_once() {
+        let e = errors(
+            r#"tool = 5, colour = "red", operation = "a", operation = "b", approval = "later""#,
+        );
+        assert_eq!(e.len(), 4, "{e:?}");
+        assert!(e[0].contains("`tool` takes a string literal"), "{e:?}");
+        assert!(e[1].starts_with("expected one of: `tool`"), "{e:?}");
+        assert!(e[2].contains("duplicate `operation`"), "{e:?}");
+        assert!(e[3].contains("\"wait\""), "{e:?}");
+    }
+
+    #[test]
+    fn empty_and_odd_values_are_rejected() {
+        assert!(errors(r#"tool = """#)[0].contains("cannot be empty"));
+        assert!(errors(r#"tool = "t", method = "PO ST""#)[0].contains("HTTP method"));
+        assert!(errors(r#"tool = "t", client = c, api_key = "k""#)[0].contains("keep one"));
+    }
+}

@@ -590,3 +590,89 @@ fn respan(tokens: TokenStream, span: Span) -> TokenStream {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand_str(args: &str, item: &str) -> String {
+        guard(args.parse().unwrap(), item.parse().unwrap()).to_string()
+    }
+
+    #[test]
+    fn lifetimes_are_found_named_and_elided() {
+        let (mut named, mut elided) = (Vec::new(), false);
+        let ty: Type = syn::parse_quote!(Result<Cow<'a, str>, &'static E>);
+        lifetimes(ty.to_token_stream(), &mut named, &mut elided);
+        assert_eq!(named, ["a", "static"]);
+        assert!(!elided);
+        let ty: Type = syn::parse_quote!(Result<(&str, Foo<'_>)>);
+        lifetimes(ty.to_token_stream(), &mut Vec::new(), &mut elided);
+        assert!(elided);
+    }
+
+    #[test]
+    fn a_return_borrowing_a_rebound_argument_is_an_error() {
+        let out = expand_str("tool = \"t\"", "fn f(x: &str) -> Result<&str, E> { Ok(x) }");
+        assert!(out.contains("cannot rebind `x`"), "{out}");
+        // Borrowing from `&self` (elision picks the receiver) or another lifetime is fine.
+        let out = expand_str(
+            "tool = \"t\"",
+            "fn f(&self, x: &str) -> Result<&str, E> { Ok(\"\") }",
+        );
+        assert!(!out.contains("compile_error"), "{out}");
+        let out = expand_str(
+            "tool = \"t\", skip(c)",
+            "fn f<'a, 'b>(c: &'a C, x: &'b str) -> Result<&'a str, E> { c.get(x) }",
+        );
+        assert!(!out.contains("compile_error"), "{out}");
+        // A skipped argument is not rebound.
+        let out = expand_str(
+            "tool = \"t\", skip(x)",
+            "fn f(x: &str) -> Result<&str, E> { Ok(x) }",
+        );
+        assert!(!out.contains("compile_error"), "{out}");
+    }
+
+    #[test]
+    fn on_error_the_original_item_is_still_emitted() {
+        let out = expand_str("", "pub fn keep_me(x: u8) -> Result<u8, E> { Ok(x) }");
+        assert!(out.contains("compile_error"), "{out}");
+        assert!(out.contains("pub fn keep_me"), "{out}");
+        assert!(!out.contains("__private"), "{out}");
+    }
+
+    #[test]
+    fn async_trait_bodies_get_the_prelude_inside_their_async_block() {
+        let out = expand_str(
+            "tool = \"t\"",
+            "fn f<'a>(&'a self, x: u8) -> Pin<Box<dyn Future<Output = Result<u8, E>> + Send + 'a>> {
+                 Box::pin(async move { let __self = self; Ok(x) })
+             }",
+        );
+        let pin = out.find("Box :: pin (async move").unwrap();
+        let scan = out.find("__private :: check (").unwrap();
+        assert!(scan > pin, "{out}");
+        assert!(out.contains(". await"), "{out}");
+    }
+
+    #[test]
+    fn generated_paths_are_absolute() {
+        let out = expand_str("tool = \"t\"", "fn f(x: u8) -> Result<u8, E> { Ok(x) }");
+        let prelude = &out[out.find('{').unwrap()..out.rfind("{ Ok (x) }").unwrap()];
+        let tokens: Vec<&str> = prelude.split_whitespace().collect();
+        for (i, t) in tokens.iter().enumerate() {
+            if [
+                "Option", "Some", "None", "Result", "From", "Ok", "Err", "AsRef",
+            ]
+            .contains(t)
+            {
+                assert_eq!(tokens[i - 1], "::", "bare `{t}` in {prelude}");
+            }
+        }
+        assert!(
+            out.contains(":: interven :: __private :: check_blocking"),
+            "{out}"
+        );
+    }
+}
