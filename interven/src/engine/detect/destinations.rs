@@ -1,0 +1,210 @@
+//! Risky destinations: paste, webhook-capture and tunnel hosts, raw IP
+//! URLs, plain http to non-loopback hosts, and the policy's host lists.
+
+use std::net::IpAddr;
+
+use super::Hit;
+use crate::engine::FindingKind;
+use crate::engine::policy::glob_match;
+
+/// Hosts (and their subdomains) that receive data for anyone who asks:
+/// paste sites, request catchers, tunnels, out-of-band interaction services.
+const EXFILTRATION_HOSTS: &[&str] = &[
+    "pastebin.com",
+    "paste.ee",
+    "pastes.io",
+    "hastebin.com",
+    "ghostbin.com",
+    "ghostbin.co",
+    "dpaste.com",
+    "dpaste.org",
+    "rentry.co",
+    "rentry.org",
+    "termbin.com",
+    "ix.io",
+    "sprunge.us",
+    "0x0.st",
+    "transfer.sh",
+    "file.io",
+    "bashupload.com",
+    "paste.rs",
+    "controlc.com",
+    "justpaste.it",
+    "privatebin.net",
+    "webhook.site",
+    "requestbin.com",
+    "requestbin.net",
+    "pipedream.net",
+    "requestcatcher.com",
+    "beeceptor.com",
+    "hookbin.com",
+    "mockbin.org",
+    "postb.in",
+    "ptsv2.com",
+    "ptsv3.com",
+    "webhook.cool",
+    "ngrok.io",
+    "ngrok-free.app",
+    "ngrok.app",
+    "ngrok.dev",
+    "trycloudflare.com",
+    "loca.lt",
+    "localtunnel.me",
+    "serveo.net",
+    "localhost.run",
+    "lhr.life",
+    "pagekite.me",
+    "telebit.cloud",
+    "burpcollaborator.net",
+    "oastify.com",
+    "interact.sh",
+    "oast.fun",
+    "oast.pro",
+    "oast.live",
+    "oast.site",
+    "oast.online",
+    "oast.me",
+    "canarytokens.com",
+    "dnslog.cn",
+    "ceye.io",
+];
+
+/// The policy's host lists (globs such as `*.internal.example.com`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct HostLists {
+    pub(crate) allow: Vec<String>,
+    pub(crate) deny: Vec<String>,
+}
+
+fn is_exfiltration_host(host: &str) -> bool {
+    EXFILTRATION_HOSTS.iter().any(|h| {
+        host == *h
+            || (host.len() > h.len()
+                && host.ends_with(h)
+                && host.as_bytes()[host.len() - h.len() - 1] == b'.')
+    })
+}
+
+fn is_loopback_name(host: &str) -> bool {
+    host == "localhost" || host.ends_with(".localhost")
+}
+
+/// Checks the request's own URL: every destination rule applies.
+pub(crate) fn check_request_url(url: &str, lists: &HostLists, hits: &mut Vec<Hit>) {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return;
+    };
+    if !matches!(parsed.scheme(), "http" | "https" | "ws" | "wss" | "ftp") {
+        return;
+    }
+    let span = 0..url.len();
+    let (host, loopback, ip) = match parsed.host() {
+        Some(url::Host::Ipv4(ip)) => (ip.to_string(), ip.is_loopback(), Some(IpAddr::V4(ip))),
+        Some(url::Host::Ipv6(ip)) => (ip.to_string(), ip.is_loopback(), Some(IpAddr::V6(ip))),
+        Some(url::Host::Domain(d)) => {
+            let d = d.to_ascii_lowercase();
+            let lo = is_loopback_name(&d);
+            (d, lo, None)
+        }
+        None => return,
+    };
+    if loopback {
+        return;
+    }
+    if ip.is_some() {
+        hits.push(Hit::new(
+            FindingKind::Destination,
+            "RAW_IP_URL",
+            span.clone(),
+        ));
+    }
+    if matches!(parsed.scheme(), "http" | "ws" | "ftp") {
+        hits.push(Hit::new(
+            FindingKind::Destination,
+            "INSECURE_TRANSPORT",
+            span.clone(),
+        ));
+    }
+    check_host(&host, lists, span.clone(), hits);
+    if !lists.allow.is_empty() && !lists.allow.iter().any(|g| glob_match(g, &host)) {
+        hits.push(Hit::new(
+            FindingKind::Destination,
+            "UNLISTED_DESTINATION",
+            span,
+        ));
+    }
+}
+
+/// Checks a URL found inside the body: exfiltration hosts and the deny list only.
+pub(crate) fn check_embedded_url(url: &str, start: usize, lists: &HostLists, hits: &mut Vec<Hit>) {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return;
+    };
+    if let Some(url::Host::Domain(d)) = parsed.host() {
+        check_host(
+            &d.to_ascii_lowercase(),
+            lists,
+            start..start + url.len(),
+            hits,
+        );
+    }
+}
+
+fn check_host(host: &str, lists: &HostLists, span: std::ops::Range<usize>, hits: &mut Vec<Hit>) {
+    if is_exfiltration_host(host) {
+        hits.push(Hit::new(
+            FindingKind::Destination,
+            "EXFILTRATION_DESTINATION",
+            span,
+        ));
+    } else if lists.deny.iter().any(|g| glob_match(g, host)) {
+        hits.push(Hit::new(
+            FindingKind::Destination,
+            "DENYLISTED_DESTINATION",
+            span,
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn types(url: &str, lists: &HostLists) -> Vec<String> {
+        let mut hits = Vec::new();
+        check_request_url(url, lists, &mut hits);
+        hits.iter().map(|h| h.ty.to_string()).collect()
+    }
+
+    #[test]
+    fn destinations() {
+        let none = HostLists::default();
+        assert_eq!(
+            types("https://api.github.com/x", &none),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            types("https://webhook.site/abc", &none),
+            ["EXFILTRATION_DESTINATION"]
+        );
+        assert_eq!(
+            types("https://x.ngrok-free.app/", &none),
+            ["EXFILTRATION_DESTINATION"]
+        );
+        assert_eq!(types("https://notngrok.io/", &none), Vec::<String>::new());
+        assert_eq!(types("https://203.0.113.9/upload", &none), ["RAW_IP_URL"]);
+        assert_eq!(types("http://example.com/", &none), ["INSECURE_TRANSPORT"]);
+        assert!(types("http://127.0.0.1:8080/", &none).is_empty());
+        assert!(types("http://localhost/", &none).is_empty());
+        assert!(types("tool://slack/post", &none).is_empty());
+        let lists = HostLists {
+            allow: vec!["*.corp.io".into()],
+            deny: vec!["evil.com".into()],
+        };
+        assert_eq!(
+            types("https://evil.com/", &lists),
+            ["DENYLISTED_DESTINATION", "UNLISTED_DESTINATION"]
+        );
+        assert!(types("https://api.corp.io/", &lists).is_empty());
+    }
+}

@@ -1,0 +1,370 @@
+//! Personal data: emails, phone numbers, payment cards, US SSNs, IBANs,
+//! and — where the context says so — dates of birth and passport numbers.
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use regex::Regex;
+
+use super::Hit;
+use super::text::{bounded, luhn_valid};
+use crate::engine::FindingKind as Kind;
+
+pub(crate) struct PiiRules {
+    email: Regex,
+    phone_intl: Regex,
+    phone_national: Regex,
+    card: Regex,
+    ssn: Regex,
+    iban: Regex,
+    dob: Regex,
+    passport: Regex,
+    context: AhoCorasick,
+}
+
+const CONTEXT_DOB: usize = 0;
+const CONTEXT_PASSPORT: usize = 1;
+
+impl PiiRules {
+    pub(crate) fn new() -> PiiRules {
+        let re = |p: &str| Regex::new(p).unwrap_or_else(|e| panic!("pii rule: {e}"));
+        const DATE: &str = r"(?:[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{1,2}[/.\-][0-9]{1,2}[/.\-][0-9]{2,4}|[0-9]{1,2} (?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? [0-9]{4}|(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? [0-9]{1,2},? [0-9]{4})";
+        PiiRules {
+            email: re(
+                r"[A-Za-z0-9](?:[A-Za-z0-9._%+\-]{0,63})@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}",
+            ),
+            phone_intl: re(r"\+[1-9][0-9]{0,3}(?:[ .\-]?\(?[0-9]{1,4}\)?){2,5}"),
+            phone_national: re(
+                r"\(?[2-9][0-9]{2}\)?[ .\-][0-9]{3}[ .\-][0-9]{4}|0[1-9][0-9]{1,3}[ \-][0-9]{3,4}[ \-][0-9]{3,4}",
+            ),
+            card: re(r"[0-9](?:[ \-]?[0-9]){12,18}"),
+            ssn: re(r"([0-9]{3})-([0-9]{2})-([0-9]{4})"),
+            iban: re(r"[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?"),
+            dob: re(&format!(
+                r#"(?i:\bdob\b|d\.o\.b\.?|date[ _\-]?of[ _\-]?birth|birth[ _\-]?date|birthday|born(?: on)?)["']?\s*[:=]?\s*["']?(?P<v>{DATE})"#
+            )),
+            passport: re(
+                r#"(?i:passport)(?:[ _\-]?(?i:no\.?|number|num|nr|#))?["']?\s*[:=#]?\s*["']?(?P<v>[A-Z0-9]{6,9})"#,
+            ),
+            context: AhoCorasickBuilder::new()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::LeftmostFirst)
+                .build(["dob", "d.o.b", "birth", "born", "passport"])
+                .unwrap_or_else(|e| panic!("pii context: {e}")),
+        }
+    }
+
+    /// Every piece of personal data in `text`.
+    pub(crate) fn scan(&self, text: &str, hits: &mut Vec<Hit>) {
+        let bytes = text.as_bytes();
+        if memchr_at(bytes) {
+            for m in self.email.find_iter(text) {
+                if email_plausible(m.as_str()) && bounded(text, m.start(), m.end()) {
+                    hits.push(Hit::new(Kind::Pii, "EMAIL", m.range()));
+                }
+            }
+        }
+        let digits = bytes.iter().filter(|b| b.is_ascii_digit()).count();
+        if digits >= 6 {
+            let mut context = [false; 2];
+            for m in self.context.find_iter(text) {
+                context[usize::from(m.pattern().as_usize() == 4)] = true;
+            }
+            if context[CONTEXT_DOB] {
+                for caps in self.dob.captures_iter(text) {
+                    if let Some(v) = caps.name("v") {
+                        hits.push(Hit::new(Kind::Pii, "DATE_OF_BIRTH", v.range()));
+                    }
+                }
+            }
+            if context[CONTEXT_PASSPORT] {
+                for caps in self.passport.captures_iter(text) {
+                    if let Some(v) = caps
+                        .name("v")
+                        .filter(|v| v.as_str().bytes().any(|b| b.is_ascii_digit()))
+                    {
+                        hits.push(Hit::new(Kind::Pii, "PASSPORT_NUMBER", v.range()));
+                    }
+                }
+            }
+        }
+        if digits >= 9 {
+            for m in self.ssn.captures_iter(text) {
+                let whole = m.get(0).map_or(0..0, |w| w.range());
+                if bounded(text, whole.start, whole.end) && ssn_valid(&m[1], &m[2], &m[3]) {
+                    hits.push(Hit::new(Kind::Pii, "US_SSN", whole));
+                }
+            }
+        }
+        if digits >= 12 {
+            for m in self.card.find_iter(text) {
+                if bounded(text, m.start(), m.end()) && card_valid(m.as_str()) {
+                    hits.push(Hit::new(Kind::Pii, "PAYMENT_CARD", m.range()));
+                }
+            }
+        }
+        if digits >= 7 {
+            for m in self.phone_intl.find_iter(text) {
+                let n = m.as_str().bytes().filter(u8::is_ascii_digit).count();
+                if (8..=15).contains(&n)
+                    && bounded(text, m.start(), m.end())
+                    && !overlaps(hits, &m.range())
+                {
+                    hits.push(Hit::new(Kind::Pii, "PHONE_NUMBER", m.range()));
+                }
+            }
+            for m in self.phone_national.find_iter(text) {
+                if bounded(text, m.start(), m.end())
+                    && !overlaps(hits, &m.range())
+                    && !preceded_by_digitish(text, m.start())
+                {
+                    hits.push(Hit::new(Kind::Pii, "PHONE_NUMBER", m.range()));
+                }
+            }
+        }
+        if digits >= 2 && bytes.iter().any(u8::is_ascii_uppercase) {
+            for m in self.iban.find_iter(text) {
+                if bounded(text, m.start(), m.end()) && iban_valid(m.as_str()) {
+                    hits.push(Hit::new(Kind::Pii, "IBAN", m.range()));
+                }
+            }
+        }
+    }
+}
+
+fn memchr_at(bytes: &[u8]) -> bool {
+    bytes.contains(&b'@')
+}
+
+fn overlaps(hits: &[Hit], span: &std::ops::Range<usize>) -> bool {
+    hits.iter()
+        .any(|h| h.span.start < span.end && span.start < h.span.end)
+}
+
+/// A `.` or `/` right before a number makes it a version, a path or a date part.
+fn preceded_by_digitish(text: &str, start: usize) -> bool {
+    start >= 2
+        && matches!(text.as_bytes()[start - 1], b'.' | b'/' | b':')
+        && text.as_bytes()[start - 2].is_ascii_digit()
+}
+
+fn email_plausible(email: &str) -> bool {
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return false;
+    };
+    let tld = domain.rsplit('.').next().unwrap_or("").to_ascii_lowercase();
+    const FILE_TLDS: &[&str] = &[
+        "png", "jpg", "jpeg", "gif", "svg", "webp", "js", "css", "ts", "map", "py", "rs", "json",
+        "lock",
+    ];
+    !FILE_TLDS.contains(&tld.as_str()) && local != "git" && !local.is_empty()
+}
+
+/// Area 001–899 but 666, group 01–99, serial 0001–9999.
+fn ssn_valid(area: &str, group: &str, serial: &str) -> bool {
+    let (Ok(a), Ok(g), Ok(s)) = (
+        area.parse::<u16>(),
+        group.parse::<u16>(),
+        serial.parse::<u16>(),
+    ) else {
+        return false;
+    };
+    a != 0 && a != 666 && a < 900 && g != 0 && s != 0
+}
+
+/// Luhn plus the issuer ranges and lengths of the major networks.
+fn card_valid(candidate: &str) -> bool {
+    let digits: Vec<u8> = candidate
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .map(|b| b - b'0')
+        .collect();
+    let len = digits.len();
+    if !(13..=19).contains(&len) || !luhn_valid(&digits) {
+        return false;
+    }
+    // Separators, when used, must be consistent (groups of 4, or Amex 4-6-5).
+    let seps: Vec<char> = candidate.chars().filter(|c| !c.is_ascii_digit()).collect();
+    if seps.windows(2).any(|w| w[0] != w[1]) {
+        return false;
+    }
+    let prefix = |n: usize| {
+        digits[..n]
+            .iter()
+            .fold(0u32, |acc, &d| acc * 10 + u32::from(d))
+    };
+    let (p1, p2, p3, p4, p6) = (prefix(1), prefix(2), prefix(3), prefix(4), prefix(6));
+    match len {
+        13 => p1 == 4,
+        14 => matches!(p2, 30 | 36 | 38 | 39),
+        15 => matches!(p2, 34 | 37) || p4 == 2131 || p4 == 1800,
+        16 => {
+            p1 == 4
+                || (51..=55).contains(&p2)
+                || (2221..=2720).contains(&p4)
+                || p4 == 6011
+                || p2 == 65
+                || (644..=649).contains(&p3)
+                || (3528..=3589).contains(&p4)
+                || p2 == 62
+                || (622_126..=622_925).contains(&p6)
+                || matches!(p2, 50 | 56 | 57 | 58 | 63 | 67)
+        }
+        17..=19 => {
+            p1 == 4
+                || p4 == 6011
+                || p2 == 65
+                || p2 == 62
+                || (3528..=3589).contains(&p4)
+                || matches!(p2, 50 | 56 | 57 | 58 | 63 | 67)
+        }
+        _ => false,
+    }
+}
+
+/// Country length and the ISO 13616 mod-97 check.
+fn iban_valid(candidate: &str) -> bool {
+    let iban: String = candidate.chars().filter(|c| !c.is_whitespace()).collect();
+    let Some(expected) = iban_length(&iban[..2]) else {
+        return false;
+    };
+    if iban.len() != expected {
+        return false;
+    }
+    let (head, tail) = iban.split_at(4);
+    let mut rem: u32 = 0;
+    for c in tail.chars().chain(head.chars()) {
+        let v = match c {
+            '0'..='9' => c as u32 - '0' as u32,
+            'A'..='Z' => c as u32 - 'A' as u32 + 10,
+            _ => return false,
+        };
+        rem = if v >= 10 {
+            (rem * 100 + v) % 97
+        } else {
+            (rem * 10 + v) % 97
+        };
+    }
+    rem == 1
+}
+
+fn iban_length(country: &str) -> Option<usize> {
+    const LENGTHS: &[(&str, usize)] = &[
+        ("AD", 24),
+        ("AE", 23),
+        ("AL", 28),
+        ("AT", 20),
+        ("AZ", 28),
+        ("BA", 20),
+        ("BE", 16),
+        ("BG", 22),
+        ("BH", 22),
+        ("BR", 29),
+        ("BY", 28),
+        ("CH", 21),
+        ("CR", 22),
+        ("CY", 28),
+        ("CZ", 24),
+        ("DE", 22),
+        ("DK", 18),
+        ("DO", 28),
+        ("EE", 20),
+        ("EG", 29),
+        ("ES", 24),
+        ("FI", 18),
+        ("FO", 18),
+        ("FR", 27),
+        ("GB", 22),
+        ("GE", 22),
+        ("GI", 23),
+        ("GL", 18),
+        ("GR", 27),
+        ("GT", 28),
+        ("HR", 21),
+        ("HU", 28),
+        ("IE", 22),
+        ("IL", 23),
+        ("IQ", 23),
+        ("IS", 26),
+        ("IT", 27),
+        ("JO", 30),
+        ("KW", 30),
+        ("KZ", 20),
+        ("LB", 28),
+        ("LC", 32),
+        ("LI", 21),
+        ("LT", 20),
+        ("LU", 20),
+        ("LV", 21),
+        ("MC", 27),
+        ("MD", 24),
+        ("ME", 22),
+        ("MK", 19),
+        ("MR", 27),
+        ("MT", 31),
+        ("MU", 30),
+        ("NL", 18),
+        ("NO", 15),
+        ("PK", 24),
+        ("PL", 28),
+        ("PS", 29),
+        ("PT", 25),
+        ("QA", 29),
+        ("RO", 24),
+        ("RS", 22),
+        ("SA", 24),
+        ("SC", 31),
+        ("SE", 24),
+        ("SI", 19),
+        ("SK", 24),
+        ("SM", 27),
+        ("ST", 25),
+        ("SV", 28),
+        ("TL", 23),
+        ("TN", 24),
+        ("TR", 26),
+        ("UA", 29),
+        ("VA", 22),
+        ("VG", 24),
+        ("XK", 20),
+    ];
+    LENGTHS.iter().find(|(c, _)| *c == country).map(|&(_, n)| n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn types(text: &str) -> Vec<String> {
+        let mut hits = Vec::new();
+        PiiRules::new().scan(text, &mut hits);
+        hits.iter().map(|h| h.ty.to_string()).collect()
+    }
+
+    #[test]
+    fn detects_each_type() {
+        assert_eq!(types("mail jane.doe@acme.io now"), ["EMAIL"]);
+        assert_eq!(types("card 4111 1111 1111 1111"), ["PAYMENT_CARD"]);
+        assert_eq!(types("ssn 123-45-6789"), ["US_SSN"]);
+        assert_eq!(types("pay to DE89 3704 0044 0532 0130 00"), ["IBAN"]);
+        assert_eq!(types("call +44 20 7946 0958"), ["PHONE_NUMBER"]);
+        assert_eq!(types("call (415) 555-2671"), ["PHONE_NUMBER"]);
+        assert_eq!(types("DOB: 1990-04-12"), ["DATE_OF_BIRTH"]);
+        assert_eq!(types("passport no. X1234567"), ["PASSPORT_NUMBER"]);
+    }
+
+    #[test]
+    fn rejects_look_alikes() {
+        assert!(types("card 4111 1111 1111 1112").is_empty(), "bad Luhn");
+        assert!(types("ssn 666-45-6789 and 123-00-6789").is_empty());
+        assert!(
+            types("DE89 3704 0044 0532 0130 01").is_empty(),
+            "bad mod-97"
+        );
+        assert!(types("version 1.2.3 build 2024-01-15 at 10:30:00").is_empty());
+        assert!(types("logo@2x.png").is_empty());
+        assert!(
+            types("released 2024-01-15").is_empty(),
+            "a date without DOB context"
+        );
+        assert!(types("ts 1700000000000").is_empty());
+    }
+}

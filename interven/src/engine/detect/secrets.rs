@@ -1,0 +1,846 @@
+//! Credential formats, each with its published structure, a literal
+//! keyword for the prefilter, and a validator where the format has one.
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use base64::Engine as _;
+use regex::Regex;
+
+use super::Hit;
+use super::text::{bounded, char_classes, crc32_tail_valid, entropy, is_placeholder};
+use crate::engine::FindingKind as Kind;
+
+/// How a match is checked after the regex matched.
+#[derive(Debug, Clone, Copy)]
+enum Check {
+    /// The structure is enough.
+    Structure,
+    /// GitHub's CRC32 tail over the 30 random characters.
+    GithubCrc,
+    /// npm's CRC32 tail over the 30 random characters.
+    NpmCrc,
+    /// A JWT whose header decodes to JSON naming an `alg`.
+    Jwt,
+    /// A password in a URL that is not a placeholder.
+    UrlPassword,
+    /// `Basic` credentials that decode to `user:password`.
+    Basic,
+    /// A bearer token with enough entropy.
+    Bearer,
+    /// Value with at least this entropy (bits per byte) and two character classes.
+    Entropy(f64),
+}
+
+struct Rule {
+    ty: &'static str,
+    keywords: &'static [&'static str],
+    pattern: &'static str,
+    check: Check,
+}
+
+/// The rules. A pattern's capture group `v`, when present, is the secret
+/// itself (and what is redacted); otherwise the whole match is.
+const RULES: &[Rule] = &[
+    // Source hosting
+    Rule {
+        ty: "GITHUB_TOKEN",
+        keywords: &["ghp_", "gho_", "ghu_", "ghs_", "ghr_"],
+        pattern: r"gh[pousr]_(?P<v_tail>[A-Za-z0-9]{36})",
+        check: Check::GithubCrc,
+    },
+    Rule {
+        ty: "GITHUB_FINE_GRAINED_TOKEN",
+        keywords: &["github_pat_"],
+        pattern: r"github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}",
+        check: Check::Structure,
+    },
+    Rule {
+        ty: "GITLAB_TOKEN",
+        keywords: &[
+            "glpat-", "gldt-", "glrt-", "glcbt-", "glptt-", "gloas-", "glsoat-", "glffct-",
+        ],
+        pattern: r"gl(?:pat|dt|rt|cbt|soat|ffct)-[A-Za-z0-9_\-]{20,}|glptt-[0-9a-f]{40}|gloas-[0-9a-f]{64}",
+        check: Check::Entropy(3.0),
+    },
+    Rule {
+        ty: "BITBUCKET_APP_PASSWORD",
+        keywords: &["atbb"],
+        pattern: r"ATBB[A-Za-z0-9_=.\-]{32}",
+        check: Check::Entropy(3.0),
+    },
+    // Chat
+    Rule {
+        ty: "SLACK_TOKEN",
+        keywords: &["xoxb-", "xoxp-", "xoxa-", "xoxr-", "xoxs-", "xoxe"],
+        pattern: r"xox(?:[bpars]|e\.xox[bp]|e)-[0-9]{1,13}-[A-Za-z0-9\-]{10,}",
+        check: Check::Entropy(3.0),
+    },
+    Rule {
+        ty: "SLACK_APP_TOKEN",
+        keywords: &["xapp-"],
+        pattern: r"xapp-[0-9]-[A-Z0-9]{8,}-[0-9]{8,}-[a-f0-9]{32,}",
+        check: Check::Structure,
+    },
+    Rule {
+        ty: "SLACK_WEBHOOK",
+        keywords: &["hooks.slack.com"],
+        pattern: r"https://hooks\.slack\.com/(?:services|workflows|triggers)/T[A-Z0-9]{6,12}/[A-Z0-9]{6,12}/[A-Za-z0-9]{20,}",
+        check: Check::Structure,
+    },
+    Rule {
+        ty: "DISCORD_WEBHOOK",
+        keywords: &["/api/webhooks/"],
+        pattern: r"https://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/[0-9]{17,20}/[A-Za-z0-9_\-]{60,68}",
+        check: Check::Structure,
+    },
+    Rule {
+        ty: "DISCORD_BOT_TOKEN",
+        keywords: &["discord", "bot "],
+        pattern: r"[MNO][A-Za-z0-9_\-]{23,25}\.[A-Za-z0-9_\-]{6}\.[A-Za-z0-9_\-]{27,38}",
+        check: Check::Entropy(3.5),
+    },
+    Rule {
+        ty: "TELEGRAM_BOT_TOKEN",
+        keywords: &[":aa"],
+        pattern: r"[0-9]{8,10}:AA[A-Za-z0-9_\-]{33}",
+        check: Check::Structure,
+    },
+    Rule {
+        ty: "MICROSOFT_TEAMS_WEBHOOK",
+        keywords: &["webhook.office.com"],
+        pattern: r"https://[a-z0-9\-]+\.webhook\.office\.com/webhookb2/[A-Za-z0-9@\-]{30,}/IncomingWebhook/[A-Za-z0-9]{32}/[A-Za-z0-9\-]{36}",
+        check: Check::Structure,
+    },
+    // Cloud
+    Rule {
+        ty: "AWS_ACCESS_KEY_ID",
+        keywords: &["akia", "asia", "abia", "acca", "a3t"],
+        pattern: r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}",
+        check: Check::Structure,
+    },
+    Rule {
+        ty: "AWS_SECRET_ACCESS_KEY",
+        keywords: &[
+            "aws_secret",
+            "secret_access_key",
+            "secretaccesskey",
+            "aws secret",
+        ],
+        pattern: r#"(?i:aws_?secret_?(?:access_?)?key|secret_?access_?key)["']?\s*[:=]\s*["']?(?P<v>[A-Za-z0-9/+]{40})"#,
+        check: Check::Entropy(3.5),
+    },
+    Rule {
+        ty: "AWS_SESSION_TOKEN",
+        keywords: &[
+            "session_token",
+            "sessiontoken",
+            "security_token",
+            "x-amz-security-token",
+        ],
+        pattern: r#"(?i:aws_?session_?token|session_?token|security_?token|x-amz-security-token)["']?\s*[:=]\s*["']?(?P<v>[A-Za-z0-9/+=]{100,})"#,
+        check: Check::Entropy(4.0),
+    },
+    Rule {
+        ty: "GOOGLE_API_KEY",
+        keywords: &["aiza"],
+        pattern: r"AIza[0-9A-Za-z_\-]{35}",
+        check: Check::Structure,
+    },
+    Rule {
+        ty: "GOOGLE_OAUTH_CLIENT_SECRET",
+        keywords: &["gocspx-"],
+        pattern: r"GOCSPX-[A-Za-z0-9_\-]{28}",
+        check: Check::Structure,
+    },
+    Rule {
+        ty: "GOOGLE_OAUTH_ACCESS_TOKEN",
+        keywords: &["ya29."],
+        pattern: r"ya29\.[0-9A-Za-z_\-]{30,}",
+        check: Check::Entropy(3.5),
+    },
+    Rule {
+        ty: "AZURE_STORAGE_CONNECTION_STRING",
+        keywords: &["accountkey="],
+        pattern: r"(?i:AccountKey)=(?P<v>[A-Za-z0-9+/]{86}==)",
+        check: Check::Structure,
+    },
+    Rule {
+        ty: "AZURE_SAS_TOKEN",
+        keywords: &["sig="],
+        pattern: r"(?:sv|se|sp|sr)=[^&\s]+(?:&[a-z]{2,4}=[^&\s]*)*&sig=(?P<v>[A-Za-z0-9%+/]{40,}(?:%3D|=){0,2})",
+        check: Check::Structure,
+    },
+    Rule {
+        ty: "AZURE_CLIENT_SECRET",
+        keywords: &["q~"],
+        pattern: r"[A-Za-z0-9_~.]{3}[0-9]Q~[A-Za-z0-9_~.\-]{31,34}",
+        check: Check::Entropy(3.5),
+    },
+    Rule {
+        ty: "DIGITALOCEAN_TOKEN",
+        keywords: &["dop_v1_", "doo_v1_", "dor_v1_"],
+        pattern: r"do[opr]_v1_[a-f0-9]{64}",
+        check: Check::Structure,
+    },
+    Rule {
+        ty: "HEROKU_API_KEY",
+        keywords: &["hrku-"],
+        pattern: r"HRKU-[A-Za-z0-9_\-]{60}",
+        check: Check::Structure,
+    },
+    Rule {
+        ty: "ALIBABA_ACCESS_KEY_ID",
+        keywords: &["ltai"],
+        pattern: r"LTAI[A-Za-z0-9]{20}",
+        check: Check::Entropy(3.5),
+    },
+    Rule {
+        ty: "IBM_CLOUD_API_KEY",
+        keywords: &["ibm"],
+        pattern: r#"(?i:ibm[_\-]?(?:cloud[_\-]?)?api[_\-]?key)["']?\s*[:=]\s*["']?(?P<v>[A-Za-z0-9_\-]{44})"#,
+        check: Check::Entropy(4.0),
+    },
+    Rule {
+        ty: "CLOUDFLARE_API_TOKEN",
+        keywords: &["cloudflare", "cf_api"],
+        pattern: r#"(?i:cloudflare[_\-]?api[_\-]?(?:token|key)|cf_api_(?:token|key))["']?\s*[:=]\s*["']?(?P<v>[A-Za-z0-9_\-]{37,40})"#,
+        check: Check::Entropy(3.5),
+    },
+    // AI providers
+    Rule {
+        ty: "OPENAI_API_KEY",
+        keywords: &["t3blbkfj"],
+        pattern: r"sk-(?:(?:proj|svcacct|admin)-)?[A-Za-z0-9_\-]{16,}T3BlbkFJ[A-Za-z0-9_\-]{16,}",
+        check: Check::Structure,
+    },
+    Rule {
+        ty: "ANTHROPIC_API_KEY",
+        keywords: &["sk-ant-"],
+        pattern: r"sk-ant-(?:api|admin|sid)[0-9]{2}-[A-Za-z0-9_\-]{80,100}",
+        check: Check::Entropy(3.5),
+    },
+    Rule {
+        ty: "HUGGINGFACE_TOKEN",
+        keywords: &["hf_"],
+        pattern: r"hf_[A-Za-z]{34}",
+        check: Check::Entropy(3.5),
+    },
+    Rule {
+        ty: "GROQ_API_KEY",
+        keywords: &["gsk_"],
+        pattern: r"gsk_[A-Za-z0-9]{52}",
+        check: Check::Entropy(3.5),
+    },
+    Rule {
+        ty: "REPLICATE_API_TOKEN",
+        keywords: &["r8_"],
+        pattern: r"r8_[A-Za-z0-9]{37}",
+        check: Check::Entropy(3.5),
+    },
+    Rule {
+        ty: "PERPLEXITY_API_KEY",
+        keywords: &["pplx-"],
+        pattern: r"pplx-[A-Za-z0-9]{48}",
+        check: Check::Entropy(3.5),
+    },
+    Rule {
+        ty: "XAI_API_KEY",
+        keywords: &["xai-"],
+        pattern: r"xai-[A-Za-z0-9]{80}",
+        check: Check::Entropy(3.5),
+    },
+    Rule {
+        ty: "LANGSMITH_API_KEY",
+        keywords: &["lsv2_"],
+        pattern: r"lsv2_(?:pt|sk)_[a-f0-9]{32}_[a-f0-9]{10}",
+        check: Check::Structure,
+    },
+    // Payments
+    Rule {
+        ty: "STRIPE_SECRET_KEY",
+        keywords: &["sk_live_", "sk_test_", "rk_live_", "rk_test_"],
+        pattern: r"[sr]k_(?:live|test)_[0-9A-Za-z]{24,99}",
+        check: Check::Entropy(3.5),
+    },
+    Rule {
+        ty: "STRIPE_WEBHOOK_SECRET",
+        keywords: &["whsec_"],
+        pattern: r"whsec_[A-Za-z0-9+/]{32,}",
+        check: Check::Entropy(3.5),
+    },
+    Rule {
+        ty: "SQUARE_ACCESS_TOKEN",
+        keywords: &["sq0atp-", "eaaa"],
+        pattern: r"sq0atp-[0-9A-Za-z_\-]{22}|EAAA[A-Za-z0-9_\-]{60}",
+        check: Check::Entropy(3.5),
+    },
+    Rule {
+        ty: "SQUARE_OAUTH_SECRET",
+        keywords: &["sq0csp-"],
+        pattern: r"sq0csp-[0-9A-Za-z_\-]{43}",
+        check: Check::Entropy(3.5),
+    },
+    Rule {
+        ty: "PAYPAL_BRAINTREE_TOKEN",
+        keywords: &["access_token$production$", "access_token$sandbox$"],
+        pattern: r"access_token\$(?:production|sandbox)\$[0-9a-z]{16}\$[0-9a-f]{32}",
+        check: Check::Structure,
+    },
+    Rule {
+        ty: "SHOPIFY_TOKEN",
+        keywords: &["shpat_", "shpca_", "shppa_", "shpss_"],
+        pattern: r"shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}",
+        check: Check::Structure,
+    },
+    // Messaging and email
+    Rule {
+        ty: "TWILIO_API_KEY",
+        keywords: &["sk"],
+        pattern: r"SK[0-9a-f]{32}",
+        check: Check::Entropy(3.0),
+    },
+    Rule {
+        ty: "SENDGRID_API_KEY",
+        keywords: &["sg."],
+        pattern: r"SG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}",
+        check: Check::Structure,
+    },
+    Rule {
+        ty: "MAILGUN_API_KEY",
+        keywords: &["key-"],
+        pattern: r"key-[0-9a-f]{32}",
+        check: Check::Entropy(3.0),
+    },
+    Rule {
+        ty: "MAILCHIMP_API_KEY",
+        keywords: &["-us"],
+        pattern: r"[0-9a-f]{32}-us[0-9]{1,2}",
+        check: Check::Entropy(3.0),
+    },
+    Rule {
+        ty: "POSTMARK_SERVER_TOKEN",
+        keywords: &["postmark"],
+        pattern: r#"(?i:postmark[_\-]?(?:server[_\-]?)?(?:api[_\-]?)?token)["']?\s*[:=]\s*["']?(?P<v>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"#,
+        check: Check::Structure,
+    },
+    // Observability
+    Rule {
+        ty: "DATADOG_API_KEY",
+        keywords: &["dd_api_key", "datadog", "dd-api-key"],
+        pattern: r#"(?i:dd[_\-]?api[_\-]?key|datadog[_\-]?api[_\-]?key)["']?\s*[:=]\s*["']?(?P<v>[a-f0-9]{32})"#,
+        check: Check::Entropy(3.0),
+    },
+    Rule {
+        ty: "NEW_RELIC_KEY",
+        keywords: &["nrak-", "nrjs-", "nrii-"],
+        pattern: r"NR(?:AK|JS|II)-[A-Z0-9]{19,27}",
+        check: Check::Entropy(3.0),
+    },
+    Rule {
+        ty: "SENTRY_TOKEN",
+        keywords: &["sntrys_", "sntryu_"],
+        pattern: r"sntry[su]_[A-Za-z0-9+/=_]{40,}",
+        check: Check::Entropy(3.5),
+    },
+    Rule {
+        ty: "GRAFANA_TOKEN",
+        keywords: &["glsa_", "glc_"],
+        pattern: r"glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}|glc_[A-Za-z0-9+/]{32,}={0,2}",
+        check: Check::Entropy(3.5),
+    },
+    Rule {
+        ty: "HONEYCOMB_API_KEY",
+        keywords: &["hcaik_", "hcxik_"],
+        pattern: r"hc[ax]ik_[a-z0-9]{58}",
+        check: Check::Entropy(3.5),
+    },
+    // Databases and data platforms
+    Rule {
+        ty: "DATABASE_URL",
+        keywords: &["://"],
+        pattern: r"(?i:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|redis|rediss|amqps?|mssql|sqlserver|clickhouse|cockroachdb|neo4j(?:\+s)?)://[^:/\s@]+:(?P<v>[^@\s/]{3,})@[^\s/]+",
+        check: Check::UrlPassword,
+    },
+    Rule {
+        ty: "DATABRICKS_TOKEN",
+        keywords: &["dapi"],
+        pattern: r"dapi[a-f0-9]{32}(?:-[0-9])?",
+        check: Check::Entropy(3.0),
+    },
+    Rule {
+        ty: "SUPABASE_TOKEN",
+        keywords: &["sbp_"],
+        pattern: r"sbp_[a-f0-9]{40}",
+        check: Check::Structure,
+    },
+    Rule {
+        ty: "PLANETSCALE_TOKEN",
+        keywords: &["pscale_"],
+        pattern: r"pscale_(?:tkn|pw|oauth)_[A-Za-z0-9_.\-]{32,64}",
+        check: Check::Entropy(3.5),
+    },
+    Rule {
+        ty: "AIRTABLE_TOKEN",
+        keywords: &["pat"],
+        pattern: r"pat[A-Za-z0-9]{14}\.[a-f0-9]{64}",
+        check: Check::Structure,
+    },
+    // Package registries and developer platforms
+    Rule {
+        ty: "NPM_TOKEN",
+        keywords: &["npm_"],
+        pattern: r"npm_(?P<v_tail>[A-Za-z0-9]{36})",
+        check: Check::NpmCrc,
+    },
+    Rule {
+        ty: "PYPI_TOKEN",
+        keywords: &["pypi-ageichlwas5vcmc"],
+        pattern: r"pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_\-]{50,}",
+        check: Check::Structure,
+    },
+    Rule {
+        ty: "RUBYGEMS_API_KEY",
+        keywords: &["rubygems_"],
+        pattern: r"rubygems_[a-f0-9]{48}",
+        check: Check::Structure,
+    },
+    Rule {
+        ty: "NUGET_API_KEY",
+        keywords: &["oy2"],
+        pattern: r"oy2[a-z0-9]{43}",
+        check: Check::Entropy(3.5),
+    },
+    Rule {
+        ty: "DOCKERHUB_TOKEN",
+        keywords: &["dckr_pat_"],
+        pattern: r"dckr_pat_[A-Za-z0-9_\-]{27}",
+        check: Check::Entropy(3.5),
+    },
+    Rule {
+        ty: "CRATES_IO_TOKEN",
+        keywords: &["cio"],
+        pattern: r"cio[A-Za-z0-9]{32}",
+        check: Check::Entropy(3.5),
+    },
+    Rule {
+        ty: "HASHICORP_VAULT_TOKEN",
+        keywords: &["hvs.", "hvb."],
+        pattern: r"hv[sb]\.[A-Za-z0-9_\-]{24,}",
+        check: Check::Entropy(3.5),
+    },
+    Rule {
+        ty: "TERRAFORM_CLOUD_TOKEN",
+        keywords: &[".atlasv1."],
+        pattern: r"[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=\-]{60,70}",
+        check: Check::Structure,
+    },
+    Rule {
+        ty: "PULUMI_TOKEN",
+        keywords: &["pul-"],
+        pattern: r"pul-[a-f0-9]{40}",
+        check: Check::Structure,
+    },
+    Rule {
+        ty: "DOPPLER_TOKEN",
+        keywords: &["dp.pt.", "dp.st.", "dp.sa."],
+        pattern: r"dp\.(?:pt|st|sa|ct|scim|audit)\.[A-Za-z0-9]{40,44}",
+        check: Check::Entropy(3.5),
+    },
+    Rule {
+        ty: "POSTMAN_API_KEY",
+        keywords: &["pmak-"],
+        pattern: r"PMAK-[a-f0-9]{24}-[a-f0-9]{34}",
+        check: Check::Structure,
+    },
+    Rule {
+        ty: "LINEAR_API_KEY",
+        keywords: &["lin_api_"],
+        pattern: r"lin_api_[A-Za-z0-9]{40}",
+        check: Check::Entropy(3.5),
+    },
+    Rule {
+        ty: "NOTION_TOKEN",
+        keywords: &["ntn_", "secret_"],
+        pattern: r"ntn_[0-9]{11}[A-Za-z0-9]{35}|secret_[A-Za-z0-9]{43}",
+        check: Check::Entropy(3.5),
+    },
+    Rule {
+        ty: "ATLASSIAN_API_TOKEN",
+        keywords: &["atatt3"],
+        pattern: r"ATATT3[A-Za-z0-9_=\-]{186}",
+        check: Check::Structure,
+    },
+    Rule {
+        ty: "FIGMA_TOKEN",
+        keywords: &["figd_"],
+        pattern: r"figd_[A-Za-z0-9_\-]{40}",
+        check: Check::Entropy(3.5),
+    },
+    Rule {
+        ty: "CONTENTFUL_TOKEN",
+        keywords: &["cfpat-"],
+        pattern: r"CFPAT-[A-Za-z0-9_\-]{43}",
+        check: Check::Entropy(3.5),
+    },
+    Rule {
+        ty: "MAPBOX_SECRET_TOKEN",
+        keywords: &["sk.eyj"],
+        pattern: r"sk\.eyJ[A-Za-z0-9_\-]{20,}\.[A-Za-z0-9_\-]{20,}",
+        check: Check::Structure,
+    },
+    Rule {
+        ty: "AGE_SECRET_KEY",
+        keywords: &["age-secret-key-1"],
+        pattern: r"AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}",
+        check: Check::Structure,
+    },
+    Rule {
+        ty: "ONEPASSWORD_SERVICE_TOKEN",
+        keywords: &["ops_eyj"],
+        pattern: r"ops_eyJ[A-Za-z0-9+/=_\-]{200,}",
+        check: Check::Structure,
+    },
+    Rule {
+        ty: "FIREBASE_CLOUD_MESSAGING_KEY",
+        keywords: &["aaaa"],
+        pattern: r"AAAA[A-Za-z0-9_\-]{7}:[A-Za-z0-9_\-]{140}",
+        check: Check::Structure,
+    },
+    // Generic structures
+    Rule {
+        ty: "JWT",
+        keywords: &["eyj"],
+        pattern: r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{16,}",
+        check: Check::Jwt,
+    },
+    Rule {
+        ty: "PRIVATE_KEY",
+        keywords: &["private key-----"],
+        pattern: r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----(?:(?s:.*?)-----END [A-Z ]{0,16}PRIVATE KEY(?: BLOCK)?-----|[A-Za-z0-9+/=\\\s]{64,})",
+        check: Check::Structure,
+    },
+    Rule {
+        ty: "URL_CREDENTIALS",
+        keywords: &["://"],
+        pattern: r"(?i:https?|ftp|sftp|ssh|git|smtp)://[^:/\s@]{1,64}:(?P<v>[^@\s/]{3,128})@[A-Za-z0-9.\-]+",
+        check: Check::UrlPassword,
+    },
+    Rule {
+        ty: "BASIC_AUTH",
+        keywords: &["basic "],
+        pattern: r"(?i:basic)\s+(?P<v>[A-Za-z0-9+/]{8,}={0,2})",
+        check: Check::Basic,
+    },
+    Rule {
+        ty: "BEARER_TOKEN",
+        keywords: &["bearer "],
+        pattern: r"(?i:bearer)\s+(?P<v>[A-Za-z0-9._~+/\-]{16,}={0,2})",
+        check: Check::Bearer,
+    },
+];
+
+// The issue asks for at least fifty credential formats with a structure of their own.
+const _: () = assert!(RULES.len() >= 50);
+
+pub(crate) struct SecretRules {
+    regexes: Vec<Regex>,
+    prefilter: AhoCorasick,
+    /// Prefilter pattern index → rule index.
+    keyword_rule: Vec<usize>,
+    generic: Regex,
+}
+
+impl SecretRules {
+    pub(crate) fn new() -> SecretRules {
+        let regexes = RULES
+            .iter()
+            .map(|r| Regex::new(r.pattern).unwrap_or_else(|e| panic!("rule {}: {e}", r.ty)))
+            .collect();
+        let mut keywords = Vec::new();
+        let mut keyword_rule = Vec::new();
+        for (i, rule) in RULES.iter().enumerate() {
+            for k in rule.keywords {
+                keywords.push(*k);
+                keyword_rule.push(i);
+            }
+        }
+        keywords.extend(GENERIC_KEYWORDS);
+        let prefilter = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(MatchKind::Standard)
+            .build(&keywords)
+            .unwrap_or_else(|e| panic!("secret keywords: {e}"));
+        let generic =
+            Regex::new(GENERIC_ASSIGNMENT).unwrap_or_else(|e| panic!("generic rule: {e}"));
+        SecretRules {
+            regexes,
+            prefilter,
+            keyword_rule,
+            generic,
+        }
+    }
+
+    /// Every secret in `text`. The prefilter decides which rules run at all.
+    pub(crate) fn scan(&self, text: &str, hits: &mut Vec<Hit>) {
+        let mut triggered = [false; RULES.len()];
+        let mut generic = false;
+        let mut any = false;
+        for m in self.prefilter.find_overlapping_iter(text) {
+            let p = m.pattern().as_usize();
+            match self.keyword_rule.get(p) {
+                Some(&rule) => triggered[rule] = true,
+                None => generic = true,
+            }
+            any = true;
+        }
+        if !any {
+            return;
+        }
+        for (i, on) in triggered.iter().enumerate() {
+            if !on {
+                continue;
+            }
+            let rule = &RULES[i];
+            for caps in self.regexes[i].captures_iter(text) {
+                let Some(whole) = caps.get(0) else { continue };
+                if !bounded(text, whole.start(), whole.end())
+                    && !matches!(
+                        rule.check,
+                        Check::UrlPassword | Check::Basic | Check::Bearer
+                    )
+                {
+                    continue;
+                }
+                let value = caps.name("v").unwrap_or(whole);
+                if is_placeholder(value.as_str())
+                    || !check(
+                        rule.check,
+                        whole.as_str(),
+                        value.as_str(),
+                        caps.name("v_tail").map(|m| m.as_str()),
+                    )
+                {
+                    continue;
+                }
+                hits.push(Hit::new(Kind::Secret, rule.ty, value.start()..value.end()));
+            }
+        }
+        if generic {
+            for caps in self.generic.captures_iter(text) {
+                let (Some(key), Some(value)) = (caps.name("k"), caps.name("v")) else {
+                    continue;
+                };
+                if let Some(ty) = secret_for_key(key.as_str(), value.as_str()) {
+                    hits.push(Hit::new(Kind::Secret, ty, value.start()..value.end()));
+                }
+            }
+        }
+    }
+}
+
+fn check(check: Check, whole: &str, value: &str, tail: Option<&str>) -> bool {
+    match check {
+        Check::Structure => true,
+        Check::GithubCrc | Check::NpmCrc => tail.is_some_and(crc32_tail_valid),
+        Check::Jwt => jwt_header_valid(whole),
+        Check::UrlPassword => {
+            !value.starts_with('$') && !value.starts_with('{') && !value.starts_with('%')
+        }
+        Check::Basic => base64::engine::general_purpose::STANDARD
+            .decode(value)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .is_some_and(|s| s.contains(':') && s.len() >= 3 && !s.chars().any(char::is_control)),
+        Check::Bearer => entropy(value) >= 3.0 && char_classes(value) >= 2,
+        Check::Entropy(min) => entropy(value) >= min && char_classes(value) >= 2,
+    }
+}
+
+fn jwt_header_valid(token: &str) -> bool {
+    let Some(header) = token.split('.').next() else {
+        return false;
+    };
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header.trim_end_matches('='))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .is_some_and(|v| v.get("alg").is_some())
+}
+
+const GENERIC_KEYWORDS: &[&str] = &[
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "api_key",
+    "apikey",
+    "api-key",
+    "token",
+    "access_key",
+    "private_key",
+    "credential",
+    "passphrase",
+];
+
+/// `password=…`, `api_key: …`, `"secret": "…"` inside free text.
+const GENERIC_ASSIGNMENT: &str = r#"(?i)(?P<k>[a-z0-9_\-.]{0,32}(?:password|passwd|pwd|passphrase|secret|api[_\-]?key|access[_\-]?key|private[_\-]?key|token|credential)[a-z0-9_\-]{0,16})["']?\s*(?:[:=]|=>)\s*["']?(?P<v>[^\s"',;&}{)\]]{4,256})"#;
+
+/// Normalizes a key: lower case, without `_`, `-`, `.` and spaces.
+fn normalize_key(key: &str) -> String {
+    key.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// Whether a key names a credential, and how strong the evidence must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyClass {
+    /// `password`, `passwd`, `pwd`, `passphrase`: any real-looking value is a secret.
+    Password,
+    /// `secret`, `token`, `api_key`…: the value must look random.
+    Token,
+}
+
+/// Classifies a key (a JSON key, a header name, `key=` in text).
+pub(crate) fn classify_key(key: &str) -> Option<KeyClass> {
+    let k = normalize_key(key);
+    const NOT_SECRETS: &[&str] = &[
+        "page",
+        "next",
+        "cursor",
+        "type",
+        "count",
+        "limit",
+        "max",
+        "usage",
+        "csrf",
+        "xsrf",
+        "expir",
+        "url",
+        "uri",
+        "endpoint",
+        "name",
+        "length",
+        "hint",
+        "path",
+        "file",
+        "policy",
+        "reset",
+        "forgot",
+        "prompt",
+        "field",
+        "label",
+        "required",
+        "enabled",
+        "strength",
+        "used",
+        "total",
+        "rotation",
+        "manager",
+        "tokenizer",
+        "tokens",
+        "sync",
+        "continuation",
+        "idempotency",
+        "version",
+        "format",
+        "ttl",
+        "header",
+        "scope",
+        "description",
+        "id",
+        "valid",
+        "at",
+        "hash",
+    ];
+    let password = ["password", "passwd", "passphrase"]
+        .iter()
+        .any(|p| k.contains(p))
+        || k == "pwd"
+        || k.ends_with("pwd");
+    let token = [
+        "secret",
+        "apikey",
+        "accesskey",
+        "privatekey",
+        "token",
+        "credential",
+        "authorization",
+        "authkey",
+        "signingkey",
+        "encryptionkey",
+        "masterkey",
+        "clientkey",
+        "sharedkey",
+        "xapikey",
+    ]
+    .iter()
+    .any(|p| k.contains(p))
+        || k == "auth"
+        || k == "key";
+    if !password && !token {
+        return None;
+    }
+    if NOT_SECRETS
+        .iter()
+        .any(|n| k.ends_with(n) || (n.len() > 3 && k.contains(n)))
+    {
+        return None;
+    }
+    Some(if password {
+        KeyClass::Password
+    } else {
+        KeyClass::Token
+    })
+}
+
+/// The secret type of `value` held under `key`, if it is one.
+pub(crate) fn secret_for_key(key: &str, value: &str) -> Option<&'static str> {
+    let class = classify_key(key)?;
+    let value = value.trim();
+    if is_placeholder(value) || value.starts_with("[REDACTED:") {
+        return None;
+    }
+    match class {
+        KeyClass::Password => (value.chars().count() >= 6 && !value.contains(char::is_whitespace))
+            .then_some("PASSWORD"),
+        KeyClass::Token => {
+            let looks_random = value.len() >= 16
+                && value.len() <= 4096
+                && entropy(value) >= 3.0
+                && char_classes(value) >= 2
+                && !value.contains(' ');
+            looks_random.then_some("GENERIC_SECRET")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_rules_compile() {
+        let _ = SecretRules::new();
+    }
+
+    #[test]
+    fn key_classes() {
+        assert_eq!(classify_key("password"), Some(KeyClass::Password));
+        assert_eq!(classify_key("DB_PASSWORD"), Some(KeyClass::Password));
+        assert_eq!(classify_key("api_key"), Some(KeyClass::Token));
+        assert_eq!(classify_key("X-Api-Key"), Some(KeyClass::Token));
+        assert_eq!(classify_key("client_secret"), Some(KeyClass::Token));
+        for not in [
+            "next_page_token",
+            "token_type",
+            "max_tokens",
+            "password_reset_url",
+            "request_id",
+            "username",
+            "keyboard",
+        ] {
+            assert_eq!(classify_key(not), None, "{not}");
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Small checks on candidate values: entropy, placeholders, checksums.
+
+/// Shannon entropy of `s` in bits per byte.
+pub(crate) fn entropy(s: &str) -> f64 {
+    if s.is_empty() {
+        return 0.0;
+    }
+    let mut counts = [0u32; 256];
+    for b in s.bytes() {
+        counts[b as usize] += 1;
+    }
+    let len = s.len() as f64;
+    counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = f64::from(c) / len;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// How many of lower case, upper case and digits `s` mixes.
+pub(crate) fn char_classes(s: &str) -> usize {
+    let lower = s.bytes().any(|b| b.is_ascii_lowercase());
+    let upper = s.bytes().any(|b| b.is_ascii_uppercase());
+    let digit = s.bytes().any(|b| b.is_ascii_digit());
+    usize::from(lower) + usize::from(upper) + usize::from(digit)
+}
+
+/// Documented example and placeholder values: `AKIA…EXAMPLE`, `sk-proj-...`,
+/// `YOUR_API_KEY`, `xoxb-your-token`, `<token>`, `${SECRET}`, `****`, `xxxx`.
+pub(crate) fn is_placeholder(value: &str) -> bool {
+    const MARKERS: &[&str] = &[
+        "example",
+        "your",
+        "xxxx",
+        "...",
+        "…",
+        "placeholder",
+        "changeme",
+        "change_me",
+        "dummy",
+        "sample",
+        "redacted",
+        "****",
+        "<",
+        ">",
+        "${",
+        "{{",
+        "%s",
+        "insert",
+        "replace_me",
+        "replaceme",
+        "_here",
+        "-here",
+        "notreal",
+        "not_real",
+        "not-a-real",
+    ];
+    let lower = value.to_ascii_lowercase();
+    if MARKERS.iter().any(|m| lower.contains(m)) {
+        return true;
+    }
+    let mut distinct = [false; 256];
+    for b in value.bytes() {
+        distinct[b as usize] = true;
+    }
+    let distinct = distinct.iter().filter(|&&d| d).count();
+    distinct <= 3 || lower.contains("0123456789") || lower.contains("abcdefghij")
+}
+
+/// The Luhn checksum used by payment cards.
+pub(crate) fn luhn_valid(digits: &[u8]) -> bool {
+    if digits.is_empty() {
+        return false;
+    }
+    let mut sum = 0u32;
+    for (i, &d) in digits.iter().rev().enumerate() {
+        let mut v = u32::from(d);
+        if i % 2 == 1 {
+            v *= 2;
+            if v > 9 {
+                v -= 9;
+            }
+        }
+        sum += v;
+    }
+    sum.is_multiple_of(10)
+}
+
+/// Base62 with the alphabet `0-9A-Za-z`, left-padded with `0` to `width`.
+pub(crate) fn base62(mut n: u32, width: usize) -> String {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::with_capacity(width);
+    while n > 0 {
+        out.push(ALPHABET[(n % 62) as usize]);
+        n /= 62;
+    }
+    while out.len() < width {
+        out.push(b'0');
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// The CRC32 checksum tail of GitHub and npm tokens: the last six characters
+/// are the CRC32 of the random part before them, in base62.
+pub(crate) fn crc32_tail_valid(random_and_tail: &str) -> bool {
+    if random_and_tail.len() < 7 || !random_and_tail.is_ascii() {
+        return false;
+    }
+    let (body, tail) = random_and_tail.split_at(random_and_tail.len() - 6);
+    base62(crc32fast::hash(body.as_bytes()), 6) == tail
+}
+
+/// `true` when the character before `start` and after `end` are not part of a token.
+pub(crate) fn bounded(text: &str, start: usize, end: usize) -> bool {
+    let token = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'-';
+    let bytes = text.as_bytes();
+    (start == 0 || !token(bytes[start - 1])) && (end >= bytes.len() || !token(bytes[end]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders() {
+        for p in [
+            "AKIAIOSFODNN7EXAMPLE",
+            "sk-proj-...",
+            "YOUR_API_KEY",
+            "xoxb-your-token",
+            "<token>",
+            "${SECRET}",
+            "xxxxxxxx",
+            "aaaaaaaaaaaa",
+        ] {
+            assert!(is_placeholder(p), "{p}");
+        }
+        assert!(!is_placeholder("q8Vz3kLmP2wXr7Tn"));
+    }
+
+    #[test]
+    fn luhn_and_crc() {
+        assert!(luhn_valid(&[
+            4, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1
+        ]));
+        assert!(!luhn_valid(&[
+            4, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2
+        ]));
+        let body = "abcDEF0123456789ghijKLMNOPqrst";
+        let token = format!("{body}{}", base62(crc32fast::hash(body.as_bytes()), 6));
+        assert!(crc32_tail_valid(&token));
+        assert!(!crc32_tail_valid(&token.replace('a', "b")));
+        assert!(entropy("aaaa") < 0.01 && entropy("abcd") > 1.9);
+    }
+}

@@ -1,0 +1,338 @@
+//! The policy: TOML rules that map findings and request facts to a decision.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::FindingKind;
+use super::detect::HostLists;
+use crate::error::{Error, Result};
+use crate::types::{Decision, ScanRequest};
+
+/// The built-in policy's TOML text (also shipped as `examples/policy.toml`).
+pub const BUILTIN_POLICY: &str = include_str!("default_policy.toml");
+
+/// A policy for the embedded engine: rules, each with conditions, a
+/// decision and a reason code, and destination host lists.
+///
+/// The format and how rules combine are documented in
+/// [`BUILTIN_POLICY`], the built-in policy, which is also the
+/// [`Default`]. In short: every matching rule counts, the most severe
+/// decision wins, no match is ALLOW.
+///
+/// ```
+/// use interven::engine::Policy;
+///
+/// let policy = Policy::from_toml(r#"
+///     [[rules]]
+///     name = "no-prod-deletes"
+///     tools = ["db"]
+///     operations = ["delete*"]
+///     hosts = ["*.prod.example.com"]
+///     decision = "DENY"
+///     reason = "PROD_DELETE"
+/// "#)?;
+/// assert_eq!(policy.rules().len(), 1);
+/// # Ok::<(), interven::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Policy {
+    rules: Vec<Rule>,
+    pub(crate) lists: HostLists,
+}
+
+/// One rule of a [`Policy`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Rule {
+    /// A name for logs and errors.
+    pub name: String,
+    /// The decision when the rule matches.
+    pub decision: Decision,
+    /// The reason code reported when the rule matches.
+    pub reason: String,
+    /// Globs on the tool name.
+    #[serde(default)]
+    pub tools: Vec<String>,
+    /// Globs on the operation name.
+    #[serde(default)]
+    pub operations: Vec<String>,
+    /// HTTP methods.
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// Globs on the URL's host.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Globs on the URL's path.
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// Kinds of findings, any of which makes the rule match.
+    #[serde(default)]
+    pub finding_kinds: Vec<FindingKind>,
+    /// Types of findings, any of which makes the rule match.
+    #[serde(default)]
+    pub finding_types: Vec<String>,
+    /// The least risk score for the rule to match.
+    #[serde(default)]
+    pub min_risk: Option<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    #[serde(default)]
+    destinations: Destinations,
+    #[serde(default)]
+    rules: Vec<Rule>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Destinations {
+    #[serde(default)]
+    allow: Vec<String>,
+    #[serde(default)]
+    deny: Vec<String>,
+}
+
+impl Default for Policy {
+    /// The built-in policy ([`BUILTIN_POLICY`]).
+    fn default() -> Self {
+        Policy::from_toml(BUILTIN_POLICY)
+            .unwrap_or_else(|e| panic!("the built-in policy is invalid: {e}"))
+    }
+}
+
+/// The facts about a request that rules match on, besides its findings.
+pub(crate) struct Facts<'a> {
+    pub(crate) request: &'a ScanRequest,
+    pub(crate) path: &'a str,
+    pub(crate) findings: &'a [(FindingKind, &'a str)],
+    pub(crate) risk: f64,
+}
+
+impl Policy {
+    /// Parses a policy from TOML text.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the line and column of a syntax error, an
+    /// unknown field, or an invalid decision, and naming the rule of an
+    /// invalid `min_risk`.
+    pub fn from_toml(text: &str) -> Result<Policy> {
+        let file: PolicyFile = toml::from_str(text).map_err(|e| Error::Config {
+            message: format!("invalid policy: {}", e.to_string().trim_end()),
+            source: None,
+        })?;
+        for rule in &file.rules {
+            if let Some(r) = rule.min_risk
+                && !(0.0..=1.0).contains(&r)
+            {
+                return Err(Error::config(format!(
+                    "invalid policy: rule `{}` has min_risk {r} outside 0..1",
+                    rule.name
+                )));
+            }
+            if rule.reason.trim().is_empty() {
+                return Err(Error::config(format!(
+                    "invalid policy: rule `{}` has an empty reason",
+                    rule.name
+                )));
+            }
+        }
+        Ok(Policy {
+            rules: file.rules,
+            lists: HostLists {
+                allow: file.destinations.allow,
+                deny: file.destinations.deny,
+            },
+        })
+    }
+
+    /// Reads a TOML policy file.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for a file that cannot be read or is not a valid policy.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Policy> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| Error::Config {
+            message: format!("cannot read policy file {}", path.display()),
+            source: Some(Box::new(e)),
+        })?;
+        Policy::from_toml(&text).map_err(|e| match e {
+            Error::Config { message, source } => Error::Config {
+                message: format!("{}: {message}", path.display()),
+                source,
+            },
+            other => other,
+        })
+    }
+
+    /// The rules, in file order.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// The decision and reason codes for a request's facts.
+    pub(crate) fn decide(&self, facts: &Facts<'_>) -> (Decision, Vec<String>) {
+        let mut matched: Vec<&Rule> = self.rules.iter().filter(|r| r.matches(facts)).collect();
+        let decision = matched
+            .iter()
+            .map(|r| r.decision)
+            .max_by_key(|d| d.severity())
+            .unwrap_or(Decision::Allow);
+        matched.sort_by_key(|r| std::cmp::Reverse(r.decision.severity()));
+        let mut reasons: Vec<String> = Vec::new();
+        for r in matched {
+            if !reasons.contains(&r.reason) {
+                reasons.push(r.reason.clone());
+            }
+        }
+        (decision, reasons)
+    }
+}
+
+impl Rule {
+    fn matches(&self, f: &Facts<'_>) -> bool {
+        let any = |globs: &[String], value: Option<&str>| {
+            globs.is_empty() || value.is_some_and(|v| globs.iter().any(|g| glob_match(g, v)))
+        };
+        if !any(&self.tools, f.request.tool()) || !any(&self.operations, f.request.operation()) {
+            return false;
+        }
+        if !self.methods.is_empty()
+            && !self
+                .methods
+                .iter()
+                .any(|m| m.eq_ignore_ascii_case(f.request.method()))
+        {
+            return false;
+        }
+        if !any(&self.hosts, f.request.host()) || !any(&self.paths, Some(f.path)) {
+            return false;
+        }
+        if let Some(min) = self.min_risk
+            && f.risk < min
+        {
+            return false;
+        }
+        if self.finding_kinds.is_empty() && self.finding_types.is_empty() {
+            return true;
+        }
+        f.findings.iter().any(|(kind, ty)| {
+            (self.finding_kinds.is_empty() || self.finding_kinds.contains(kind))
+                && (self.finding_types.is_empty()
+                    || self
+                        .finding_types
+                        .iter()
+                        .any(|t| t.eq_ignore_ascii_case(ty)))
+        })
+    }
+}
+
+/// Matches `text` against a glob with `*` (any run) and `?` (one character), ignoring ASCII case.
+pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().map(|c| c.to_ascii_lowercase()).collect();
+    let t: Vec<char> = text.chars().map(|c| c.to_ascii_lowercase()).collect();
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("*.corp.io", "api.corp.io"));
+        assert!(!glob_match("*.corp.io", "corp.io"));
+        assert!(glob_match("delete*", "DELETE_repo"));
+        assert!(glob_match("*force?push*", "git_force-push"));
+        assert!(glob_match("*", ""));
+        assert!(!glob_match("a?c", "ac"));
+    }
+
+    #[test]
+    fn builtin_policy_parses_and_matches_the_example_file() {
+        let p = Policy::default();
+        assert!(p.rules().len() >= 6);
+        let example = include_str!("../../../examples/policy.toml");
+        assert_eq!(
+            example, BUILTIN_POLICY,
+            "examples/policy.toml drifted from the built-in policy"
+        );
+    }
+
+    #[test]
+    fn bad_policies_are_clear_errors_with_line_and_column() {
+        let err =
+            Policy::from_toml("[[rules]]\nname = \"x\"\ndecision = \"MAYBE\"\nreason = \"R\"\n")
+                .unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("line 3") && msg.contains("column"), "{msg}");
+        assert!(msg.contains("MAYBE") || msg.contains("variant"), "{msg}");
+        let err = Policy::from_toml(
+            "[[rules]]\nname = \"x\"\ndecision = \"DENY\"\nreason = \"R\"\ntoolz = [\"a\"]\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("toolz"), "{err}");
+        assert!(Policy::from_toml("[[rules]\n").is_err());
+        let err = Policy::from_toml(
+            "[[rules]]\nname = \"x\"\ndecision = \"DENY\"\nreason = \"R\"\nmin_risk = 2.0\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("min_risk"), "{err}");
+        assert!(
+            Policy::from_file("/nonexistent/policy.toml")
+                .unwrap_err()
+                .to_string()
+                .contains("cannot read")
+        );
+    }
+
+    #[test]
+    fn most_severe_decision_wins() {
+        let p = Policy::default();
+        let req = ScanRequest::builder("DELETE", "https://api.x.io/repos/1")
+            .operation("delete_repo")
+            .build()
+            .unwrap();
+        let facts = Facts {
+            request: &req,
+            path: "/repos/1",
+            findings: &[(FindingKind::Pii, "EMAIL"), (FindingKind::Secret, "JWT")],
+            risk: 0.9,
+        };
+        let (d, reasons) = p.decide(&facts);
+        assert_eq!(d, Decision::Deny);
+        assert_eq!(reasons[0], "SECRET_DETECTED");
+        assert!(
+            reasons.contains(&"PII_DETECTED".to_owned())
+                && reasons.contains(&"DESTRUCTIVE_OPERATION".to_owned())
+        );
+        let clean = ScanRequest::new("GET", "https://api.x.io/");
+        let (d, reasons) = p.decide(&Facts {
+            request: &clean,
+            path: "/",
+            findings: &[],
+            risk: 0.0,
+        });
+        assert_eq!((d, reasons.len()), (Decision::Allow, 0));
+    }
+}

@@ -1,0 +1,156 @@
+//! The redactor: rewrites a JSON body in place of each finding, keeping its shape.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+use super::{Finding, FindingKind};
+
+/// The placeholder for a finding type: `[REDACTED:EMAIL]`.
+pub(crate) fn placeholder(ty: &str) -> String {
+    format!("[REDACTED:{ty}]")
+}
+
+/// The body with every redactable finding (secrets and personal data, not
+/// placeholders) replaced by its placeholder; `None` when nothing changes.
+pub(crate) fn redact(body: &Value, findings: &[Finding]) -> Option<Value> {
+    let mut by_path: HashMap<&str, Vec<&Finding>> = HashMap::new();
+    for f in findings {
+        if !f.placeholder
+            && matches!(f.kind, FindingKind::Secret | FindingKind::Pii)
+            && f.path != "url"
+            && !f.path.starts_with("headers/")
+        {
+            by_path.entry(f.path.as_str()).or_default().push(f);
+        }
+    }
+    if by_path.is_empty() {
+        return None;
+    }
+    let mut path = String::new();
+    Some(rewrite(body, &mut path, &by_path))
+}
+
+fn rewrite(value: &Value, path: &mut String, by_path: &HashMap<&str, Vec<&Finding>>) -> Value {
+    match value {
+        Value::String(s) => match by_path.get(path.as_str()) {
+            Some(found) => Value::String(replace_spans(
+                s,
+                found.iter().filter(|f| !f.in_key).copied(),
+            )),
+            None => value.clone(),
+        },
+        Value::Number(n) => match by_path.get(path.as_str()) {
+            Some(found) if found.iter().any(|f| !f.in_key) => Value::String(replace_spans(
+                &n.to_string(),
+                found.iter().filter(|f| !f.in_key).copied(),
+            )),
+            _ => value.clone(),
+        },
+        Value::Array(items) => {
+            let len = path.len();
+            let out = items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    path.push('/');
+                    path.push_str(&i.to_string());
+                    let v = rewrite(item, path, by_path);
+                    path.truncate(len);
+                    v
+                })
+                .collect();
+            Value::Array(out)
+        }
+        Value::Object(map) => {
+            let len = path.len();
+            let mut out = Map::with_capacity(map.len());
+            for (k, v) in map {
+                path.push('/');
+                path.push_str(&super::detect::escape_pointer(k));
+                let key = match by_path.get(path.as_str()) {
+                    Some(found) if found.iter().any(|f| f.in_key) => {
+                        replace_spans(k, found.iter().filter(|f| f.in_key).copied())
+                    }
+                    _ => k.clone(),
+                };
+                let v = rewrite(v, path, by_path);
+                path.truncate(len);
+                out.insert(key, v);
+            }
+            Value::Object(out)
+        }
+        _ => value.clone(),
+    }
+}
+
+/// Replaces each finding's byte span in `text` by its placeholder.
+/// Overlapping, out-of-range or mid-character spans are skipped, never a panic.
+pub(crate) fn replace_spans<'a>(
+    text: &str,
+    findings: impl IntoIterator<Item = &'a Finding>,
+) -> String {
+    let mut spans: Vec<(usize, usize, &str)> = findings
+        .into_iter()
+        .filter(|f| !f.placeholder)
+        .map(|f| (f.span.start, f.span.end, f.finding_type.as_str()))
+        .filter(|&(s, e, _)| {
+            s < e && e <= text.len() && text.is_char_boundary(s) && text.is_char_boundary(e)
+        })
+        .collect();
+    spans.sort_by_key(|&(s, e, _)| (s, std::cmp::Reverse(e)));
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for (start, end, ty) in spans {
+        if start < at {
+            continue;
+        }
+        out.push_str(&text[at..start]);
+        out.push_str(&placeholder(ty));
+        at = end;
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn finding(path: &str, span: std::ops::Range<usize>, ty: &str, in_key: bool) -> Finding {
+        Finding {
+            kind: FindingKind::Pii,
+            finding_type: ty.into(),
+            path: path.into(),
+            span,
+            placeholder: false,
+            in_key,
+        }
+    }
+
+    #[test]
+    fn keeps_shape_and_replaces_every_span() {
+        let body = json!({"to": "a@b.io, c@d.io", "n": [1, {"x": "keep"}], "a@b.io": true});
+        let findings = [
+            finding("/to", 0..6, "EMAIL", false),
+            finding("/to", 8..14, "EMAIL", false),
+            finding("/a@b.io", 0..6, "EMAIL", true),
+        ];
+        let out = redact(&body, &findings).unwrap();
+        assert_eq!(
+            out,
+            json!({"to": "[REDACTED:EMAIL], [REDACTED:EMAIL]", "n": [1, {"x": "keep"}], "[REDACTED:EMAIL]": true})
+        );
+        assert_eq!(redact(&body, &[]), None);
+    }
+
+    #[test]
+    fn bad_spans_never_panic() {
+        let f = [
+            finding("/a", 5..99, "X", false),
+            finding("/a", 1..2, "X", false),
+        ];
+        assert_eq!(redact(&json!({"a": "é"}), &f), Some(json!({"a": "é"})));
+    }
+}
