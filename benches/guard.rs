@@ -1,6 +1,12 @@
 //! The cost of `#[interven::guard]` on the embedded engine: a guarded call
 //! against the same function unguarded, and against serializing its
 //! arguments (the least a guard must do). Run with `cargo bench --bench guard`.
+//!
+//! Measured on 2026-11-24 (2 shared cores, the built-in policy, a short
+//! clean message): unguarded 3.6 ns, serializing the arguments 202 ns,
+//! guarded 10.8 µs — about 3000× the bare call and 53× the serialization;
+//! the engine's scan is almost all of it (with the placeholder engine the
+//! guard's own machinery measured 0.63 µs).
 
 use std::hint::black_box;
 use std::sync::LazyLock;
