@@ -192,6 +192,17 @@ impl Slack {
         Ok(())
     }
 
+    /// `mut` parameters: the body may reassign them, sanitized or not.
+    #[interven::guard(tool = "text", client = self.client)]
+    fn repeat(&self, mut text: &str, mut times: u32, mut tail: String) -> interven::Result<String> {
+        if text.is_empty() {
+            text = "-";
+        }
+        times += 1;
+        tail.push('!');
+        Ok(format!("{}{tail}", text.repeat(times as usize)))
+    }
+
     #[interven::guard(tool = "log", client = self.client)]
     fn log(&self, line: impl Serialize + std::fmt::Display) -> interven::Result<()> {
         self.seen.lock().unwrap().push(line.to_string());
@@ -312,6 +323,21 @@ async fn an_unchanged_mut_reference_is_still_the_callers() {
         .await
         .unwrap();
     assert_eq!(drafts, ["written by the body"]);
+}
+
+#[test]
+fn mut_parameters_are_rebound_and_stay_mutable() {
+    let gw = Gateway::verdict("ALLOW");
+    let slack = Slack::new(gw.client());
+    assert_eq!(slack.repeat("", 1, "x".into()).unwrap(), "--x!");
+    let gw = Gateway::start(vec![sanitize(
+        &json!({"text": "[R]", "times": 0, "tail": "[T]"}),
+    )]);
+    let slack = Slack::new(gw.client());
+    assert_eq!(
+        slack.repeat("a@b.io", 5, "c@d.io".into()).unwrap(),
+        "[R][T]!"
+    );
 }
 
 #[tokio::test]
