@@ -4,3 +4,4 @@
 mod client;
 mod corpus;
 mod engine;
+mod guard;

@@ -1,0 +1,3 @@
+fn main() {
+    let _call = interven::gate!("POST", "https://x.io", body { "a": 1 });
+}

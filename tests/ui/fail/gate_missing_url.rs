@@ -1,0 +1,3 @@
+fn main() {
+    let _call = interven::gate!("POST");
+}

@@ -1,0 +1,6 @@
+#[interven::guard(tool = "log")]
+fn log(line: String) {
+    println!("{line}");
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[interven::guard(tool = "slack")]
+struct Slack {
+    token: String,
+}
+
+fn main() {}
