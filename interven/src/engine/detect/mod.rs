@@ -68,6 +68,9 @@ pub(crate) const PII_TYPES: &[&str] = &[
     "PASSPORT_NUMBER",
 ];
 
+/// The shortest text worth scanning.
+const MIN_CANDIDATE_LEN: usize = 6;
+
 /// How deep decoding goes (base64 inside URL-encoding inside base64…).
 const MAX_DECODE_DEPTH: u8 = 2;
 /// The longest base64 token that is decoded (longer ones are files, not secrets).
@@ -77,7 +80,6 @@ pub(crate) struct Detector {
     secrets: secrets::SecretRules,
     pii: pii::PiiRules,
     placeholder: Regex,
-    base64_token: Regex,
     embedded_url: Regex,
     date: Regex,
 }
@@ -111,7 +113,6 @@ impl Detector {
             secrets: secrets::SecretRules::new(),
             pii: pii::PiiRules::new(),
             placeholder: re(r"\[REDACTED:([A-Z0-9_]{2,48})\]"),
-            base64_token: re(r"[A-Za-z0-9+/_\-]{20,}={0,2}"),
             embedded_url: re(r#"https?://[^\s"'<>\\]+"#),
             date: re(
                 r"^\s*(?:[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{1,2}[/.\-][0-9]{1,2}[/.\-][0-9]{2,4})\s*$",
@@ -136,37 +137,54 @@ impl Detector {
         out
     }
 
-    /// Every finding in a JSON body (request or response).
+    /// Every finding in a JSON body (request or response). Callers bound
+    /// the depth first ([`MAX_BODY_DEPTH`](crate::engine::MAX_BODY_DEPTH)).
     pub(crate) fn scan_body(&self, body: &Value, lists: &HostLists, out: &mut Vec<Located>) {
-        let mut stack: Vec<(&Value, String, Option<&str>)> = vec![(body, String::new(), None)];
-        while let Some((value, path, key)) = stack.pop() {
-            match value {
-                Value::String(s) => {
-                    let hits = self.scan_text(s, key, lists, 0);
-                    push_located(out, &path, s, hits, false);
-                }
-                Value::Number(n) if n.is_u64() || n.is_i64() => {
-                    let s = n.to_string();
-                    if s.len() >= 9 {
-                        let hits = self.scan_text(&s, key, lists, 0);
-                        push_located(out, &path, &s, hits, false);
-                    }
-                }
-                Value::Array(items) => {
-                    for (i, item) in items.iter().enumerate().rev() {
-                        stack.push((item, format!("{path}/{i}"), key));
-                    }
-                }
-                Value::Object(map) => {
-                    for (k, v) in map.iter().rev() {
-                        let child = format!("{path}/{}", escape_pointer(k));
-                        let hits = self.scan_text(k, None, lists, 0);
-                        push_located(out, &child, k, hits, true);
-                        stack.push((v, child, Some(k.as_str())));
-                    }
-                }
-                _ => {}
+        let mut path = String::new();
+        self.walk(body, &mut path, None, lists, out);
+    }
+
+    fn walk(
+        &self,
+        value: &Value,
+        path: &mut String,
+        key: Option<&str>,
+        lists: &HostLists,
+        out: &mut Vec<Located>,
+    ) {
+        match value {
+            Value::String(s) => {
+                let hits = self.scan_text(s, key, lists, 0);
+                push_located(out, path, s, hits, false);
             }
+            Value::Number(n) if n.is_u64() || n.is_i64() => {
+                let s = n.to_string();
+                if s.len() >= 9 {
+                    let hits = self.scan_text(&s, key, lists, 0);
+                    push_located(out, path, &s, hits, false);
+                }
+            }
+            Value::Array(items) => {
+                let len = path.len();
+                for (i, item) in items.iter().enumerate() {
+                    path.push('/');
+                    path.push_str(itoa(i, &mut [0u8; 20]));
+                    self.walk(item, path, key, lists, out);
+                    path.truncate(len);
+                }
+            }
+            Value::Object(map) => {
+                let len = path.len();
+                for (k, v) in map {
+                    path.push('/');
+                    path.push_str(&escape_pointer(k));
+                    let hits = self.scan_text(k, None, lists, 0);
+                    push_located(out, path, k, hits, true);
+                    self.walk(v, path, Some(k.as_str()), lists, out);
+                    path.truncate(len);
+                }
+            }
+            _ => {}
         }
     }
 
@@ -180,7 +198,8 @@ impl Detector {
         depth: u8,
     ) -> Vec<Hit> {
         let mut hits = Vec::new();
-        if text.is_empty() {
+        // Nothing this engine detects fits in fewer bytes (an email is at least `a@b.co`).
+        if text.len() < MIN_CANDIDATE_LEN {
             return hits;
         }
         if text.contains("[REDACTED:") {
@@ -282,12 +301,13 @@ impl Detector {
         {
             return;
         }
-        for m in self.base64_token.find_iter(text) {
-            let token = m.as_str();
+        for range in base64_candidates(text) {
+            let m = &text[range.clone()];
+            let token = m;
             if token.len() > MAX_DECODE_LEN
                 || hits
                     .iter()
-                    .any(|h| h.span.start < m.end() && m.start() < h.span.end)
+                    .any(|h| h.span.start < range.end && range.start < h.span.end)
             {
                 continue;
             }
@@ -296,7 +316,7 @@ impl Detector {
             };
             for inner in self.scan_text(&decoded, None, lists, depth + 1) {
                 if !inner.placeholder && inner.kind != FindingKind::Destination {
-                    hits.push(Hit::new(inner.kind, inner.ty, m.range()));
+                    hits.push(Hit::new(inner.kind, inner.ty, range.clone()));
                 }
             }
         }
@@ -312,6 +332,39 @@ pub(crate) fn captures_each<'t>(
 ) -> impl Iterator<Item = regex::Captures<'t>> {
     re.find_iter(text)
         .filter_map(move |m| re.captures_at(&text[..m.end()], m.start()))
+}
+
+/// Runs of at least 20 base64 characters (and their `=` padding) that mix
+/// upper and lower case: the only ones that can be base64 of text. Hex
+/// digests, UUIDs and upper-case ids are skipped without decoding.
+fn base64_candidates(text: &str) -> impl Iterator<Item = Range<usize>> + '_ {
+    let b = text.as_bytes();
+    let is_b64 = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'_' | b'-');
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < b.len() {
+            if !is_b64(b[i]) {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            let (mut upper, mut lower) = (false, false);
+            while i < b.len() && is_b64(b[i]) {
+                upper |= b[i].is_ascii_uppercase();
+                lower |= b[i].is_ascii_lowercase();
+                i += 1;
+            }
+            let mut end = i;
+            while end < b.len() && end - i < 2 && b[end] == b'=' {
+                end += 1;
+            }
+            i = end;
+            if end - start >= 20 && upper && lower {
+                return Some(start..end);
+            }
+        }
+        None
+    })
 }
 
 /// Decodes a base64 token (standard or URL-safe, padded or not) to printable text.
@@ -394,6 +447,20 @@ fn push_located(out: &mut Vec<Located>, path: &str, text: &str, hits: Vec<Hit>, 
             },
         });
     }
+}
+
+/// Formats an index without allocating.
+fn itoa(mut n: usize, buf: &mut [u8; 20]) -> &str {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[i..]).unwrap_or("0")
 }
 
 /// Escapes a key for a JSON pointer (RFC 6901).

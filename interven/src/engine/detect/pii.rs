@@ -86,41 +86,53 @@ impl PiiRules {
                 }
             }
         }
-        if digits >= 9 {
-            for m in captures_each(&self.ssn, text) {
-                let whole = m.get(0).map_or(0..0, |w| w.range());
-                if bounded(text, whole.start, whole.end) && ssn_valid(&m[1], &m[2], &m[3]) {
-                    hits.push(Hit::new(Kind::Pii, "US_SSN", whole));
-                }
-            }
-        }
-        if digits >= 12 {
-            for m in self.card.find_iter(text) {
-                if bounded(text, m.start(), m.end()) && card_valid(m.as_str()) {
-                    hits.push(Hit::new(Kind::Pii, "PAYMENT_CARD", m.range()));
-                }
-            }
-        }
         if digits >= 7 {
-            for m in self.phone_intl.find_iter(text) {
-                let span = balanced(text, m.range());
-                let n = text[span.clone()]
-                    .bytes()
-                    .filter(u8::is_ascii_digit)
-                    .count();
-                if (8..=15).contains(&n)
-                    && bounded(text, span.start, span.end)
-                    && !overlaps(hits, &span)
-                {
-                    hits.push(Hit::new(Kind::Pii, "PHONE_NUMBER", span));
+            // Cards, SSNs and phone numbers are runs of digits and separators:
+            // find those windows in one pass, and run the patterns on them only.
+            for w in numeric_windows(bytes) {
+                let sub = &text[w.clone()];
+                let at = |r: std::ops::Range<usize>| r.start + w.start..r.end + w.start;
+                for m in self.ssn.find_iter(sub) {
+                    let span = at(m.range());
+                    let mut parts = m.as_str().split('-');
+                    let (Some(a), Some(g), Some(n)) = (parts.next(), parts.next(), parts.next())
+                    else {
+                        continue;
+                    };
+                    if bounded(text, span.start, span.end) && ssn_valid(a, g, n) {
+                        hits.push(Hit::new(Kind::Pii, "US_SSN", span));
+                    }
                 }
-            }
-            for m in self.phone_national.find_iter(text) {
-                if bounded(text, m.start(), m.end())
-                    && !overlaps(hits, &m.range())
-                    && !preceded_by_digitish(text, m.start())
-                {
-                    hits.push(Hit::new(Kind::Pii, "PHONE_NUMBER", m.range()));
+                for m in self.card.find_iter(sub) {
+                    let span = at(m.range());
+                    if bounded(text, span.start, span.end)
+                        && card_valid(m.as_str())
+                        && !overlaps(hits, &span)
+                    {
+                        hits.push(Hit::new(Kind::Pii, "PAYMENT_CARD", span));
+                    }
+                }
+                for m in self.phone_intl.find_iter(sub) {
+                    let span = balanced(text, at(m.range()));
+                    let n = text[span.clone()]
+                        .bytes()
+                        .filter(u8::is_ascii_digit)
+                        .count();
+                    if (8..=15).contains(&n)
+                        && bounded(text, span.start, span.end)
+                        && !overlaps(hits, &span)
+                    {
+                        hits.push(Hit::new(Kind::Pii, "PHONE_NUMBER", span));
+                    }
+                }
+                for m in self.phone_national.find_iter(sub) {
+                    let span = at(m.range());
+                    if bounded(text, span.start, span.end)
+                        && !overlaps(hits, &span)
+                        && !preceded_by_digitish(text, span.start)
+                    {
+                        hits.push(Hit::new(Kind::Pii, "PHONE_NUMBER", span));
+                    }
                 }
             }
         }
@@ -132,6 +144,30 @@ impl PiiRules {
             }
         }
     }
+}
+
+/// Maximal runs of digits and number separators (` -.()+`) holding at least seven digits.
+fn numeric_windows(bytes: &[u8]) -> Vec<std::ops::Range<usize>> {
+    let in_number =
+        |c: u8| c.is_ascii_digit() || matches!(c, b' ' | b'-' | b'.' | b'(' | b')' | b'+');
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if !in_number(bytes[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut digits = 0;
+        while i < bytes.len() && in_number(bytes[i]) {
+            digits += usize::from(bytes[i].is_ascii_digit());
+            i += 1;
+        }
+        if digits >= 7 {
+            out.push(start..i);
+        }
+    }
+    out
 }
 
 /// Drops a closing parenthesis that the match does not open: `(+1 415 555 0132)`.
