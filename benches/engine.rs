@@ -2,7 +2,8 @@
 //!
 //! - a typical 1 KiB tool-call body: `Engine::scan` vs `serde_json` parsing the same body
 //!   (goal: scan ≤ 10× parse);
-//! - a multi-megabyte body: scan throughput (goal: ≥ 150 MB/s on one core).
+//! - multi-megabyte bodies: scan throughput (goal: ≥ 150 MB/s on one core), for
+//!   4000 typical records in one array, and for one 4 MB log document.
 //!
 //! `cargo bench --bench engine`
 
@@ -81,5 +82,34 @@ fn bench_large(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_typical, bench_large);
+/// One large document: a 4 MB log file uploaded through a tool.
+fn bench_document(c: &mut Criterion) {
+    let mut text = String::new();
+    let mut i = 0u64;
+    while text.len() < 4_000_000 {
+        text.push_str(&format!(
+            "2024-11-24T19:{:02}:{:02}Z INFO api::orders request_id=req_{i:08} user=u{} path=/api/v2/orders/{} status=200 latency_ms={} bytes={}\n",
+            i / 60 % 60, i % 60, i % 977, i % 5003, i % 250, 1000 + i % 9000
+        ));
+        i += 1;
+    }
+    let body = json!({ "filename": "api.log", "content": text });
+    let size = serde_json::to_string(&body).unwrap().len();
+    let engine = Engine::default();
+    let request = ScanRequest::builder("POST", "https://storage.acme-corp.net/upload")
+        .json_body(body)
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("document");
+    group.throughput(Throughput::Bytes(size as u64));
+    group.sample_size(10);
+    group.bench_with_input(
+        BenchmarkId::new("engine_scan", format!("{:.1}MB", size as f64 / 1e6)),
+        &request,
+        |b, r| b.iter(|| black_box(engine.scan(black_box(r)))),
+    );
+    group.finish();
+}
+
+criterion_group!(benches, bench_typical, bench_large, bench_document);
 criterion_main!(benches);

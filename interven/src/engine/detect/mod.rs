@@ -81,6 +81,8 @@ pub(crate) struct Detector {
     pii: pii::PiiRules,
     placeholder: Regex,
     embedded_url: Regex,
+    /// Words that make a key worth a closer look (`password`, `ssn`, `dob`…).
+    key_hints: aho_corasick::AhoCorasick,
     date: Regex,
 }
 
@@ -113,6 +115,13 @@ impl Detector {
             secrets: secrets::SecretRules::new(),
             pii: pii::PiiRules::new(),
             placeholder: re(r"\[REDACTED:([A-Z0-9_]{2,48})\]"),
+            key_hints: aho_corasick::AhoCorasickBuilder::new()
+                .ascii_case_insensitive(true)
+                .build([
+                    "pass", "pwd", "secret", "key", "token", "auth", "cred", "ssn", "social",
+                    "dob", "birth", "passport",
+                ])
+                .unwrap_or_else(|e| panic!("key hints: {e}")),
             embedded_url: re(r#"https?://[^\s"'<>\\]+"#),
             date: re(
                 r"^\s*(?:[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{1,2}[/.\-][0-9]{1,2}[/.\-][0-9]{2,4})\s*$",
@@ -221,9 +230,9 @@ impl Detector {
                 });
             }
         }
-        self.secrets.scan(text, &mut hits);
-        self.pii.scan(text, &mut hits);
-        if let Some(key) = key {
+        let context = self.secrets.scan(text, &mut hits);
+        self.pii.scan(text, context, &mut hits);
+        if let Some(key) = key.filter(|k| self.key_hints.is_match(k)) {
             self.scan_with_key(text, key, &mut hits);
         }
         if text.contains("://") {

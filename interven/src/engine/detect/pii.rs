@@ -1,9 +1,9 @@
 //! Personal data: emails, phone numbers, payment cards, US SSNs, IBANs,
 //! and — where the context says so — dates of birth and passport numbers.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::Regex;
 
+use super::secrets::Context;
 use super::text::{bounded, luhn_valid};
 use super::{Hit, captures_each};
 use crate::engine::FindingKind as Kind;
@@ -17,11 +17,7 @@ pub(crate) struct PiiRules {
     iban: Regex,
     dob: Regex,
     passport: Regex,
-    context: AhoCorasick,
 }
-
-const CONTEXT_DOB: usize = 0;
-const CONTEXT_PASSPORT: usize = 1;
 
 impl PiiRules {
     pub(crate) fn new() -> PiiRules {
@@ -44,16 +40,11 @@ impl PiiRules {
             passport: re(
                 r#"(?i:passport)(?:[ _\-]?(?i:no\.?|number|num|nr|#))?["']?\s*[:=#]?\s*["']?(?P<v>[A-Z0-9]{6,9})"#,
             ),
-            context: AhoCorasickBuilder::new()
-                .ascii_case_insensitive(true)
-                .match_kind(MatchKind::LeftmostFirst)
-                .build(["dob", "d.o.b", "birth", "born", "passport"])
-                .unwrap_or_else(|e| panic!("pii context: {e}")),
         }
     }
 
     /// Every piece of personal data in `text`.
-    pub(crate) fn scan(&self, text: &str, hits: &mut Vec<Hit>) {
+    pub(crate) fn scan(&self, text: &str, context: Context, hits: &mut Vec<Hit>) {
         let bytes = text.as_bytes();
         if memchr_at(bytes) {
             for m in self.email.find_iter(text) {
@@ -64,18 +55,14 @@ impl PiiRules {
         }
         let digits = bytes.iter().filter(|b| b.is_ascii_digit()).count();
         if digits >= 6 {
-            let mut context = [false; 2];
-            for m in self.context.find_iter(text) {
-                context[usize::from(m.pattern().as_usize() == 4)] = true;
-            }
-            if context[CONTEXT_DOB] {
+            if context.date_of_birth {
                 for caps in captures_each(&self.dob, text) {
                     if let Some(v) = caps.name("v") {
                         hits.push(Hit::new(Kind::Pii, "DATE_OF_BIRTH", v.range()));
                     }
                 }
             }
-            if context[CONTEXT_PASSPORT] {
+            if context.passport {
                 for caps in captures_each(&self.passport, text) {
                     if let Some(v) = caps
                         .name("v")
@@ -384,7 +371,8 @@ mod tests {
 
     fn types(text: &str) -> Vec<String> {
         let mut hits = Vec::new();
-        PiiRules::new().scan(text, &mut hits);
+        let ctx = super::super::secrets::SecretRules::new().scan(text, &mut Vec::new());
+        PiiRules::new().scan(text, ctx, &mut hits);
         hits.iter().map(|h| h.ty.to_string()).collect()
     }
 
@@ -397,7 +385,11 @@ mod tests {
         assert_eq!(types("call +44 20 7946 0958"), ["PHONE_NUMBER"]);
         assert_eq!(types("call (415) 555-2671"), ["PHONE_NUMBER"]);
         let mut hits = Vec::new();
-        PiiRules::new().scan("(jane@x.io, +1 415 555 0132) asks", &mut hits);
+        PiiRules::new().scan(
+            "(jane@x.io, +1 415 555 0132) asks",
+            Context::default(),
+            &mut hits,
+        );
         assert_eq!(
             &"(jane@x.io, +1 415 555 0132) asks"[hits[1].span.clone()],
             "+1 415 555 0132"

@@ -6,7 +6,9 @@ use base64::Engine as _;
 use regex::Regex;
 
 use super::text::{bounded, char_classes, crc32_tail_valid, entropy, is_placeholder};
-use super::{Hit, captures_each};
+use std::ops::Range;
+
+use super::Hit;
 use crate::engine::FindingKind as Kind;
 
 /// How a match is checked after the regex matched.
@@ -35,6 +37,8 @@ struct Rule {
     keywords: &'static [&'static str],
     pattern: &'static str,
     check: Check,
+    /// How far after its keyword a match may end.
+    reach: usize,
 }
 
 /// The rules. A pattern's capture group `v`, when present, is the secret
@@ -46,12 +50,14 @@ const RULES: &[Rule] = &[
         keywords: &["ghp_", "gho_", "ghu_", "ghs_", "ghr_"],
         pattern: r"gh[pousr]_(?P<v_tail>[A-Za-z0-9]{36})",
         check: Check::GithubCrc,
+        reach: 512,
     },
     Rule {
         ty: "GITHUB_FINE_GRAINED_TOKEN",
         keywords: &["github_pat_"],
         pattern: r"github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}",
         check: Check::Structure,
+        reach: 512,
     },
     Rule {
         ty: "GITLAB_TOKEN",
@@ -60,12 +66,14 @@ const RULES: &[Rule] = &[
         ],
         pattern: r"gl(?:pat|dt|rt|cbt|soat|ffct)-[A-Za-z0-9_\-]{20,}|glptt-[0-9a-f]{40}|gloas-[0-9a-f]{64}",
         check: Check::Entropy(3.0),
+        reach: 512,
     },
     Rule {
         ty: "BITBUCKET_APP_PASSWORD",
         keywords: &["atbb"],
         pattern: r"ATBB[A-Za-z0-9_=.\-]{32}",
         check: Check::Entropy(3.0),
+        reach: 512,
     },
     // Chat
     Rule {
@@ -73,42 +81,49 @@ const RULES: &[Rule] = &[
         keywords: &["xoxb-", "xoxp-", "xoxa-", "xoxr-", "xoxs-", "xoxe"],
         pattern: r"xox(?:[bpars]|e\.xox[bp]|e)-[0-9]{1,13}-[A-Za-z0-9\-]{10,}",
         check: Check::Entropy(3.0),
+        reach: 512,
     },
     Rule {
         ty: "SLACK_APP_TOKEN",
         keywords: &["xapp-"],
         pattern: r"xapp-[0-9]-[A-Z0-9]{8,}-[0-9]{8,}-[a-f0-9]{32,}",
         check: Check::Structure,
+        reach: 512,
     },
     Rule {
         ty: "SLACK_WEBHOOK",
         keywords: &["hooks.slack.com"],
         pattern: r"https://hooks\.slack\.com/(?:services|workflows|triggers)/T[A-Z0-9]{6,12}/[A-Z0-9]{6,12}/[A-Za-z0-9]{20,}",
         check: Check::Structure,
+        reach: 512,
     },
     Rule {
         ty: "DISCORD_WEBHOOK",
         keywords: &["/api/webhooks/"],
         pattern: r"https://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/[0-9]{17,20}/[A-Za-z0-9_\-]{60,68}",
         check: Check::Structure,
+        reach: 512,
     },
     Rule {
         ty: "DISCORD_BOT_TOKEN",
         keywords: &["discord", "bot "],
         pattern: r"[MNO][A-Za-z0-9_\-]{23,25}\.[A-Za-z0-9_\-]{6}\.[A-Za-z0-9_\-]{27,38}",
         check: Check::Entropy(3.5),
+        reach: 512,
     },
     Rule {
         ty: "TELEGRAM_BOT_TOKEN",
         keywords: &[":aa"],
         pattern: r"[0-9]{8,10}:AA[A-Za-z0-9_\-]{33}",
         check: Check::Structure,
+        reach: 512,
     },
     Rule {
         ty: "MICROSOFT_TEAMS_WEBHOOK",
         keywords: &["webhook.office.com"],
         pattern: r"https://[a-z0-9\-]+\.webhook\.office\.com/webhookb2/[A-Za-z0-9@\-]{30,}/IncomingWebhook/[A-Za-z0-9]{32}/[A-Za-z0-9\-]{36}",
         check: Check::Structure,
+        reach: 512,
     },
     // Cloud
     Rule {
@@ -116,6 +131,7 @@ const RULES: &[Rule] = &[
         keywords: &["akia", "asia", "abia", "acca", "a3t"],
         pattern: r"(?:A3T[A-Z0-9]|AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}",
         check: Check::Structure,
+        reach: 512,
     },
     Rule {
         ty: "AWS_SECRET_ACCESS_KEY",
@@ -127,6 +143,7 @@ const RULES: &[Rule] = &[
         ],
         pattern: r#"(?i:aws_?secret_?(?:access_?)?key|secret_?access_?key)["']?\s*[:=]\s*["']?(?P<v>[A-Za-z0-9/+]{40})"#,
         check: Check::Entropy(3.5),
+        reach: 512,
     },
     Rule {
         ty: "AWS_SESSION_TOKEN",
@@ -138,72 +155,84 @@ const RULES: &[Rule] = &[
         ],
         pattern: r#"(?i:aws_?session_?token|session_?token|security_?token|x-amz-security-token)["']?\s*[:=]\s*["']?(?P<v>[A-Za-z0-9/+=]{100,})"#,
         check: Check::Entropy(4.0),
+        reach: 4096,
     },
     Rule {
         ty: "GOOGLE_API_KEY",
         keywords: &["aiza"],
         pattern: r"AIza[0-9A-Za-z_\-]{35}",
         check: Check::Structure,
+        reach: 512,
     },
     Rule {
         ty: "GOOGLE_OAUTH_CLIENT_SECRET",
         keywords: &["gocspx-"],
         pattern: r"GOCSPX-[A-Za-z0-9_\-]{28}",
         check: Check::Structure,
+        reach: 512,
     },
     Rule {
         ty: "GOOGLE_OAUTH_ACCESS_TOKEN",
         keywords: &["ya29."],
         pattern: r"ya29\.[0-9A-Za-z_\-]{30,}",
         check: Check::Entropy(3.5),
+        reach: 512,
     },
     Rule {
         ty: "AZURE_STORAGE_CONNECTION_STRING",
         keywords: &["accountkey="],
         pattern: r"(?i:AccountKey)=(?P<v>[A-Za-z0-9+/]{86}==)",
         check: Check::Structure,
+        reach: 512,
     },
     Rule {
         ty: "AZURE_SAS_TOKEN",
         keywords: &["sig="],
         pattern: r"(?:sv|se|sp|sr)=[^&\s]+(?:&[a-z]{2,4}=[^&\s]*)*&sig=(?P<v>[A-Za-z0-9%+/]{40,}(?:%3D|=){0,2})",
         check: Check::Structure,
+        reach: 512,
     },
     Rule {
         ty: "AZURE_CLIENT_SECRET",
         keywords: &["q~"],
         pattern: r"[A-Za-z0-9_~.]{3}[0-9]Q~[A-Za-z0-9_~.\-]{31,34}",
         check: Check::Entropy(3.5),
+        reach: 512,
     },
     Rule {
         ty: "DIGITALOCEAN_TOKEN",
         keywords: &["dop_v1_", "doo_v1_", "dor_v1_"],
         pattern: r"do[opr]_v1_[a-f0-9]{64}",
         check: Check::Structure,
+        reach: 512,
     },
     Rule {
         ty: "HEROKU_API_KEY",
         keywords: &["hrku-"],
         pattern: r"HRKU-[A-Za-z0-9_\-]{60}",
         check: Check::Structure,
+        reach: 512,
     },
     Rule {
         ty: "ALIBABA_ACCESS_KEY_ID",
         keywords: &["ltai"],
         pattern: r"LTAI[A-Za-z0-9]{20}",
         check: Check::Entropy(3.5),
+        reach: 512,
     },
     Rule {
         ty: "IBM_CLOUD_API_KEY",
         keywords: &["ibm"],
         pattern: r#"(?i:ibm[_\-]?(?:cloud[_\-]?)?api[_\-]?key)["']?\s*[:=]\s*["']?(?P<v>[A-Za-z0-9_\-]{44})"#,
         check: Check::Entropy(4.0),
+        reach: 512,
     },
     Rule {
         ty: "CLOUDFLARE_API_TOKEN",
         keywords: &["cloudflare", "cf_api"],
         pattern: r#"(?i:cloudflare[_\-]?api[_\-]?(?:token|key)|cf_api_(?:token|key))["']?\s*[:=]\s*["']?(?P<v>[A-Za-z0-9_\-]{37,40})"#,
         check: Check::Entropy(3.5),
+        reach: 512,
     },
     // AI providers
     Rule {
@@ -211,48 +240,56 @@ const RULES: &[Rule] = &[
         keywords: &["t3blbkfj"],
         pattern: r"sk-(?:(?:proj|svcacct|admin)-)?[A-Za-z0-9_\-]{16,}T3BlbkFJ[A-Za-z0-9_\-]{16,}",
         check: Check::Structure,
+        reach: 512,
     },
     Rule {
         ty: "ANTHROPIC_API_KEY",
         keywords: &["sk-ant-"],
         pattern: r"sk-ant-(?:api|admin|sid)[0-9]{2}-[A-Za-z0-9_\-]{80,100}",
         check: Check::Entropy(3.5),
+        reach: 512,
     },
     Rule {
         ty: "HUGGINGFACE_TOKEN",
         keywords: &["hf_"],
         pattern: r"hf_[A-Za-z]{34}",
         check: Check::Entropy(3.5),
+        reach: 512,
     },
     Rule {
         ty: "GROQ_API_KEY",
         keywords: &["gsk_"],
         pattern: r"gsk_[A-Za-z0-9]{52}",
         check: Check::Entropy(3.5),
+        reach: 512,
     },
     Rule {
         ty: "REPLICATE_API_TOKEN",
         keywords: &["r8_"],
         pattern: r"r8_[A-Za-z0-9]{37}",
         check: Check::Entropy(3.5),
+        reach: 512,
     },
     Rule {
         ty: "PERPLEXITY_API_KEY",
         keywords: &["pplx-"],
         pattern: r"pplx-[A-Za-z0-9]{48}",
         check: Check::Entropy(3.5),
+        reach: 512,
     },
     Rule {
         ty: "XAI_API_KEY",
         keywords: &["xai-"],
         pattern: r"xai-[A-Za-z0-9]{80}",
         check: Check::Entropy(3.5),
+        reach: 512,
     },
     Rule {
         ty: "LANGSMITH_API_KEY",
         keywords: &["lsv2_"],
         pattern: r"lsv2_(?:pt|sk)_[a-f0-9]{32}_[a-f0-9]{10}",
         check: Check::Structure,
+        reach: 512,
     },
     // Payments
     Rule {
@@ -260,36 +297,42 @@ const RULES: &[Rule] = &[
         keywords: &["sk_live_", "sk_test_", "rk_live_", "rk_test_"],
         pattern: r"[sr]k_(?:live|test)_[0-9A-Za-z]{24,99}",
         check: Check::Entropy(3.5),
+        reach: 512,
     },
     Rule {
         ty: "STRIPE_WEBHOOK_SECRET",
         keywords: &["whsec_"],
         pattern: r"whsec_[A-Za-z0-9+/]{32,}",
         check: Check::Entropy(3.5),
+        reach: 512,
     },
     Rule {
         ty: "SQUARE_ACCESS_TOKEN",
         keywords: &["sq0atp-", "eaaa"],
         pattern: r"sq0atp-[0-9A-Za-z_\-]{22}|EAAA[A-Za-z0-9_\-]{60}",
         check: Check::Entropy(3.5),
+        reach: 512,
     },
     Rule {
         ty: "SQUARE_OAUTH_SECRET",
         keywords: &["sq0csp-"],
         pattern: r"sq0csp-[0-9A-Za-z_\-]{43}",
         check: Check::Entropy(3.5),
+        reach: 512,
     },
     Rule {
         ty: "PAYPAL_BRAINTREE_TOKEN",
         keywords: &["access_token$production$", "access_token$sandbox$"],
         pattern: r"access_token\$(?:production|sandbox)\$[0-9a-z]{16}\$[0-9a-f]{32}",
         check: Check::Structure,
+        reach: 512,
     },
     Rule {
         ty: "SHOPIFY_TOKEN",
         keywords: &["shpat_", "shpca_", "shppa_", "shpss_"],
         pattern: r"shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}",
         check: Check::Structure,
+        reach: 512,
     },
     // Messaging and email
     Rule {
@@ -297,30 +340,35 @@ const RULES: &[Rule] = &[
         keywords: &["sk"],
         pattern: r"SK[0-9a-f]{32}",
         check: Check::Entropy(3.0),
+        reach: 512,
     },
     Rule {
         ty: "SENDGRID_API_KEY",
         keywords: &["sg."],
         pattern: r"SG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}",
         check: Check::Structure,
+        reach: 512,
     },
     Rule {
         ty: "MAILGUN_API_KEY",
         keywords: &["key-"],
         pattern: r"key-[0-9a-f]{32}",
         check: Check::Entropy(3.0),
+        reach: 512,
     },
     Rule {
         ty: "MAILCHIMP_API_KEY",
         keywords: &["-us"],
         pattern: r"[0-9a-f]{32}-us[0-9]{1,2}",
         check: Check::Entropy(3.0),
+        reach: 512,
     },
     Rule {
         ty: "POSTMARK_SERVER_TOKEN",
         keywords: &["postmark"],
         pattern: r#"(?i:postmark[_\-]?(?:server[_\-]?)?(?:api[_\-]?)?token)["']?\s*[:=]\s*["']?(?P<v>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"#,
         check: Check::Structure,
+        reach: 512,
     },
     // Observability
     Rule {
@@ -328,30 +376,35 @@ const RULES: &[Rule] = &[
         keywords: &["dd_api_key", "datadog", "dd-api-key"],
         pattern: r#"(?i:dd[_\-]?api[_\-]?key|datadog[_\-]?api[_\-]?key)["']?\s*[:=]\s*["']?(?P<v>[a-f0-9]{32})"#,
         check: Check::Entropy(3.0),
+        reach: 512,
     },
     Rule {
         ty: "NEW_RELIC_KEY",
         keywords: &["nrak-", "nrjs-", "nrii-"],
         pattern: r"NR(?:AK|JS|II)-[A-Z0-9]{19,27}",
         check: Check::Entropy(3.0),
+        reach: 512,
     },
     Rule {
         ty: "SENTRY_TOKEN",
         keywords: &["sntrys_", "sntryu_"],
         pattern: r"sntry[su]_[A-Za-z0-9+/=_]{40,}",
         check: Check::Entropy(3.5),
+        reach: 512,
     },
     Rule {
         ty: "GRAFANA_TOKEN",
         keywords: &["glsa_", "glc_"],
         pattern: r"glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}|glc_[A-Za-z0-9+/]{32,}={0,2}",
         check: Check::Entropy(3.5),
+        reach: 512,
     },
     Rule {
         ty: "HONEYCOMB_API_KEY",
         keywords: &["hcaik_", "hcxik_"],
         pattern: r"hc[ax]ik_[a-z0-9]{58}",
         check: Check::Entropy(3.5),
+        reach: 512,
     },
     // Databases and data platforms
     Rule {
@@ -359,30 +412,35 @@ const RULES: &[Rule] = &[
         keywords: &["://"],
         pattern: r"(?i:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|redis|rediss|amqps?|mssql|sqlserver|clickhouse|cockroachdb|neo4j(?:\+s)?)://[^:/\s@]+:(?P<v>[^@\s/]{3,})@[^\s/]+",
         check: Check::UrlPassword,
+        reach: 512,
     },
     Rule {
         ty: "DATABRICKS_TOKEN",
         keywords: &["dapi"],
         pattern: r"dapi[a-f0-9]{32}(?:-[0-9])?",
         check: Check::Entropy(3.0),
+        reach: 512,
     },
     Rule {
         ty: "SUPABASE_TOKEN",
         keywords: &["sbp_"],
         pattern: r"sbp_[a-f0-9]{40}",
         check: Check::Structure,
+        reach: 512,
     },
     Rule {
         ty: "PLANETSCALE_TOKEN",
         keywords: &["pscale_"],
         pattern: r"pscale_(?:tkn|pw|oauth)_[A-Za-z0-9_.\-]{32,64}",
         check: Check::Entropy(3.5),
+        reach: 512,
     },
     Rule {
         ty: "AIRTABLE_TOKEN",
         keywords: &["pat"],
         pattern: r"pat[A-Za-z0-9]{14}\.[a-f0-9]{64}",
         check: Check::Structure,
+        reach: 512,
     },
     // Package registries and developer platforms
     Rule {
@@ -390,120 +448,140 @@ const RULES: &[Rule] = &[
         keywords: &["npm_"],
         pattern: r"npm_(?P<v_tail>[A-Za-z0-9]{36})",
         check: Check::NpmCrc,
+        reach: 512,
     },
     Rule {
         ty: "PYPI_TOKEN",
         keywords: &["pypi-ageichlwas5vcmc"],
         pattern: r"pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_\-]{50,}",
         check: Check::Structure,
+        reach: 512,
     },
     Rule {
         ty: "RUBYGEMS_API_KEY",
         keywords: &["rubygems_"],
         pattern: r"rubygems_[a-f0-9]{48}",
         check: Check::Structure,
+        reach: 512,
     },
     Rule {
         ty: "NUGET_API_KEY",
         keywords: &["oy2"],
         pattern: r"oy2[a-z0-9]{43}",
         check: Check::Entropy(3.5),
+        reach: 512,
     },
     Rule {
         ty: "DOCKERHUB_TOKEN",
         keywords: &["dckr_pat_"],
         pattern: r"dckr_pat_[A-Za-z0-9_\-]{27}",
         check: Check::Entropy(3.5),
+        reach: 512,
     },
     Rule {
         ty: "CRATES_IO_TOKEN",
         keywords: &["cio"],
         pattern: r"cio[A-Za-z0-9]{32}",
         check: Check::Entropy(3.5),
+        reach: 512,
     },
     Rule {
         ty: "HASHICORP_VAULT_TOKEN",
         keywords: &["hvs.", "hvb."],
         pattern: r"hv[sb]\.[A-Za-z0-9_\-]{24,}",
         check: Check::Entropy(3.5),
+        reach: 1024,
     },
     Rule {
         ty: "TERRAFORM_CLOUD_TOKEN",
         keywords: &[".atlasv1."],
         pattern: r"[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_=\-]{60,70}",
         check: Check::Structure,
+        reach: 512,
     },
     Rule {
         ty: "PULUMI_TOKEN",
         keywords: &["pul-"],
         pattern: r"pul-[a-f0-9]{40}",
         check: Check::Structure,
+        reach: 512,
     },
     Rule {
         ty: "DOPPLER_TOKEN",
         keywords: &["dp.pt.", "dp.st.", "dp.sa."],
         pattern: r"dp\.(?:pt|st|sa|ct|scim|audit)\.[A-Za-z0-9]{40,44}",
         check: Check::Entropy(3.5),
+        reach: 512,
     },
     Rule {
         ty: "POSTMAN_API_KEY",
         keywords: &["pmak-"],
         pattern: r"PMAK-[a-f0-9]{24}-[a-f0-9]{34}",
         check: Check::Structure,
+        reach: 512,
     },
     Rule {
         ty: "LINEAR_API_KEY",
         keywords: &["lin_api_"],
         pattern: r"lin_api_[A-Za-z0-9]{40}",
         check: Check::Entropy(3.5),
+        reach: 512,
     },
     Rule {
         ty: "NOTION_TOKEN",
         keywords: &["ntn_", "secret_"],
         pattern: r"ntn_[0-9]{11}[A-Za-z0-9]{35}|secret_[A-Za-z0-9]{43}",
         check: Check::Entropy(3.5),
+        reach: 512,
     },
     Rule {
         ty: "ATLASSIAN_API_TOKEN",
         keywords: &["atatt3"],
         pattern: r"ATATT3[A-Za-z0-9_=\-]{186}",
         check: Check::Structure,
+        reach: 512,
     },
     Rule {
         ty: "FIGMA_TOKEN",
         keywords: &["figd_"],
         pattern: r"figd_[A-Za-z0-9_\-]{40}",
         check: Check::Entropy(3.5),
+        reach: 512,
     },
     Rule {
         ty: "CONTENTFUL_TOKEN",
         keywords: &["cfpat-"],
         pattern: r"CFPAT-[A-Za-z0-9_\-]{43}",
         check: Check::Entropy(3.5),
+        reach: 512,
     },
     Rule {
         ty: "MAPBOX_SECRET_TOKEN",
         keywords: &["sk.eyj"],
         pattern: r"sk\.eyJ[A-Za-z0-9_\-]{20,}\.[A-Za-z0-9_\-]{20,}",
         check: Check::Structure,
+        reach: 512,
     },
     Rule {
         ty: "AGE_SECRET_KEY",
         keywords: &["age-secret-key-1"],
         pattern: r"AGE-SECRET-KEY-1[QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L]{58}",
         check: Check::Structure,
+        reach: 512,
     },
     Rule {
         ty: "ONEPASSWORD_SERVICE_TOKEN",
         keywords: &["ops_eyj"],
         pattern: r"ops_eyJ[A-Za-z0-9+/=_\-]{200,}",
         check: Check::Structure,
+        reach: 4096,
     },
     Rule {
         ty: "FIREBASE_CLOUD_MESSAGING_KEY",
         keywords: &["aaaa"],
         pattern: r"AAAA[A-Za-z0-9_\-]{7}:[A-Za-z0-9_\-]{140}",
         check: Check::Structure,
+        reach: 512,
     },
     // Generic structures
     Rule {
@@ -511,41 +589,56 @@ const RULES: &[Rule] = &[
         keywords: &["eyj"],
         pattern: r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{16,}",
         check: Check::Jwt,
+        reach: 512,
     },
     Rule {
         ty: "PRIVATE_KEY",
+        // The END marker of a large key can be far from BEGIN.
         keywords: &["private key-----"],
         pattern: r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----(?:(?s:.*?)-----END [A-Z ]{0,16}PRIVATE KEY(?: BLOCK)?-----|[A-Za-z0-9+/=\\\s]{64,})",
         check: Check::Structure,
+        reach: 65_536,
     },
     Rule {
         ty: "URL_CREDENTIALS",
         keywords: &["://"],
         pattern: r"(?i:https?|ftp|sftp|ssh|git|smtp)://[^:/\s@]{1,64}:(?P<v>[^@\s/]{3,128})@[A-Za-z0-9.\-]+",
         check: Check::UrlPassword,
+        reach: 512,
     },
     Rule {
         ty: "BASIC_AUTH",
         keywords: &["basic "],
         pattern: r"(?i:basic)\s+(?P<v>[A-Za-z0-9+/]{8,}={0,2})",
         check: Check::Basic,
+        reach: 512,
     },
     Rule {
         ty: "BEARER_TOKEN",
         keywords: &["bearer "],
         pattern: r"(?i:bearer)\s+(?P<v>[A-Za-z0-9._~+/\-]{16,}={0,2})",
         check: Check::Bearer,
+        reach: 512,
     },
 ];
 
 // The issue asks for at least fifty credential formats with a structure of their own.
 const _: () = assert!(RULES.len() >= 50);
 
+/// What a prefilter keyword triggers.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    Rule(usize),
+    Generic,
+    DateOfBirth,
+    Passport,
+}
+
 pub(crate) struct SecretRules {
     regexes: Vec<Regex>,
     prefilter: AhoCorasick,
-    /// Prefilter pattern index → rule index.
-    keyword_rule: Vec<usize>,
+    /// Prefilter pattern index → what it triggers.
+    keyword_target: Vec<Target>,
     generic: Regex,
 }
 
@@ -556,17 +649,28 @@ impl SecretRules {
             .map(|r| Regex::new(r.pattern).unwrap_or_else(|e| panic!("rule {}: {e}", r.ty)))
             .collect();
         let mut keywords = Vec::new();
-        let mut keyword_rule = Vec::new();
+        let mut keyword_target = Vec::new();
         for (i, rule) in RULES.iter().enumerate() {
             for k in rule.keywords {
                 keywords.push(*k);
-                keyword_rule.push(i);
+                keyword_target.push(Target::Rule(i));
             }
         }
-        keywords.extend(GENERIC_KEYWORDS);
+        for k in GENERIC_KEYWORDS {
+            keywords.push(k);
+            keyword_target.push(Target::Generic);
+        }
+        // Context words of personal data ride along in the same pass.
+        for k in ["dob", "d.o.b", "birth", "born"] {
+            keywords.push(k);
+            keyword_target.push(Target::DateOfBirth);
+        }
+        keywords.push("passport");
+        keyword_target.push(Target::Passport);
         let prefilter = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
             .build(&keywords)
             .unwrap_or_else(|e| panic!("secret keywords: {e}"));
         let generic =
@@ -574,33 +678,65 @@ impl SecretRules {
         SecretRules {
             regexes,
             prefilter,
-            keyword_rule,
+            keyword_target,
             generic,
         }
     }
 
     /// Every secret in `text`. The prefilter decides which rules run at all.
-    pub(crate) fn scan(&self, text: &str, hits: &mut Vec<Hit>) {
-        let mut triggered = [false; RULES.len()];
-        let mut generic = false;
-        let mut any = false;
+    pub(crate) fn scan(&self, text: &str, hits: &mut Vec<Hit>) -> Context {
+        // (slot, window) per keyword hit; slot RULES.len() is the generic rule.
+        let mut windows: Vec<(usize, Range<usize>)> = Vec::new();
+        let mut context = Context::default();
         for m in self.prefilter.find_overlapping_iter(text) {
-            let p = m.pattern().as_usize();
-            match self.keyword_rule.get(p) {
-                Some(&rule) => triggered[rule] = true,
-                None => generic = true,
+            let (slot, after) = match self.keyword_target.get(m.pattern().as_usize()) {
+                Some(Target::Rule(rule)) => (*rule, RULES[*rule].reach),
+                Some(Target::Generic) => (RULES.len(), 512),
+                Some(Target::DateOfBirth) => {
+                    context.date_of_birth = true;
+                    continue;
+                }
+                Some(Target::Passport) | None => {
+                    context.passport = true;
+                    continue;
+                }
+            };
+            windows.push((
+                slot,
+                window(
+                    text,
+                    m.start().saturating_sub(WINDOW_BEFORE),
+                    m.end() + after,
+                ),
+            ));
+        }
+        if windows.is_empty() {
+            return context;
+        }
+        windows.sort_by_key(|(slot, w)| (*slot, w.start));
+        let mut merged: Vec<(usize, Range<usize>)> = Vec::with_capacity(windows.len());
+        for (slot, w) in windows {
+            match merged.last_mut() {
+                Some((s, last)) if *s == slot && w.start <= last.end => {
+                    last.end = last.end.max(w.end)
+                }
+                _ => merged.push((slot, w)),
             }
-            any = true;
         }
-        if !any {
-            return;
-        }
-        for (i, on) in triggered.iter().enumerate() {
-            if !on {
+        for (slot, win) in &merged {
+            if *slot == RULES.len() {
+                for caps in captures_in(&self.generic, text, win) {
+                    let (Some(key), Some(value)) = (caps.name("k"), caps.name("v")) else {
+                        continue;
+                    };
+                    if let Some(ty) = secret_for_key(key.as_str(), value.as_str()) {
+                        hits.push(Hit::new(Kind::Secret, ty, value.start()..value.end()));
+                    }
+                }
                 continue;
             }
-            let rule = &RULES[i];
-            for caps in captures_each(&self.regexes[i], text) {
+            let rule = &RULES[*slot];
+            for caps in captures_in(&self.regexes[*slot], text, win) {
                 let Some(whole) = caps.get(0) else { continue };
                 if !bounded(text, whole.start(), whole.end())
                     && !matches!(
@@ -624,17 +760,56 @@ impl SecretRules {
                 hits.push(Hit::new(Kind::Secret, rule.ty, value.start()..value.end()));
             }
         }
-        if generic {
-            for caps in captures_each(&self.generic, text) {
-                let (Some(key), Some(value)) = (caps.name("k"), caps.name("v")) else {
-                    continue;
-                };
-                if let Some(ty) = secret_for_key(key.as_str(), value.as_str()) {
-                    hits.push(Hit::new(Kind::Secret, ty, value.start()..value.end()));
-                }
+        context
+    }
+}
+
+/// What the keyword pass saw besides secrets: context words for personal data.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Context {
+    /// "DOB", "date of birth", "born"…
+    pub(crate) date_of_birth: bool,
+    /// "passport".
+    pub(crate) passport: bool,
+}
+
+/// How far before its keyword a match may start (a SAS query, a database URL scheme).
+const WINDOW_BEFORE: usize = 256;
+
+/// `start..end` clamped to `text` and widened to character boundaries.
+fn window(text: &str, mut start: usize, end: usize) -> Range<usize> {
+    let mut end = end.min(text.len());
+    while start > 0 && !text.is_char_boundary(start) {
+        start -= 1;
+    }
+    while end < text.len() && !text.is_char_boundary(end) {
+        end += 1;
+    }
+    start..end
+}
+
+/// The captures of every match inside `window` (positions into `text`).
+fn captures_in<'t>(
+    re: &'t Regex,
+    text: &'t str,
+    window: &Range<usize>,
+) -> impl Iterator<Item = regex::Captures<'t>> + 't {
+    let hay = &text[..window.end];
+    let mut at = window.start;
+    std::iter::from_fn(move || {
+        while at <= hay.len() {
+            let m = re.find_at(hay, at)?;
+            at = if m.end() > m.start() {
+                m.end()
+            } else {
+                m.end() + 1
+            };
+            if let Some(caps) = re.captures_at(&hay[..m.end()], m.start()) {
+                return Some(caps);
             }
         }
-    }
+        None
+    })
 }
 
 fn check(check: Check, whole: &str, value: &str, tail: Option<&str>) -> bool {
