@@ -53,8 +53,8 @@ impl PiiRules {
                 }
             }
         }
-        let digits = bytes.iter().filter(|b| b.is_ascii_digit()).count();
-        if digits >= 6 {
+        let shape = Shape::of(bytes);
+        {
             if context.date_of_birth {
                 for caps in captures_each(&self.dob, text) {
                     if let Some(v) = caps.name("v") {
@@ -73,13 +73,19 @@ impl PiiRules {
                 }
             }
         }
-        if digits >= 7 {
+        {
             // Cards, SSNs and phone numbers are runs of digits and separators:
-            // find those windows in one pass, and run the patterns on them only.
-            for w in numeric_windows(bytes) {
-                let sub = &text[w.clone()];
-                let at = |r: std::ops::Range<usize>| r.start + w.start..r.end + w.start;
-                for m in self.ssn.find_iter(sub) {
+            // the shape pass found those windows; each pattern runs only on
+            // the windows with enough digits for it.
+            for w in &shape.windows {
+                let sub = &text[w.range.clone()];
+                let at = |r: std::ops::Range<usize>| r.start + w.range.start..r.end + w.range.start;
+                let ssn = if w.digits >= 9 && w.dash {
+                    self.ssn.find_iter(sub).collect()
+                } else {
+                    Vec::new()
+                };
+                for m in ssn {
                     let span = at(m.range());
                     let mut parts = m.as_str().split('-');
                     let (Some(a), Some(g), Some(n)) = (parts.next(), parts.next(), parts.next())
@@ -90,7 +96,12 @@ impl PiiRules {
                         hits.push(Hit::new(Kind::Pii, "US_SSN", span));
                     }
                 }
-                for m in self.card.find_iter(sub) {
+                let cards = if w.digits >= 13 {
+                    self.card.find_iter(sub).collect()
+                } else {
+                    Vec::new()
+                };
+                for m in cards {
                     let span = at(m.range());
                     if bounded(text, span.start, span.end)
                         && card_valid(m.as_str())
@@ -99,7 +110,12 @@ impl PiiRules {
                         hits.push(Hit::new(Kind::Pii, "PAYMENT_CARD", span));
                     }
                 }
-                for m in self.phone_intl.find_iter(sub) {
+                let intl = if w.plus {
+                    self.phone_intl.find_iter(sub).collect()
+                } else {
+                    Vec::new()
+                };
+                for m in intl {
                     let span = balanced(text, at(m.range()));
                     let n = text[span.clone()]
                         .bytes()
@@ -112,7 +128,12 @@ impl PiiRules {
                         hits.push(Hit::new(Kind::Pii, "PHONE_NUMBER", span));
                     }
                 }
-                for m in self.phone_national.find_iter(sub) {
+                let national = if w.digits >= 9 {
+                    self.phone_national.find_iter(sub).collect()
+                } else {
+                    Vec::new()
+                };
+                for m in national {
                     let span = at(m.range());
                     if bounded(text, span.start, span.end)
                         && !overlaps(hits, &span)
@@ -123,7 +144,7 @@ impl PiiRules {
                 }
             }
         }
-        if digits >= 2 && bytes.iter().any(u8::is_ascii_uppercase) {
+        if shape.iban_start {
             for m in self.iban.find_iter(text) {
                 if bounded(text, m.start(), m.end()) && iban_valid(m.as_str()) {
                     hits.push(Hit::new(Kind::Pii, "IBAN", m.range()));
@@ -133,28 +154,89 @@ impl PiiRules {
     }
 }
 
-/// Maximal runs of digits and number separators (` -.()+`) holding at least seven digits.
-fn numeric_windows(bytes: &[u8]) -> Vec<std::ops::Range<usize>> {
-    let in_number =
-        |c: u8| c.is_ascii_digit() || matches!(c, b' ' | b'-' | b'.' | b'(' | b')' | b'+');
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if !in_number(bytes[i]) {
-            i += 1;
-            continue;
+/// One run of digits and number separators (` -.()+`) with at least eight digits.
+struct Window {
+    range: std::ops::Range<usize>,
+    digits: usize,
+    plus: bool,
+    dash: bool,
+}
+
+/// What one pass over the bytes tells the numeric patterns.
+struct Shape {
+    windows: Vec<Window>,
+    /// Two upper-case letters followed by two digits somewhere: an IBAN may start there.
+    iban_start: bool,
+}
+
+const DIGIT: u8 = 1;
+const SEPARATOR: u8 = 2;
+const UPPER: u8 = 4;
+
+/// Byte classes for the shape pass.
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = b'0';
+    while c <= b'9' {
+        t[c as usize] = DIGIT;
+        c += 1;
+    }
+    let mut c = b'A';
+    while c <= b'Z' {
+        t[c as usize] = UPPER;
+        c += 1;
+    }
+    t[b' ' as usize] = SEPARATOR;
+    t[b'-' as usize] = SEPARATOR;
+    t[b'.' as usize] = SEPARATOR;
+    t[b'(' as usize] = SEPARATOR;
+    t[b')' as usize] = SEPARATOR;
+    t[b'+' as usize] = SEPARATOR;
+    t
+};
+
+impl Shape {
+    fn of(bytes: &[u8]) -> Shape {
+        let mut windows = Vec::new();
+        let mut iban_start = false;
+        let mut i = 0;
+        while i < bytes.len() {
+            let class = CLASS[bytes[i] as usize];
+            if class & (DIGIT | SEPARATOR) == 0 {
+                if class == UPPER
+                    && !iban_start
+                    && i + 3 < bytes.len()
+                    && CLASS[bytes[i + 1] as usize] == UPPER
+                    && CLASS[bytes[i + 2] as usize] == DIGIT
+                    && CLASS[bytes[i + 3] as usize] == DIGIT
+                {
+                    iban_start = true;
+                }
+                i += 1;
+                continue;
+            }
+            let start = i;
+            let (mut digits, mut plus, mut dash) = (0, false, false);
+            while i < bytes.len() && CLASS[bytes[i] as usize] & (DIGIT | SEPARATOR) != 0 {
+                digits += usize::from(CLASS[bytes[i] as usize] == DIGIT);
+                plus |= bytes[i] == b'+';
+                dash |= bytes[i] == b'-';
+                i += 1;
+            }
+            if digits >= 8 {
+                windows.push(Window {
+                    range: start..i,
+                    digits,
+                    plus,
+                    dash,
+                });
+            }
         }
-        let start = i;
-        let mut digits = 0;
-        while i < bytes.len() && in_number(bytes[i]) {
-            digits += usize::from(bytes[i].is_ascii_digit());
-            i += 1;
-        }
-        if digits >= 7 {
-            out.push(start..i);
+        Shape {
+            windows,
+            iban_start,
         }
     }
-    out
 }
 
 /// Drops a closing parenthesis that the match does not open: `(+1 415 555 0132)`.
