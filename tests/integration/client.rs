@@ -854,3 +854,64 @@ fn no_api_key_means_the_embedded_engine() {
     let v = client.scan_blocking(&request()).unwrap();
     assert!(!v.trace_id.as_str().is_empty());
 }
+
+#[tokio::test]
+async fn local_mode_approvals_can_be_waited_on() {
+    use interven::engine::Engine;
+    let engine = Arc::new(
+        Engine::builder()
+            .approval_ttl(Duration::from_millis(300))
+            .build()
+            .unwrap(),
+    );
+    let client = Client::with_engine(engine.clone());
+    let delete = ScanRequest::builder("DELETE", "https://api.github.com/repos/acme/old")
+        .tool("github")
+        .build()
+        .unwrap();
+
+    // Approved by other code while the client waits; the same request then passes once.
+    let v = client.scan(&delete).await.unwrap();
+    let id = v.approval_id.clone().unwrap();
+    let approver = engine.clone();
+    let approve_id = id.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        approver.approve(&approve_id).unwrap();
+    });
+    let approval = client
+        .wait_for_approval(&id, Duration::from_secs(2), Duration::from_millis(10))
+        .await
+        .unwrap();
+    assert_eq!(approval.status, ApprovalStatus::Approved);
+    assert!(client.scan(&delete).await.unwrap().is_allowed());
+    assert!(
+        client.scan(&delete).await.unwrap().requires_approval(),
+        "an approval runs once"
+    );
+
+    // Denied.
+    let other = ScanRequest::builder("DELETE", "https://api.github.com/repos/acme/older")
+        .tool("github")
+        .build()
+        .unwrap();
+    let id = client.scan(&other).await.unwrap().approval_id.unwrap();
+    engine.deny(&id).unwrap();
+    let err = client
+        .wait_for_approval(&id, Duration::from_secs(2), Duration::from_millis(10))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::ApprovalDenied { .. }), "{err:?}");
+
+    // Expired: nobody decides within the TTL.
+    let third = ScanRequest::builder("DELETE", "https://api.github.com/repos/acme/oldest")
+        .tool("github")
+        .build()
+        .unwrap();
+    let id = client.scan(&third).await.unwrap().approval_id.unwrap();
+    let err = client
+        .wait_for_approval(&id, Duration::from_secs(2), Duration::from_millis(20))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::ApprovalExpired { .. }), "{err:?}");
+}
