@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 
 use crate::engine::redact::replace_spans;
-use crate::engine::{Engine, Finding};
+use crate::engine::{Engine, Finding, FindingKind};
 use crate::types::ScanRequest;
 
 /// The request with every finding of the embedded engine replaced by its
@@ -24,7 +24,7 @@ pub(super) fn redact_request<'a>(
     let url_findings: Vec<&Finding> = assessment
         .findings
         .iter()
-        .filter(|f| f.path == "url")
+        .filter(|f| f.path == "url" && redactable(f))
         .collect();
     if !url_findings.is_empty() {
         redacted.set_url(replace_spans(request.url(), url_findings.iter().copied()));
@@ -35,7 +35,7 @@ pub(super) fn redact_request<'a>(
             let found: Vec<&Finding> = assessment
                 .findings
                 .iter()
-                .filter(|f| f.path == path)
+                .filter(|f| f.path == path && redactable(f))
                 .collect();
             if !found.is_empty() {
                 *value = replace_spans(value, found.iter().copied());
@@ -43,4 +43,10 @@ pub(super) fn redact_request<'a>(
         }
     }
     Cow::Owned(redacted)
+}
+
+/// Secrets and personal data are redacted; a destination is the URL itself
+/// and stays, so that the gateway judges the same destination.
+fn redactable(f: &Finding) -> bool {
+    matches!(f.kind, FindingKind::Secret | FindingKind::Pii)
 }

@@ -1,0 +1,363 @@
+//! The command line: `serve`, `keys`, `scan`, `approvals`, `traces`.
+
+use std::io::{BufRead, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Parser, Subcommand};
+use interven::ScanRequest;
+use interven::engine::{Engine, Policy};
+use serde_json::json;
+
+use crate::server::{AppState, Config, serve};
+use crate::store::Store;
+
+/// The self-hosted interven gateway.
+#[derive(Debug, Parser)]
+#[command(
+    name = "interven-gateway",
+    version,
+    about = "Self-hosted interven gateway: the wire protocol over the embedded engine"
+)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the protocol over HTTP.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        bind: SocketAddr,
+        /// SQLite database file (created if missing).
+        #[arg(long, default_value = "interven.db")]
+        db: PathBuf,
+        /// TOML policy file (default: the built-in policy).
+        #[arg(long, env = "INTERVEN_POLICY")]
+        policy: Option<PathBuf>,
+        /// Largest request body in bytes.
+        #[arg(long, default_value_t = 256 * 1024)]
+        body_limit: usize,
+        /// Scans per second per key (0 disables the limit).
+        #[arg(long, default_value_t = 100.0)]
+        rate_limit: f64,
+        /// Burst of the per-key rate limit.
+        #[arg(long, default_value_t = 200.0)]
+        burst: f64,
+        /// Seconds a pending approval lives.
+        #[arg(long, default_value_t = 3600)]
+        approval_ttl: u64,
+        /// Seconds after an approval during which the identical request is allowed.
+        #[arg(long, default_value_t = 600)]
+        approval_grace: u64,
+    },
+    /// Manage API keys.
+    Keys {
+        /// What to do with keys.
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+    /// Scan JSON Lines requests from stdin; write one verdict per line (no server).
+    Scan {
+        /// TOML policy file (default: the built-in policy).
+        #[arg(long, env = "INTERVEN_POLICY")]
+        policy: Option<PathBuf>,
+    },
+    /// List and decide approvals.
+    Approvals {
+        /// What to do with approvals.
+        #[command(subcommand)]
+        action: ApprovalsAction,
+    },
+    /// Read and verify traces.
+    Traces {
+        /// What to do with traces.
+        #[command(subcommand)]
+        action: TracesAction,
+    },
+}
+
+/// `keys` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// Create a key; prints it, alone, on stdout (it is not stored).
+    Create {
+        /// SQLite database file.
+        #[arg(long)]
+        db: PathBuf,
+        /// A name for the key.
+        #[arg(long)]
+        name: String,
+        /// The tenant the key belongs to.
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        /// Let the key approve, deny and read traces.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// List keys (never the keys themselves).
+    List {
+        /// SQLite database file.
+        #[arg(long)]
+        db: PathBuf,
+    },
+    /// Revoke a key by id or name.
+    Revoke {
+        /// The key's id or name.
+        key: String,
+        /// SQLite database file.
+        #[arg(long)]
+        db: PathBuf,
+    },
+}
+
+/// `approvals` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ApprovalsAction {
+    /// List pending approvals.
+    List {
+        /// SQLite database file.
+        #[arg(long)]
+        db: PathBuf,
+    },
+    /// Approve a pending approval.
+    Approve {
+        /// The approval id.
+        id: String,
+        /// SQLite database file.
+        #[arg(long)]
+        db: PathBuf,
+    },
+    /// Deny a pending approval.
+    Deny {
+        /// The approval id.
+        id: String,
+        /// SQLite database file.
+        #[arg(long)]
+        db: PathBuf,
+    },
+}
+
+/// `traces` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TracesAction {
+    /// Print a trace.
+    Show {
+        /// The trace id.
+        trace_id: String,
+        /// SQLite database file.
+        #[arg(long)]
+        db: PathBuf,
+    },
+    /// Check every tenant's hash chain; non-zero exit when anything was edited.
+    Verify {
+        /// SQLite database file.
+        #[arg(long)]
+        db: PathBuf,
+    },
+}
+
+fn existing(db: &PathBuf) -> Result<Store> {
+    if !db.exists() {
+        bail!("database {} does not exist", db.display());
+    }
+    Store::open(db)
+}
+
+fn engine(policy: Option<&PathBuf>) -> Result<Engine> {
+    let policy = match policy {
+        Some(p) => Policy::from_file(p).map_err(|e| anyhow::anyhow!("{e}"))?,
+        None => Policy::default(),
+    };
+    Ok(Engine::new(policy))
+}
+
+/// Runs a command line.
+///
+/// # Errors
+/// Any failure, with a message for the user.
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Serve {
+            bind,
+            db,
+            policy,
+            body_limit,
+            rate_limit,
+            burst,
+            approval_ttl,
+            approval_grace,
+        } => {
+            let engine = engine(policy.as_ref())?;
+            let store = Store::open(&db)?;
+            let config = Config {
+                body_limit,
+                rate_per_second: rate_limit,
+                burst,
+                approval_ttl: Duration::from_secs(approval_ttl),
+                approval_grace: Duration::from_secs(approval_grace),
+                ..Config::default()
+            };
+            let state = AppState::new(engine, store, config);
+            let rt = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("cannot listen on {bind}"))?;
+                tracing::info!(addr = %listener.local_addr()?, db = %db.display(), "interven-gateway listening");
+                serve(listener, state, shutdown_signal()).await.context("server failed")?;
+                tracing::info!("interven-gateway stopped");
+                Ok(())
+            })
+        }
+        Command::Keys { action } => match action {
+            KeysAction::Create {
+                db,
+                name,
+                tenant,
+                admin,
+            } => {
+                let key = crate::auth::create_key(&Store::open(&db)?, &name, &tenant, admin)?;
+                println!("{key}");
+                Ok(())
+            }
+            KeysAction::List { db } => {
+                for k in existing(&db)?.keys()? {
+                    println!(
+                        "{}\t{}\ttenant={}\t{}\t{}",
+                        k.id,
+                        k.name,
+                        k.tenant,
+                        if k.admin { "admin" } else { "agent" },
+                        if k.revoked { "revoked" } else { "active" }
+                    );
+                }
+                Ok(())
+            }
+            KeysAction::Revoke { key, db } => {
+                if !existing(&db)?.revoke_key(&key)? {
+                    bail!("no key with id or name `{key}`");
+                }
+                println!("revoked {key}");
+                Ok(())
+            }
+        },
+        Command::Scan { policy } => scan_lines(
+            &engine(policy.as_ref())?,
+            std::io::stdin().lock(),
+            std::io::stdout().lock(),
+        ),
+        Command::Approvals { action } => match action {
+            ApprovalsAction::List { db } => {
+                let store = existing(&db)?;
+                store.expire(now())?;
+                for a in store.pending_approvals()? {
+                    println!(
+                        "{}\ttenant={}\texpires_in={}s",
+                        a.approval_id,
+                        a.tenant,
+                        (a.expires_at - now()).max(0)
+                    );
+                }
+                Ok(())
+            }
+            ApprovalsAction::Approve { id, db } => decide(&db, &id, "approved"),
+            ApprovalsAction::Deny { id, db } => decide(&db, &id, "denied"),
+        },
+        Command::Traces { action } => match action {
+            TracesAction::Show { trace_id, db } => {
+                let store = existing(&db)?;
+                let tenant = store
+                    .trace_tenant(&trace_id)?
+                    .with_context(|| format!("no trace `{trace_id}`"))?;
+                let trace = store
+                    .trace(&tenant, &trace_id)?
+                    .with_context(|| format!("no trace `{trace_id}`"))?;
+                println!("{}", serde_json::to_string_pretty(&trace)?);
+                Ok(())
+            }
+            TracesAction::Verify { db } => {
+                let problems = existing(&db)?.verify()?;
+                if problems.is_empty() {
+                    println!("ok: every trace chain is intact");
+                    Ok(())
+                } else {
+                    for p in &problems {
+                        println!("{p}");
+                    }
+                    bail!("{} problem(s): the trace store was edited", problems.len())
+                }
+            }
+        },
+    }
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn decide(db: &PathBuf, id: &str, to: &str) -> Result<()> {
+    let store = existing(db)?;
+    store.expire(now())?;
+    let tenant = store
+        .approval_tenant(id)?
+        .with_context(|| format!("no approval `{id}`"))?;
+    if !store.transition(&tenant, id, "pending", to, now())? {
+        let status = store
+            .approval(&tenant, id)?
+            .map(|a| a.status)
+            .unwrap_or_default();
+        bail!("approval `{id}` is {status}, not pending");
+    }
+    println!("{id} {to}");
+    Ok(())
+}
+
+/// The `scan` command: one verdict (or `{"error": ...}`) per input line, in order.
+///
+/// # Errors
+/// When stdin or stdout fails.
+pub fn scan_lines(engine: &Engine, input: impl BufRead, mut output: impl Write) -> Result<()> {
+    for (n, line) in input.lines().enumerate() {
+        let line = line.context("cannot read stdin")?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let out = match serde_json::from_str::<ScanRequest>(&line) {
+            Ok(req) if !req.method().is_empty() => serde_json::to_string(&engine.scan(&req))?,
+            Ok(_) => json!({ "error": format!("line {}: empty method", n + 1) }).to_string(),
+            Err(e) => json!({ "error": format!("line {}: {e}", n + 1) }).to_string(),
+        };
+        writeln!(output, "{out}").context("cannot write stdout")?;
+    }
+    output.flush()?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down; finishing requests in flight");
+}
