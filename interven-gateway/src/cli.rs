@@ -12,7 +12,7 @@ use interven::engine::{Engine, Policy};
 use serde_json::json;
 
 use crate::server::{AppState, Config, serve};
-use crate::store::Store;
+use crate::store::{Store, Sync};
 
 /// The self-hosted interven gateway.
 #[derive(Debug, Parser)]
@@ -56,6 +56,10 @@ pub enum Command {
         /// Seconds after an approval during which the identical request is allowed.
         #[arg(long, default_value_t = 600)]
         approval_grace: u64,
+        /// `full`: fsync every commit before answering (default); `normal`: survive a
+        /// gateway crash but not a machine crash, faster.
+        #[arg(long, value_enum, default_value_t = Sync::Full)]
+        sync: Sync,
     },
     /// Manage API keys.
     Keys {
@@ -193,9 +197,10 @@ pub fn run(cli: Cli) -> Result<()> {
             burst,
             approval_ttl,
             approval_grace,
+            sync,
         } => {
             let engine = engine(policy.as_ref())?;
-            let store = Store::open(&db)?;
+            let store = Store::open_with(&db, sync)?;
             let config = Config {
                 body_limit,
                 rate_per_second: rate_limit,

@@ -151,12 +151,27 @@ CREATE INDEX IF NOT EXISTS approvals_hash ON approvals(tenant, request_hash);
 /// The hash that starts every tenant's chain.
 pub const GENESIS: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
 
-fn open_conn(path: &Path) -> Result<Connection> {
+/// How hard each commit is pushed to disk.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Sync {
+    /// Every commit is fsynced before the scan is answered: survives power loss. The default.
+    #[default]
+    Full,
+    /// Commits reach the OS before the scan is answered, fsynced at checkpoints:
+    /// survives a crash or kill of the gateway, not of the machine. Faster.
+    Normal,
+}
+
+fn open_conn(path: &Path, sync: Sync) -> Result<Connection> {
     let conn = Connection::open(path)
         .with_context(|| format!("cannot open database {}", path.display()))?;
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(
+        None,
+        "synchronous",
+        if sync == Sync::Full { "FULL" } else { "NORMAL" },
+    )?;
     conn.execute_batch(SCHEMA)
         .context("cannot create the schema")?;
     Ok(conn)
@@ -187,9 +202,17 @@ impl Store {
     /// # Errors
     /// When the file cannot be opened or is not an interven database.
     pub fn open(path: impl AsRef<Path>) -> Result<Store> {
+        Store::open_with(path, Sync::Full)
+    }
+
+    /// Opens the database with a chosen [`Sync`] level.
+    ///
+    /// # Errors
+    /// When the file cannot be opened or is not an interven database.
+    pub fn open_with(path: impl AsRef<Path>, sync: Sync) -> Result<Store> {
         let path = path.as_ref().to_path_buf();
-        let conn = open_conn(&path)?;
-        let writer_conn = open_conn(&path)?;
+        let conn = open_conn(&path, sync)?;
+        let writer_conn = open_conn(&path, sync)?;
         let (tx, rx) = mpsc::channel::<(TraceRow, Reply)>();
         std::thread::Builder::new()
             .name("interven-trace-writer".to_owned())
@@ -437,14 +460,11 @@ impl Store {
 
     /// The key with this hash, if any.
     pub fn key_by_hash(&self, hash: &str) -> Result<Option<KeyRow>> {
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT id, name, tenant, admin, revoked, hash FROM keys WHERE hash = ?1",
-                params![hash],
-                key_from_row,
-            )
-            .optional()?)
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, name, tenant, admin, revoked, hash FROM keys WHERE hash = ?1",
+        )?;
+        Ok(stmt.query_row(params![hash], key_from_row).optional()?)
     }
 
     /// Every key.
@@ -540,11 +560,9 @@ fn write_batch(
         };
         let text = row.canonical();
         let hash = chain_hash(&prev, &text);
-        tx.execute(
-            "INSERT INTO traces (tenant, trace_id, row, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![row.tenant, row.trace_id, text, prev, hash],
-        )
-        .map_err(|e| e.to_string())?;
+        tx.prepare_cached("INSERT INTO traces (tenant, trace_id, row, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5)")
+            .and_then(|mut stmt| stmt.execute(params![row.tenant, row.trace_id, text, prev, hash]))
+            .map_err(|e| e.to_string())?;
         new_heads.insert(row.tenant.clone(), hash);
     }
     tx.commit().map_err(|e| e.to_string())?;

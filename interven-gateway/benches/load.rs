@@ -1,0 +1,192 @@
+//! Load: 32 concurrent keep-alive connections on 127.0.0.1 against an
+//! in-process gateway. Measures `/health` requests/s, then `/v1/scan`
+//! scans/s of a typical 1 KiB tool call, in the same run; prints the ratio
+//! (goal: scans ≥ 40 % of health), p50/p99 latencies and the peak RSS of
+//! the process (server and load generator together).
+//!
+//! `cargo bench -p interven-gateway --bench load` (bounded: 3 s a phase).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use interven::engine::Engine;
+use interven_gateway::store::Sync;
+use interven_gateway::{AppState, Config, Store, auth};
+use serde_json::json;
+
+const CONNECTIONS: usize = 32;
+const PHASE: Duration = Duration::from_secs(3);
+
+fn body() -> String {
+    json!({
+        "method": "POST",
+        "url": "https://api.github.com/repos/acme/shop/issues",
+        "tool": "github",
+        "operation": "create_issue",
+        "agent_id": "load-agent",
+        "runtime_type": "rust",
+        "body": {
+            "title": "Checkout fails with 500 when the cart holds more than 20 items",
+            "body": "## Steps\n1. Add 21 items to the cart\n2. Click *Checkout*\n3. See a 500 from /api/v2/orders\n\n## Expected\nThe order is created.\n\n## Logs\n2024-11-24T19:20:24Z ERROR orders::create failed: too many line items (limit 20)\nrequest_id=req_01HZX3Q7YV5M2K8N4P6R9T0W1B\n\nReported by the support team.",
+            "labels": ["bug", "checkout", "p1"],
+            "comments": [
+                {"author": "octo-dev", "text": "Reproduced on staging with 25 items; the limit comes from the pricing service."},
+                {"author": "release-bot", "text": "Linked to deploy 2.14.3 (eu-west-1), rollback window closes at 18:00 UTC."}
+            ],
+            "assignees": ["octo-dev", "release-bot"],
+            "metadata": {"source": "agent", "run_id": "550e8400-e29b-41d4-a716-446655440000", "attempt": 2, "version": "2.14.3"}
+        }
+    })
+    .to_string()
+}
+
+struct Phase {
+    requests: usize,
+    errors: usize,
+    latencies: Vec<Duration>,
+    elapsed: Duration,
+}
+
+impl Phase {
+    fn rate(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn percentile(&self, p: f64) -> Duration {
+        let mut l = self.latencies.clone();
+        l.sort();
+        l.get(((l.len() as f64 * p) as usize).min(l.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    }
+}
+
+async fn phase(url: String, key: String, payload: Option<Arc<String>>) -> Phase {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONNECTIONS)
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let deadline = started + PHASE;
+    let mut tasks = Vec::new();
+    for _ in 0..CONNECTIONS {
+        let (http, url, key, payload) = (http.clone(), url.clone(), key.clone(), payload.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut ok, mut errors, mut latencies) = (0usize, 0usize, Vec::new());
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                let r = match &payload {
+                    Some(body) => {
+                        http.post(&url)
+                            .bearer_auth(&key)
+                            .header("content-type", "application/json")
+                            .body(body.as_str().to_owned())
+                            .send()
+                            .await
+                    }
+                    None => http.get(&url).send().await,
+                };
+                match r {
+                    Ok(resp) if resp.status().is_success() => {
+                        let _ = resp.bytes().await;
+                        ok += 1;
+                        latencies.push(t.elapsed());
+                    }
+                    _ => errors += 1,
+                }
+            }
+            (ok, errors, latencies)
+        }));
+    }
+    let mut p = Phase {
+        requests: 0,
+        errors: 0,
+        latencies: Vec::new(),
+        elapsed: Duration::ZERO,
+    };
+    for t in tasks {
+        let (ok, errors, latencies) = t.await.unwrap();
+        p.requests += ok;
+        p.errors += errors;
+        p.latencies.extend(latencies);
+    }
+    p.elapsed = started.elapsed();
+    p
+}
+
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn main() {
+    // `cargo test --benches` runs bench targets with `--bench`-less args; keep that quick.
+    if std::env::args().any(|a| a == "--list" || a == "--test") {
+        return;
+    }
+    let db = std::env::temp_dir().join(format!("interven-load-{}.db", std::process::id()));
+    // INTERVEN_BENCH_SYNC=normal measures the `--sync normal` store.
+    let sync = if std::env::var("INTERVEN_BENCH_SYNC").as_deref() == Ok("normal") {
+        Sync::Normal
+    } else {
+        Sync::Full
+    };
+    let store = Store::open_with(&db, sync).unwrap();
+    let key = auth::create_key(&store, "load", "bench", false).unwrap();
+    let state = AppState::new(
+        Engine::default(),
+        store,
+        Config {
+            rate_per_second: 0.0,
+            ..Config::default()
+        },
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(interven_gateway::serve(
+            listener,
+            state,
+            std::future::pending(),
+        ));
+        let base = format!("http://{addr}");
+        let health = phase(format!("{base}/health"), key.clone(), None).await;
+        let scans = phase(format!("{base}/v1/scan"), key, Some(Arc::new(body()))).await;
+        println!(
+            "connections: {CONNECTIONS}, {}s a phase, body {} bytes",
+            PHASE.as_secs(),
+            body().len()
+        );
+        for (name, p) in [("health", &health), ("scan", &scans)] {
+            println!(
+                "{name:>7}: {:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  ({} ok, {} errors)",
+                p.rate(),
+                p.percentile(0.5).as_secs_f64() * 1000.0,
+                p.percentile(0.99).as_secs_f64() * 1000.0,
+                p.requests,
+                p.errors
+            );
+        }
+        println!(
+            "scan/health ratio: {:.1} %",
+            scans.rate() / health.rate() * 100.0
+        );
+        println!(
+            "peak RSS (server + load generator): {} MiB",
+            peak_rss_kib() / 1024
+        );
+    });
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+}
