@@ -825,3 +825,58 @@ async fn trace_chain_detects_edits() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains(ids[1].as_str()));
 }
+
+/// SIGTERM: the server stops accepting, finishes what it has, and exits cleanly.
+#[tokio::test]
+async fn sigterm_shuts_down_gracefully() {
+    let db = temp_db("term");
+    let dbs = db.to_str().unwrap().to_owned();
+    let key = String::from_utf8(cli(&["keys", "create", "--db", &dbs, "--name", "a"], None).stdout)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let port = free_port();
+    let mut server = spawn_server(&dbs, port);
+    wait_healthy(port).await;
+    let client = Client::builder()
+        .api_key(&key)
+        .gateway_url(format!("http://127.0.0.1:{port}"))
+        .build()
+        .unwrap();
+    let v = client
+        .scan(&req("POST", "https://x.io", json!({"text": "hello"})))
+        .await
+        .unwrap();
+    assert!(v.is_allowed());
+    let status = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    let exit = loop {
+        if let Some(exit) = server.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the gateway did not stop on SIGTERM"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(exit.success(), "{exit:?}");
+    let mut log = String::new();
+    use std::io::Read;
+    server
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(log.contains("stopped"), "{log}");
+    assert!(
+        log.contains("request_id"),
+        "requests are logged with their id: {log}"
+    );
+    assert!(!log.contains(&key));
+}
