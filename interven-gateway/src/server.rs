@@ -230,20 +230,6 @@ fn depth(value: &Value) -> usize {
     max
 }
 
-/// The URL without query, fragment and credentials.
-fn display_url(url: &str) -> String {
-    let cut = url.find(['?', '#']).unwrap_or(url.len());
-    let url = &url[..cut];
-    match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority, path) = rest.find('/').map_or((rest, ""), |i| rest.split_at(i));
-            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-            format!("{scheme}://{host}{path}")
-        }
-        None => url.to_owned(),
-    }
-}
-
 fn scope(tenant: &str, agent: Option<&str>) -> String {
     format!("{tenant}/{}", agent.unwrap_or("default"))
 }
@@ -308,7 +294,7 @@ async fn scan(
         tool: request.tool().map(str::to_owned),
         operation: request.operation().map(str::to_owned),
         method: request.method().to_owned(),
-        url: display_url(request.url()),
+        url: request.display_url(),
         decision: verdict.decision.as_str().to_owned(),
         reason_codes: verdict.reason_codes.clone(),
         risk_score: verdict.risk_score,
@@ -544,12 +530,6 @@ async fn trace(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn display_url_drops_secrets() {
-        assert_eq!(display_url("https://u:p@x.io/a?k=s#f"), "https://x.io/a");
-        assert_eq!(display_url("tool://slack/post"), "tool://slack/post");
-    }
 
     #[test]
     fn depth_counts_levels() {

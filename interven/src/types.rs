@@ -563,6 +563,12 @@ impl ScanRequest {
         }
     }
 
+    /// The URL without its query, fragment and credentials: what logs and
+    /// stored records may show.
+    pub fn display_url(&self) -> String {
+        url_for_display(&self.url)
+    }
+
     /// The host of the URL, lower case, when it has one.
     pub fn host(&self) -> Option<&str> {
         let rest = self
@@ -864,6 +870,11 @@ mod tests {
             assert!(!dbg.contains(secret), "{dbg}");
         }
         assert!(dbg.contains("https://x.io/p"), "{dbg}");
+        assert_eq!(req.display_url(), "https://x.io/p");
+        assert_eq!(
+            ScanRequest::new("GET", "tool://slack/post#x").display_url(),
+            "tool://slack/post"
+        );
     }
 
     #[test]
