@@ -11,8 +11,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use interven::engine::{Engine, canonical_request_hash, rfc3339};
-use interven::{Approval, ApprovalId, ApprovalStatus, Decision, ScanRequest, TraceId, Verdict};
+use interven::engine::{Engine, canonical_request_hash, new_trace_id, rfc3339};
+use interven::{Approval, ApprovalId, ApprovalStatus, Decision, ScanRequest, Verdict};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -262,29 +262,16 @@ async fn scan(
     let a = state
         .engine
         .assess(&request, &scope(&p.tenant, request.agent_id()));
-    let trace_id = TraceId::new(format!("tr_{:032x}", fastrand::u128(..)));
-    let mut verdict = Verdict::new(a.decision, trace_id.clone());
-    verdict.reason_codes = a.reason_codes.clone();
-    verdict.risk_score = a.risk_score;
-    verdict.risk_band = a.risk_band;
-    match a.decision {
-        Decision::Sanitize => {
-            verdict.sanitized_body = Some(
-                a.sanitized_body
-                    .clone()
-                    .unwrap_or_else(|| request.body().clone()),
-            )
-        }
-        Decision::RequireApproval => {
-            let hash = if a.request_hash.is_empty() {
-                canonical_request_hash(&request)
-            } else {
-                a.request_hash.clone()
-            };
-            resolve_approval(&state, &p.tenant, &hash, &mut verdict)
-                .map_err(|e| ApiError::internal(&e))?;
-        }
-        _ => {}
+    let trace_id = new_trace_id();
+    let mut verdict = a.verdict(trace_id.clone(), &request);
+    if a.decision == Decision::RequireApproval {
+        let hash = if a.request_hash.is_empty() {
+            canonical_request_hash(&request)
+        } else {
+            a.request_hash.clone()
+        };
+        resolve_approval(&state, &p.tenant, &hash, &mut verdict)
+            .map_err(|e| ApiError::internal(&e))?;
     }
     let row = TraceRow {
         tenant: p.tenant.clone(),

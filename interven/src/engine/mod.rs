@@ -126,6 +126,32 @@ pub struct Assessment {
     pub request_hash: String,
 }
 
+impl Assessment {
+    /// The verdict this assessment gives, under `trace_id`: decision, reason
+    /// codes, risk, and for SANITIZE the sanitized body (the request's own
+    /// body when only its URL or headers had findings). Approvals are the
+    /// caller's: a REQUIRE_APPROVAL verdict still needs its approval id.
+    pub fn verdict(&self, trace_id: TraceId, request: &ScanRequest) -> Verdict {
+        let mut verdict = Verdict::new(self.decision, trace_id);
+        verdict.reason_codes = self.reason_codes.clone();
+        verdict.risk_score = self.risk_score;
+        verdict.risk_band = self.risk_band;
+        if self.decision == Decision::Sanitize {
+            verdict.sanitized_body = Some(
+                self.sanitized_body
+                    .clone()
+                    .unwrap_or_else(|| request.body().clone()),
+            );
+        }
+        verdict
+    }
+}
+
+/// A new random trace id, `tr_` and 32 hex digits.
+pub fn new_trace_id() -> TraceId {
+    TraceId::new(format!("tr_{:032x}", fastrand::u128(..)))
+}
+
 /// Bodies nested deeper than this are denied (`BODY_TOO_DEEP`) unread.
 pub const MAX_BODY_DEPTH: usize = 128;
 
@@ -353,41 +379,28 @@ impl Engine {
     pub fn scan(&self, request: &ScanRequest) -> Verdict {
         let scope = request.agent_id().unwrap_or("default");
         let a = self.assess(request, scope);
-        let trace_id = TraceId::new(format!("tr_{:032x}", fastrand::u128(..)));
-        let mut verdict = Verdict::new(a.decision, trace_id.clone());
-        verdict.reason_codes = a.reason_codes;
-        verdict.risk_score = a.risk_score;
-        verdict.risk_band = a.risk_band;
-        match a.decision {
-            Decision::Sanitize => {
-                verdict.sanitized_body = Some(
-                    a.sanitized_body
-                        .clone()
-                        .unwrap_or_else(|| request.body().clone()),
-                )
-            }
-            Decision::RequireApproval => {
-                let describe = |approval_id| PendingApproval {
-                    approval_id,
-                    tool: request.tool().map(str::to_owned),
-                    operation: request.operation().map(str::to_owned),
-                    method: request.method().to_owned(),
-                    url: url_for_display(request.url()),
-                    reason_codes: verdict.reason_codes.clone(),
-                    risk_score: verdict.risk_score,
-                };
-                match self.approvals.resolve(&a.request_hash, describe) {
-                    approvals::Resolution::Approved(id) => {
-                        verdict.decision = Decision::Allow;
-                        verdict.reason_codes.push("APPROVED".to_owned());
-                        verdict
-                            .extra
-                            .insert("approved_by".to_owned(), Value::String(id.into_string()));
-                    }
-                    approvals::Resolution::Pending(id) => verdict.approval_id = Some(id),
+        let trace_id = new_trace_id();
+        let mut verdict = a.verdict(trace_id.clone(), request);
+        if a.decision == Decision::RequireApproval {
+            let describe = |approval_id| PendingApproval {
+                approval_id,
+                tool: request.tool().map(str::to_owned),
+                operation: request.operation().map(str::to_owned),
+                method: request.method().to_owned(),
+                url: url_for_display(request.url()),
+                reason_codes: verdict.reason_codes.clone(),
+                risk_score: verdict.risk_score,
+            };
+            match self.approvals.resolve(&a.request_hash, describe) {
+                approvals::Resolution::Approved(id) => {
+                    verdict.decision = Decision::Allow;
+                    verdict.reason_codes.push("APPROVED".to_owned());
+                    verdict
+                        .extra
+                        .insert("approved_by".to_owned(), Value::String(id.into_string()));
                 }
+                approvals::Resolution::Pending(id) => verdict.approval_id = Some(id),
             }
-            _ => {}
         }
         self.remember_trace(&trace_id, scope);
         if let Some(audit) = &self.audit {
