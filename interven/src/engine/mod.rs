@@ -286,11 +286,12 @@ impl Default for Engine {
 impl Engine {
     /// An engine with the given policy and default settings.
     pub fn new(policy: Policy) -> Engine {
+        let defaults = EngineBuilder::default();
         Engine {
             policy,
             approvals: approvals::Approvals::new(
-                Duration::from_secs(3600),
-                Duration::from_secs(600),
+                defaults.approval_ttl,
+                defaults.approval_grace,
                 None,
             ),
             memory: memory::Memory::default(),
