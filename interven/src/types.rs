@@ -543,11 +543,13 @@ impl ScanRequest {
     }
 
     /// Replaces the URL.
+    #[cfg(feature = "engine")]
     pub(crate) fn set_url(&mut self, url: String) {
         self.url = url;
     }
 
     /// The headers, to rewrite in place.
+    #[cfg(feature = "engine")]
     pub(crate) fn headers_mut(&mut self) -> Option<&mut BTreeMap<String, String>> {
         self.headers.as_mut()
     }

@@ -535,6 +535,7 @@ pub struct ClientBuilder {
     policy: Option<Policy>,
     policy_path: Option<std::path::PathBuf>,
     force_local: bool,
+    #[cfg(feature = "engine")]
     privacy_mode: bool,
 }
 
@@ -560,6 +561,7 @@ impl Default for ClientBuilder {
             policy: None,
             policy_path: None,
             force_local: false,
+            #[cfg(feature = "engine")]
             privacy_mode: false,
         }
     }
