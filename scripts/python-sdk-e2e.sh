@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The official Python SDK (PyPI `interven`) against our self-hosted gateway:
+# any client of the protocol must work, not only ours.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=$(mktemp -d)
+pid=""
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+python3 -m venv "$work/venv"
+"$work/venv/bin/pip" install --quiet --disable-pip-version-check "interven==0.6.1"
+cargo build --quiet --locked -p interven-gateway
+bin=target/debug/interven-gateway
+agent=$("$bin" keys create --db "$work/gw.db" --name py-agent)
+admin=$("$bin" keys create --db "$work/gw.db" --name py-admin --admin)
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$bin" serve --bind "127.0.0.1:$port" --db "$work/gw.db" 2>"$work/gateway.log" &
+pid=$!
+
+INTERVEN_GATEWAY_URL="http://127.0.0.1:$port" INTERVEN_API_KEY="$agent" INTERVEN_ADMIN_KEY="$admin" \
+  "$work/venv/bin/python" scripts/python_sdk_e2e.py
