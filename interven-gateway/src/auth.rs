@@ -1,7 +1,10 @@
 //! API keys: generated from the OS's random source, shown once, stored as
 //! SHA-256 hashes, compared in constant time.
 
+use std::collections::HashMap;
 use std::io::Read;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 use sha2::{Digest, Sha256};
@@ -62,12 +65,16 @@ pub fn create_key(store: &Store, name: &str, tenant: &str, admin: bool) -> Resul
 }
 
 /// The principal of a bearer token, `None` for an unknown or revoked key.
+/// Asks the store every time; a server uses a [`KeyCache`].
 ///
 /// # Errors
 /// When the store fails.
 pub fn authenticate(store: &Store, token: &str) -> Result<Option<Principal>> {
-    let presented = hash_key(token);
-    let Some(row): Option<KeyRow> = store.key_by_hash(&presented)? else {
+    authenticate_hash(store, &hash_key(token))
+}
+
+fn authenticate_hash(store: &Store, presented: &str) -> Result<Option<Principal>> {
+    let Some(row): Option<KeyRow> = store.key_by_hash(presented)? else {
         return Ok(None);
     };
     let equal: bool = row.hash.as_bytes().ct_eq(presented.as_bytes()).into();
@@ -76,4 +83,59 @@ pub fn authenticate(store: &Store, token: &str) -> Result<Option<Principal>> {
         tenant: row.tenant,
         admin: row.admin,
     }))
+}
+
+/// How long a server trusts a key it has looked up before asking the store
+/// again. A key revoked from another process (`interven-gateway keys
+/// revoke`) stops working within this time.
+pub const KEY_CACHE_TTL: Duration = Duration::from_secs(1);
+
+/// Valid keys looked up in the last [`KEY_CACHE_TTL`], by hash, so that a
+/// busy server does not query the store on every request. Unknown and
+/// revoked keys are never cached: a new key works at once, and the cache
+/// holds no more entries than the store has keys.
+#[derive(Debug, Default)]
+pub struct KeyCache {
+    entries: Mutex<HashMap<String, (Instant, Principal)>>,
+}
+
+impl KeyCache {
+    /// An empty cache.
+    pub fn new() -> KeyCache {
+        KeyCache::default()
+    }
+
+    /// [`authenticate`], answered from the cache when the key was found
+    /// valid less than [`KEY_CACHE_TTL`] ago.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub fn authenticate(&self, store: &Store, token: &str) -> Result<Option<Principal>> {
+        let hash = hash_key(token);
+        if let Some((at, principal)) = self.lock().get(&hash)
+            && at.elapsed() < KEY_CACHE_TTL
+        {
+            return Ok(Some(principal.clone()));
+        }
+        let found = authenticate_hash(store, &hash)?;
+        let mut entries = self.lock();
+        match &found {
+            Some(p) => {
+                entries.insert(hash, (Instant::now(), p.clone()));
+            }
+            None => {
+                entries.remove(&hash);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Forgets every key, so the next request of each asks the store.
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Principal)>> {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }

@@ -111,7 +111,7 @@ pub enum KeysAction {
         #[arg(long)]
         db: PathBuf,
     },
-    /// Revoke a key by id or name.
+    /// Revoke a key by id or name. A running server refuses it within a second.
     Revoke {
         /// The key's id or name.
         key: String,

@@ -11,12 +11,13 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use interven::engine::{Engine, canonical_request_hash, new_trace_id, rfc3339};
-use interven::{Approval, ApprovalId, ApprovalStatus, Decision, ScanRequest, Verdict};
+use interven::engine::{Engine, canonical_request_hash, rfc3339};
+use interven::{Approval, ApprovalId, ApprovalStatus, Decision, ScanRequest, TraceId, Verdict};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::auth::{Principal, authenticate};
+use crate::auth::{KeyCache, Principal};
 use crate::ratelimit::RateLimiter;
 use crate::store::{ApprovalRow, Store, TraceRow};
 
@@ -55,6 +56,7 @@ impl Default for Config {
 pub struct AppState {
     engine: Engine,
     store: Store,
+    keys: KeyCache,
     limiter: RateLimiter,
     config: Config,
 }
@@ -66,6 +68,7 @@ impl AppState {
         Arc::new(AppState {
             engine,
             store,
+            keys: KeyCache::new(),
             limiter,
             config,
         })
@@ -178,7 +181,9 @@ fn principal(state: &AppState, headers: &HeaderMap) -> ApiResult<Principal> {
                 "missing API key: send Authorization: Bearer <key>",
             )
         })?;
-    authenticate(&state.store, token)
+    state
+        .keys
+        .authenticate(&state.store, token)
         .map_err(|e| ApiError::internal(&e))?
         .ok_or_else(|| ApiError::new(StatusCode::UNAUTHORIZED, "invalid or revoked API key"))
 }
@@ -195,8 +200,9 @@ fn admin(state: &AppState, headers: &HeaderMap) -> ApiResult<Principal> {
     }
 }
 
-/// Reads a JSON body within the size and depth limits.
-async fn read_json(state: &AppState, body: Body) -> ApiResult<Value> {
+/// Reads a JSON body within the size and depth limits, straight into `T`
+/// (`what` names it in errors).
+async fn read_json<T: DeserializeOwned>(state: &AppState, body: Body, what: &str) -> ApiResult<T> {
     let bytes: Bytes = axum::body::to_bytes(body, state.config.body_limit)
         .await
         .map_err(|_| {
@@ -205,29 +211,50 @@ async fn read_json(state: &AppState, body: Body) -> ApiResult<Value> {
                 format!("request body larger than {} bytes", state.config.body_limit),
             )
         })?;
-    let value: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")))?;
-    if depth(&value) > state.config.max_depth {
+    if nesting_exceeds(&bytes, state.config.max_depth) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             format!("JSON nested deeper than {} levels", state.config.max_depth),
         ));
     }
-    Ok(value)
+    serde_json::from_slice(&bytes).map_err(|e| {
+        let message = match e.classify() {
+            serde_json::error::Category::Data => format!("invalid {what}: {e}"),
+            _ => format!("invalid JSON: {e}"),
+        };
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    })
 }
 
-fn depth(value: &Value) -> usize {
-    let mut max = 0;
-    let mut stack = vec![(value, 1usize)];
-    while let Some((v, d)) = stack.pop() {
-        max = max.max(d);
-        match v {
-            Value::Array(a) => stack.extend(a.iter().map(|x| (x, d + 1))),
-            Value::Object(m) => stack.extend(m.values().map(|x| (x, d + 1))),
+/// Whether the arrays and objects of a JSON text nest deeper than `max`
+/// (a scalar is depth 1, `[1]` depth 2). Brackets inside strings do not count.
+/// Runs on the raw bytes, before parsing, so a deep document costs no
+/// recursion and no allocation.
+fn nesting_exceeds(json: &[u8], max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (1usize, false, false);
+    for &b in json {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
             _ => {}
         }
     }
-    max
+    false
 }
 
 fn scope(tenant: &str, agent: Option<&str>) -> String {
@@ -245,13 +272,7 @@ async fn scan(
         message: "rate limit exceeded for this key".to_owned(),
         retry_after: Some(wait),
     })?;
-    let value = read_json(&state, body).await?;
-    let request: ScanRequest = serde_json::from_value(value).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("invalid scan request: {e}"),
-        )
-    })?;
+    let request: ScanRequest = read_json(&state, body, "scan request").await?;
     if request.method().is_empty() {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -262,8 +283,8 @@ async fn scan(
     let a = state
         .engine
         .assess(&request, &scope(&p.tenant, request.agent_id()));
-    let trace_id = new_trace_id();
-    let mut verdict = a.verdict(trace_id.clone(), &request);
+    // The store gives the trace its id; the verdict carries it once the trace is durable.
+    let mut verdict = a.verdict(TraceId::new(String::new()), &request);
     if a.decision == Decision::RequireApproval {
         let hash = if a.request_hash.is_empty() {
             canonical_request_hash(&request)
@@ -273,29 +294,32 @@ async fn scan(
         resolve_approval(&state, &p.tenant, &hash, &mut verdict)
             .map_err(|e| ApiError::internal(&e))?;
     }
+    let created_at = rfc3339(SystemTime::now());
+    let url = request.display_url();
+    let approval_id = verdict.approval_id.as_ref().map(ToString::to_string);
     let row = TraceRow {
-        tenant: p.tenant.clone(),
-        trace_id: trace_id.to_string(),
-        created_at: rfc3339(SystemTime::now()),
-        agent_id: request.agent_id().map(str::to_owned),
-        tool: request.tool().map(str::to_owned),
-        operation: request.operation().map(str::to_owned),
-        method: request.method().to_owned(),
-        url: request.display_url(),
-        decision: verdict.decision.as_str().to_owned(),
-        reason_codes: verdict.reason_codes.clone(),
+        tenant: &p.tenant,
+        created_at: &created_at,
+        agent_id: request.agent_id(),
+        tool: request.tool(),
+        operation: request.operation(),
+        method: request.method(),
+        url: &url,
+        decision: verdict.decision.as_str(),
+        reason_codes: &verdict.reason_codes,
         risk_score: verdict.risk_score,
-        risk_band: verdict.risk_band.as_str().to_owned(),
+        risk_band: verdict.risk_band.as_str(),
         // Only a redacted body is ever stored.
-        body: a.sanitized_body.unwrap_or_else(|| request.body().clone()),
-        approval_id: verdict.approval_id.as_ref().map(ToString::to_string),
+        body: a.sanitized_body.as_ref().unwrap_or(request.body()),
+        approval_id: approval_id.as_deref(),
         latency_us: started.elapsed().as_micros() as u64,
     };
-    state
+    let trace_id = state
         .store
-        .append_trace(row)
+        .append_trace(&row)
         .await
         .map_err(|e| ApiError::internal(&e))?;
+    verdict.trace_id = TraceId::new(trace_id);
     tracing::info!(trace_id = %verdict.trace_id, decision = %verdict.decision, tenant = %p.tenant, "scan");
     Ok(Json(verdict))
 }
@@ -360,13 +384,7 @@ async fn scan_response(
     body: Body,
 ) -> ApiResult<Json<Value>> {
     let p = principal(&state, &headers)?;
-    let value = read_json(&state, body).await?;
-    let req: ResponseScanRequest = serde_json::from_value(value).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("invalid response scan: {e}"),
-        )
-    })?;
+    let req: ResponseScanRequest = read_json(&state, body, "response scan").await?;
     let agent = state
         .store
         .trace_agent(&p.tenant, &req.trace_id)
@@ -519,8 +537,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn depth_counts_levels() {
-        assert_eq!(depth(&json!(1)), 1);
-        assert_eq!(depth(&json!({"a": [1]})), 3);
+    fn nesting_counts_levels_outside_strings() {
+        assert!(!nesting_exceeds(b"1", 1));
+        assert!(nesting_exceeds(b"[1]", 1));
+        assert!(!nesting_exceeds(br#"{"a": [1]}"#, 3));
+        assert!(nesting_exceeds(br#"{"a": [1]}"#, 2));
+        // Brackets in strings, escaped quotes included, are text.
+        assert!(!nesting_exceeds(br#"{"a": "[[[{{{\"[[["}"#, 2));
+        assert!(nesting_exceeds(br#"{"a": "\\", "b": [[1]]}"#, 3));
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        assert!(nesting_exceeds(deep.as_bytes(), 64));
     }
 }

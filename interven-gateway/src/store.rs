@@ -5,7 +5,7 @@
 //! Trace writes go through one writer thread that commits them in batches
 //! (group commit); a scan is answered only after its batch is committed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, mpsc};
 use std::time::Duration;
@@ -15,47 +15,38 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-/// One trace, as stored: never a raw body.
+/// One trace, as handed to [`Store::append_trace`]: never a raw body. The
+/// store gives it its id and stores it, with the id, as canonical JSON.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct TraceRow {
+pub struct TraceRow<'a> {
     /// The tenant the trace belongs to.
-    pub tenant: String,
-    /// The trace id given to the client.
-    pub trace_id: String,
+    pub tenant: &'a str,
     /// When the scan was answered (RFC 3339).
-    pub created_at: String,
+    pub created_at: &'a str,
     /// The agent, if the client named one.
-    pub agent_id: Option<String>,
+    pub agent_id: Option<&'a str>,
     /// The tool, if named.
-    pub tool: Option<String>,
+    pub tool: Option<&'a str>,
     /// The operation, if named.
-    pub operation: Option<String>,
+    pub operation: Option<&'a str>,
     /// The HTTP method.
-    pub method: String,
+    pub method: &'a str,
     /// The URL without query, fragment and credentials.
-    pub url: String,
+    pub url: &'a str,
     /// The decision.
-    pub decision: String,
+    pub decision: &'a str,
     /// The reason codes.
-    pub reason_codes: Vec<String>,
+    pub reason_codes: &'a [String],
     /// The risk score.
     pub risk_score: f64,
     /// The risk band.
-    pub risk_band: String,
+    pub risk_band: &'a str,
     /// The request body with every finding redacted.
-    pub body: Value,
+    pub body: &'a Value,
     /// The approval, for REQUIRE_APPROVAL.
-    pub approval_id: Option<String>,
+    pub approval_id: Option<&'a str>,
     /// How long the engine took, in microseconds.
     pub latency_us: u64,
-}
-
-impl TraceRow {
-    /// The canonical text the chain hashes.
-    fn canonical(&self) -> String {
-        // serde_json keeps struct field order, so this is stable.
-        serde_json::to_string(self).unwrap_or_default()
-    }
 }
 
 /// An approval row.
@@ -94,13 +85,19 @@ pub struct KeyRow {
     pub hash: String,
 }
 
-type Reply = tokio::sync::oneshot::Sender<Result<(), String>>;
+/// A trace on its way to the writer: its record serialized (by the request's
+/// task, off the writer's serial path), without the id the writer gives it.
+struct Pending {
+    tenant: String,
+    record: String,
+    reply: tokio::sync::oneshot::Sender<Result<String, String>>,
+}
 
 /// The store: a reader/admin connection and the trace writer.
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
-    writer: mpsc::Sender<(TraceRow, Reply)>,
+    writer: mpsc::Sender<Pending>,
     path: PathBuf,
 }
 
@@ -123,14 +120,18 @@ CREATE TABLE IF NOT EXISTS keys (
     created_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS traces (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER PRIMARY KEY,
     tenant TEXT NOT NULL,
-    trace_id TEXT NOT NULL UNIQUE,
+    trace_id TEXT NOT NULL,
     row TEXT NOT NULL,
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS traces_tenant ON traces(tenant, seq);
+CREATE TABLE IF NOT EXISTS chain_heads (
+    tenant TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    hash TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS responses (
     trace_id TEXT PRIMARY KEY,
     tenant TEXT NOT NULL,
@@ -213,10 +214,11 @@ impl Store {
         let path = path.as_ref().to_path_buf();
         let conn = open_conn(&path, sync)?;
         let writer_conn = open_conn(&path, sync)?;
-        let (tx, rx) = mpsc::channel::<(TraceRow, Reply)>();
+        let writer = Writer::open(writer_conn)?;
+        let (tx, rx) = mpsc::channel::<Pending>();
         std::thread::Builder::new()
             .name("interven-trace-writer".to_owned())
-            .spawn(move || writer_loop(writer_conn, &rx))
+            .spawn(move || writer.run(&rx))
             .context("cannot start the trace writer")?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
@@ -229,17 +231,25 @@ impl Store {
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Appends a trace; returns once it is committed.
+    /// Appends a trace; returns its id once it is committed.
+    ///
+    /// Ids are `tr_` and 32 hex digits: the trace's place in the store
+    /// (increasing with time), then 64 random bits.
     ///
     /// # Errors
     /// When the write failed: the caller must not answer 200.
-    pub async fn append_trace(&self, row: TraceRow) -> Result<()> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
+    pub async fn append_trace(&self, row: &TraceRow<'_>) -> Result<String> {
+        let record = serde_json::to_string(row).context("cannot serialize the trace")?;
+        let (reply, rx) = tokio::sync::oneshot::channel();
         self.writer
-            .send((row, tx))
+            .send(Pending {
+                tenant: row.tenant.to_owned(),
+                record,
+                reply,
+            })
             .map_err(|_| anyhow::anyhow!("the trace writer stopped"))?;
         match rx.await {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(id)) => Ok(id),
             Ok(Err(e)) => bail!("trace write failed: {e}"),
             Err(_) => bail!("the trace writer stopped"),
         }
@@ -247,13 +257,17 @@ impl Store {
 
     /// The stored trace of a tenant, with its response classification.
     pub fn trace(&self, tenant: &str, trace_id: &str) -> Result<Option<Value>> {
+        let Some(seq) = seq_of(trace_id) else {
+            return Ok(None);
+        };
         let conn = self.conn();
         let row: Option<(String, String)> = conn
-            .query_row(
-                "SELECT row, hash FROM traces WHERE tenant = ?1 AND trace_id = ?2",
-                params![tenant, trace_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            .prepare_cached(
+                "SELECT row, hash FROM traces WHERE seq = ?1 AND trace_id = ?2 AND tenant = ?3",
+            )?
+            .query_row(params![seq, trace_id, tenant], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
             .optional()?;
         let Some((row, hash)) = row else {
             return Ok(None);
@@ -273,11 +287,24 @@ impl Store {
         Ok(Some(v))
     }
 
-    /// A trace's tenant and agent (to scope a response scan).
+    /// A trace's agent (to scope a response scan): `None` when the tenant
+    /// has no such trace, `Some(None)` when the trace named no agent.
     pub fn trace_agent(&self, tenant: &str, trace_id: &str) -> Result<Option<Option<String>>> {
-        Ok(self
-            .trace(tenant, trace_id)?
-            .map(|v| v["agent_id"].as_str().map(str::to_owned)))
+        let Some(seq) = seq_of(trace_id) else {
+            return Ok(None);
+        };
+        let row: Option<String> = self
+            .conn()
+            .prepare_cached(
+                "SELECT row FROM traces WHERE seq = ?1 AND trace_id = ?2 AND tenant = ?3",
+            )?
+            .query_row(params![seq, trace_id, tenant], |r| r.get(0))
+            .optional()?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let v: TraceAgent = serde_json::from_str(&row)?;
+        Ok(Some(v.agent_id))
     }
 
     /// Stores a response classification for a trace.
@@ -383,11 +410,14 @@ impl Store {
 
     /// The tenant of a trace (for the local admin CLI).
     pub fn trace_tenant(&self, trace_id: &str) -> Result<Option<String>> {
+        let Some(seq) = seq_of(trace_id) else {
+            return Ok(None);
+        };
         Ok(self
             .conn()
             .query_row(
-                "SELECT tenant FROM traces WHERE trace_id = ?1",
-                params![trace_id],
+                "SELECT tenant FROM traces WHERE seq = ?1 AND trace_id = ?2",
+                params![seq, trace_id],
                 |r| r.get(0),
             )
             .optional()?)
@@ -492,6 +522,20 @@ struct TraceRowCheck {
     trace_id: String,
 }
 
+#[derive(serde::Deserialize)]
+struct TraceAgent {
+    agent_id: Option<String>,
+}
+
+/// The store position a trace id carries (see [`Store::append_trace`]).
+fn seq_of(trace_id: &str) -> Option<i64> {
+    let hex = trace_id.strip_prefix("tr_")?;
+    if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    i64::from_str_radix(&hex[..16], 16).ok()
+}
+
 fn approval_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApprovalRow> {
     Ok(ApprovalRow {
         approval_id: r.get(0)?,
@@ -515,57 +559,184 @@ fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRow> {
     })
 }
 
-/// The group-commit loop: waits for one trace, takes every other one
-/// already queued (up to a batch), writes them in one transaction, replies.
-fn writer_loop(mut conn: Connection, rx: &mpsc::Receiver<(TraceRow, Reply)>) {
-    let mut heads: HashMap<String, String> = HashMap::new();
-    while let Ok(first) = rx.recv() {
-        let mut batch = vec![first];
-        while batch.len() < 256 {
-            match rx.try_recv() {
-                Ok(item) => batch.push(item),
-                Err(_) => break,
+/// How many batches the writer commits between two saves of the chain heads.
+const HEADS_EVERY: u32 = 64;
+
+/// The trace writer: one connection, the head of every tenant's chain, and
+/// the last position given.
+struct Writer {
+    conn: Connection,
+    /// Tenant → (position, hash) of its last trace.
+    heads: HashMap<String, (i64, String)>,
+    /// Tenants whose head moved since `chain_heads` was last saved.
+    dirty: HashSet<String>,
+    last_seq: i64,
+    batches: u32,
+    /// Whether this writer wrote a trace: a store opened only to read (the
+    /// CLI's) never saves heads.
+    wrote: bool,
+}
+
+impl Writer {
+    fn open(conn: Connection) -> Result<Writer> {
+        let mut w = Writer {
+            conn,
+            heads: HashMap::new(),
+            dirty: HashSet::new(),
+            last_seq: 0,
+            batches: 0,
+            wrote: false,
+        };
+        w.load().context("cannot read the trace chains")?;
+        Ok(w)
+    }
+
+    /// Reads the chain heads: those saved in `chain_heads`, then the traces
+    /// written after that save (a short range of the table's key, not a scan).
+    fn load(&mut self) -> rusqlite::Result<()> {
+        self.heads.clear();
+        self.dirty.clear();
+        let mut saved_to = 0i64;
+        {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT tenant, seq, hash FROM chain_heads")?;
+            let rows = stmt.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?;
+            for row in rows {
+                let (tenant, seq, hash) = row?;
+                saved_to = saved_to.max(seq);
+                self.heads.insert(tenant, (seq, hash));
+            }
+            let mut stmt = self
+                .conn
+                .prepare("SELECT tenant, seq, hash FROM traces WHERE seq > ?1 ORDER BY seq")?;
+            let rows = stmt.query_map([saved_to], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?;
+            for row in rows {
+                let (tenant, seq, hash) = row?;
+                self.heads.insert(tenant.clone(), (seq, hash));
+                self.dirty.insert(tenant);
             }
         }
-        let result = write_batch(&mut conn, &mut heads, &batch);
-        if result.is_err() {
-            // The in-memory chain heads may be ahead of the database now.
-            heads.clear();
+        self.last_seq =
+            self.conn
+                .query_row("SELECT coalesce(max(seq), 0) FROM traces", [], |r| r.get(0))?;
+        Ok(())
+    }
+
+    /// The group-commit loop: waits for one trace, takes every other one
+    /// already queued (up to a batch), writes them in one transaction, replies.
+    fn run(mut self, rx: &mpsc::Receiver<Pending>) {
+        while let Ok(first) = rx.recv() {
+            let mut batch = vec![first];
+            while batch.len() < 256 {
+                match rx.try_recv() {
+                    Ok(item) => batch.push(item),
+                    Err(_) => break,
+                }
+            }
+            match self.write(&batch) {
+                Ok(ids) => {
+                    for (p, id) in batch.into_iter().zip(ids) {
+                        let _ = p.reply.send(Ok(id));
+                    }
+                }
+                Err(e) => {
+                    // The heads in memory may be ahead of the database now.
+                    let _ = self.load();
+                    let e = e.to_string();
+                    for p in batch {
+                        let _ = p.reply.send(Err(e.clone()));
+                    }
+                }
+            }
         }
-        for (_, reply) in batch {
-            let _ = reply.send(result.clone());
+        // The server is stopping: save the heads so the next start reads no tail.
+        if self.wrote
+            && !self.dirty.is_empty()
+            && let Ok(tx) = self.conn.transaction()
+            && save_heads(&tx, &self.heads, &self.dirty).is_ok()
+        {
+            let _ = tx.commit();
         }
+    }
+
+    /// Writes a batch in one transaction. On an error the caller reloads
+    /// the heads, which this may have moved ahead of the database.
+    fn write(&mut self, batch: &[Pending]) -> rusqlite::Result<Vec<String>> {
+        let tx = self.conn.transaction()?;
+        let mut ids = Vec::with_capacity(batch.len());
+        let mut seq = self.last_seq;
+        for p in batch {
+            // Increasing, and roughly the time: milliseconds shifted left 20 bits.
+            seq = (seq + 1).max(now_millis() << 20);
+            let id = format!("tr_{seq:016x}{:016x}", fastrand::u64(..));
+            // The canonical record: the id first, then the record as serialized.
+            let text = format!("{{\"trace_id\":\"{id}\",{}", &p.record[1..]);
+            let head = self.heads.get_mut(&p.tenant);
+            let prev = head.as_ref().map_or(GENESIS, |(_, h)| h.as_str());
+            let hash = chain_hash(prev, &text);
+            tx.prepare_cached(
+                "INSERT INTO traces (seq, tenant, trace_id, row, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![seq, p.tenant, id, text, prev, hash])?;
+            match head {
+                Some(h) => *h = (seq, hash),
+                None => {
+                    self.heads.insert(p.tenant.clone(), (seq, hash));
+                }
+            }
+            if !self.dirty.contains(&p.tenant) {
+                self.dirty.insert(p.tenant.clone());
+            }
+            ids.push(id);
+        }
+        self.batches = self.batches.wrapping_add(1);
+        let save = self.batches.is_multiple_of(HEADS_EVERY);
+        if save {
+            save_heads(&tx, &self.heads, &self.dirty)?;
+        }
+        tx.commit()?;
+        self.wrote = true;
+        if save {
+            self.dirty.clear();
+        }
+        self.last_seq = seq;
+        Ok(ids)
     }
 }
 
-fn write_batch(
-    conn: &mut Connection,
-    heads: &mut HashMap<String, String>,
-    batch: &[(TraceRow, Reply)],
-) -> Result<(), String> {
-    let tx = conn.transaction().map_err(|e| e.to_string())?;
-    let mut new_heads = heads.clone();
-    for (row, _) in batch {
-        let prev = match new_heads.get(&row.tenant) {
-            Some(h) => h.clone(),
-            None => tx
-                .query_row(
-                    "SELECT hash FROM traces WHERE tenant = ?1 ORDER BY seq DESC LIMIT 1",
-                    params![row.tenant],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(|e| e.to_string())?
-                .unwrap_or_else(|| GENESIS.to_owned()),
-        };
-        let text = row.canonical();
-        let hash = chain_hash(&prev, &text);
-        tx.prepare_cached("INSERT INTO traces (tenant, trace_id, row, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5)")
-            .and_then(|mut stmt| stmt.execute(params![row.tenant, row.trace_id, text, prev, hash]))
-            .map_err(|e| e.to_string())?;
-        new_heads.insert(row.tenant.clone(), hash);
+fn save_heads(
+    tx: &rusqlite::Transaction<'_>,
+    heads: &HashMap<String, (i64, String)>,
+    dirty: &HashSet<String>,
+) -> rusqlite::Result<()> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO chain_heads (tenant, seq, hash) VALUES (?1, ?2, ?3)
+         ON CONFLICT (tenant) DO UPDATE SET seq = excluded.seq, hash = excluded.hash
+         WHERE excluded.seq > chain_heads.seq",
+    )?;
+    for tenant in dirty {
+        if let Some((seq, hash)) = heads.get(tenant) {
+            stmt.execute(params![tenant, seq, hash])?;
+        }
     }
-    tx.commit().map_err(|e| e.to_string())?;
-    *heads = new_heads;
     Ok(())
+}
+
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }

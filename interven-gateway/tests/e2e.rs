@@ -339,8 +339,14 @@ async fn authentication_roles_and_tenants() {
     let store = Store::open(&gw.db).unwrap();
     let doomed = auth::create_key(&store, "doomed", "acme", false).unwrap();
     assert_eq!(gw.post(Some(&doomed), "/v1/scan", &scan).await.0, 200);
+    // Revoked from another connection (as `keys revoke` does from another
+    // process): the server stops accepting the key once its cached lookup expires.
     assert!(store.revoke_key("doomed").unwrap());
+    tokio::time::sleep(auth::KEY_CACHE_TTL + Duration::from_millis(100)).await;
     assert_eq!(gw.post(Some(&doomed), "/v1/scan", &scan).await.0, 401);
+    // A key that was never valid is refused at once, and a new one works at once.
+    let fresh = auth::create_key(&store, "fresh", "acme", false).unwrap();
+    assert_eq!(gw.post(Some(&fresh), "/v1/scan", &scan).await.0, 200);
 
     // Agent keys scan; only admin keys approve, deny, list and read traces.
     let v = gw
@@ -669,7 +675,9 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn spawn_server(db: &str, port: u16) -> std::process::Child {
+/// Starts the binary. Its log is piped only when `log` (then read it: a full
+/// pipe would stall the server).
+fn spawn_server(db: &str, port: u16, log: bool) -> std::process::Child {
     Command::new(BIN)
         .args([
             "serve",
@@ -681,7 +689,7 @@ fn spawn_server(db: &str, port: u16) -> std::process::Child {
             "0",
         ])
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(if log { Stdio::piped() } else { Stdio::null() })
         .spawn()
         .unwrap()
 }
@@ -713,7 +721,7 @@ async fn durability_across_a_hard_kill() {
             .trim()
             .to_owned();
     let port = free_port();
-    let mut server = spawn_server(&dbs, port);
+    let mut server = spawn_server(&dbs, port, true);
     wait_healthy(port).await;
     let client = Client::builder()
         .api_key(&key)
@@ -763,7 +771,7 @@ async fn durability_across_a_hard_kill() {
         "secrets in the log"
     );
 
-    let mut server = spawn_server(&dbs, port);
+    let mut server = spawn_server(&dbs, port, false);
     wait_healthy(port).await;
     let store = Store::open(&db).unwrap();
     for id in &acknowledged {
@@ -777,6 +785,24 @@ async fn durability_across_a_hard_kill() {
         .await
         .unwrap();
     assert_eq!(status.status, ApprovalStatus::Pending);
+    // The chains go on across hard kills: more scans than the writer's
+    // interval between saves of the chain heads, a kill, a restart, and more.
+    for round in 0..2 {
+        for i in 0..(if round == 0 { 150 } else { 5 }) {
+            client
+                .scan(&req(
+                    "POST",
+                    "https://x.io/after",
+                    json!({"round": round, "i": i}),
+                ))
+                .await
+                .unwrap_or_else(|e| panic!("round {round}, scan {i}: {e:?}"));
+        }
+        server.kill().unwrap();
+        let _ = server.wait();
+        server = spawn_server(&dbs, port, false);
+        wait_healthy(port).await;
+    }
     server.kill().unwrap();
     let _ = server.wait();
     println!(
@@ -836,7 +862,7 @@ async fn sigterm_shuts_down_gracefully() {
         .trim()
         .to_owned();
     let port = free_port();
-    let mut server = spawn_server(&dbs, port);
+    let mut server = spawn_server(&dbs, port, true);
     wait_healthy(port).await;
     let client = Client::builder()
         .api_key(&key)

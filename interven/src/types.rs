@@ -629,23 +629,23 @@ fn body_len(body: &Value) -> usize {
     }
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct WireScanRequest {
     method: String,
     url: String,
     #[serde(default = "empty_object")]
     body: Value,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     headers: Option<BTreeMap<String, String>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     agent_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     agent_name: Option<String>,
     #[serde(default = "default_runtime")]
     runtime_type: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     tool: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     operation: Option<String>,
 }
 
@@ -657,18 +657,37 @@ fn default_runtime() -> String {
     "unknown".to_owned()
 }
 
+/// The wire form of a [`ScanRequest`], borrowed: serializing never copies the body.
+#[derive(Serialize)]
+struct WireScanRequestRef<'a> {
+    method: &'a str,
+    url: &'a str,
+    body: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    headers: Option<&'a BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agent_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    agent_name: Option<&'a str>,
+    runtime_type: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    operation: Option<&'a str>,
+}
+
 impl Serialize for ScanRequest {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        WireScanRequest {
-            method: self.method.clone(),
-            url: self.url.clone(),
-            body: self.body.clone(),
-            headers: self.headers.clone(),
-            agent_id: self.agent_id.clone(),
-            agent_name: self.agent_name.clone(),
-            runtime_type: self.runtime_type.clone(),
-            tool: self.tool.clone(),
-            operation: self.operation.clone(),
+        WireScanRequestRef {
+            method: &self.method,
+            url: &self.url,
+            body: &self.body,
+            headers: self.headers.as_ref(),
+            agent_id: self.agent_id.as_deref(),
+            agent_name: self.agent_name.as_deref(),
+            runtime_type: &self.runtime_type,
+            tool: self.tool.as_deref(),
+            operation: self.operation.as_deref(),
         }
         .serialize(s)
     }
