@@ -7,6 +7,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, mpsc};
 use std::time::Duration;
 
@@ -93,11 +94,13 @@ struct Pending {
     reply: tokio::sync::oneshot::Sender<Result<String, String>>,
 }
 
-/// The store: a reader/admin connection and the trace writer.
+/// The store: a reader/admin connection, the trace writer and the checkpointer.
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
     writer: mpsc::Sender<Pending>,
+    /// Dropped with the last clone of the store, which stops the checkpointer.
+    _checkpointer: mpsc::Sender<()>,
     path: PathBuf,
 }
 
@@ -173,9 +176,44 @@ fn open_conn(path: &Path, sync: Sync) -> Result<Connection> {
         "synchronous",
         if sync == Sync::Full { "FULL" } else { "NORMAL" },
     )?;
+    // The store's own checkpointer moves the WAL into the database, off the
+    // commit path (see `checkpointer`).
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     conn.execute_batch(SCHEMA)
         .context("cannot create the schema")?;
     Ok(conn)
+}
+
+/// How often the checkpointer looks for new commits to move into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
+/// Copies committed WAL frames into the database file, on its own
+/// connection and thread, so that no scan waits for a checkpoint (SQLite's
+/// automatic one runs inside a commit, every 1000 pages, and stalls every
+/// scan of that batch for milliseconds). Passive: it never blocks the writer.
+fn checkpointer(conn: Connection, written: &AtomicU64, stop: &mpsc::Receiver<()>) {
+    let mut done = written.load(Ordering::Relaxed);
+    let mut idle = 0u32;
+    loop {
+        let stopping = !matches!(
+            stop.recv_timeout(CHECKPOINT_EVERY),
+            Err(mpsc::RecvTimeoutError::Timeout)
+        );
+        let now = written.load(Ordering::Relaxed);
+        idle += 1;
+        // After new traces, and now and then for the other tables' writes.
+        if now != done || idle >= 50 || stopping {
+            idle = 0;
+            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                tracing::warn!(error = %e, "checkpoint failed; will retry");
+            } else {
+                done = now;
+            }
+        }
+        if stopping {
+            return;
+        }
+    }
 }
 
 fn chain_hash(prev: &str, canonical: &str) -> String {
@@ -213,16 +251,23 @@ impl Store {
     pub fn open_with(path: impl AsRef<Path>, sync: Sync) -> Result<Store> {
         let path = path.as_ref().to_path_buf();
         let conn = open_conn(&path, sync)?;
-        let writer_conn = open_conn(&path, sync)?;
-        let writer = Writer::open(writer_conn)?;
+        let written = Arc::new(AtomicU64::new(0));
+        let writer = Writer::open(open_conn(&path, sync)?, written.clone())?;
+        let checkpoint_conn = open_conn(&path, sync)?;
         let (tx, rx) = mpsc::channel::<Pending>();
         std::thread::Builder::new()
             .name("interven-trace-writer".to_owned())
             .spawn(move || writer.run(&rx))
             .context("cannot start the trace writer")?;
+        let (stop, stopped) = mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("interven-checkpointer".to_owned())
+            .spawn(move || checkpointer(checkpoint_conn, &written, &stopped))
+            .context("cannot start the checkpointer")?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
             writer: tx,
+            _checkpointer: stop,
             path,
         })
     }
@@ -575,10 +620,12 @@ struct Writer {
     /// Whether this writer wrote a trace: a store opened only to read (the
     /// CLI's) never saves heads.
     wrote: bool,
+    /// Batches committed, for the checkpointer.
+    written: Arc<AtomicU64>,
 }
 
 impl Writer {
-    fn open(conn: Connection) -> Result<Writer> {
+    fn open(conn: Connection, written: Arc<AtomicU64>) -> Result<Writer> {
         let mut w = Writer {
             conn,
             heads: HashMap::new(),
@@ -586,6 +633,7 @@ impl Writer {
             last_seq: 0,
             batches: 0,
             wrote: false,
+            written,
         };
         w.load().context("cannot read the trace chains")?;
         Ok(w)
@@ -709,6 +757,7 @@ impl Writer {
         }
         tx.commit()?;
         self.wrote = true;
+        self.written.fetch_add(1, Ordering::Relaxed);
         if save {
             self.dirty.clear();
         }
@@ -755,4 +804,66 @@ fn now_millis() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row<'a>(tenant: &'a str, body: &'a Value) -> TraceRow<'a> {
+        TraceRow {
+            tenant,
+            created_at: "2026-01-01T00:00:00Z",
+            agent_id: None,
+            tool: Some("t"),
+            operation: None,
+            method: "POST",
+            url: "https://x.io/",
+            decision: "ALLOW",
+            reason_codes: &[],
+            risk_score: 0.0,
+            risk_band: "LOW",
+            body,
+            approval_id: None,
+            latency_us: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn ids_locate_traces_and_the_checkpointer_moves_the_wal() {
+        let dir = std::env::temp_dir().join(format!("interven-store-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.db");
+        let store = Store::open(&path).unwrap();
+        let size = || std::fs::metadata(&path).unwrap().len();
+        let before = size();
+        let body = json!({ "text": "x".repeat(1000) });
+        let mut ids = Vec::new();
+        for i in 0..200 {
+            let tenant = if i % 2 == 0 { "a" } else { "b" };
+            ids.push(store.append_trace(&row(tenant, &body)).await.unwrap());
+        }
+        // Ids increase, carry their place, and find their trace in their tenant only.
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+        assert!(store.trace("a", &ids[0]).unwrap().is_some());
+        assert!(store.trace("b", &ids[0]).unwrap().is_none());
+        // Right place, wrong random part.
+        let mut forged = ids[0].clone();
+        let last = if forged.ends_with('0') { "1" } else { "0" };
+        forged.replace_range(34.., last);
+        assert!(store.trace("a", &forged).unwrap().is_none());
+        assert!(store.trace("a", "tr_nothex").unwrap().is_none());
+        assert!(store.verify().unwrap().is_empty());
+        // No commit checkpoints; the checkpointer soon moves the pages into the file.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while size() < before + 150_000 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the WAL was not checkpointed"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
