@@ -11,7 +11,10 @@ trap cleanup EXIT
 python3 -m venv "$work/venv"
 "$work/venv/bin/pip" install --quiet --disable-pip-version-check "interven==0.6.1"
 cargo build --quiet --locked -p interven-gateway
-bin=target/debug/interven-gateway
+# Wherever cargo puts it (CARGO_TARGET_DIR, a config's target-dir, or ./target).
+target_dir=$(cargo metadata --format-version 1 --no-deps --locked |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+bin="$target_dir/debug/interven-gateway"
 agent=$("$bin" keys create --db "$work/gw.db" --name py-agent)
 admin=$("$bin" keys create --db "$work/gw.db" --name py-admin --admin)
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
