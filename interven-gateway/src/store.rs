@@ -622,6 +622,8 @@ struct Writer {
     wrote: bool,
     /// Batches committed, for the checkpointer.
     written: Arc<AtomicU64>,
+    /// Set when a write failed: the heads must be read again first.
+    stale: bool,
 }
 
 impl Writer {
@@ -634,6 +636,7 @@ impl Writer {
             batches: 0,
             wrote: false,
             written,
+            stale: false,
         };
         w.load().context("cannot read the trace chains")?;
         Ok(w)
@@ -701,8 +704,9 @@ impl Writer {
                     }
                 }
                 Err(e) => {
-                    // The heads in memory may be ahead of the database now.
-                    let _ = self.load();
+                    // The heads in memory may be ahead of the database now:
+                    // read them again before the next write.
+                    self.stale = true;
                     let e = e.to_string();
                     for p in batch {
                         let _ = p.reply.send(Err(e.clone()));
@@ -723,6 +727,12 @@ impl Writer {
     /// Writes a batch in one transaction. On an error the caller reloads
     /// the heads, which this may have moved ahead of the database.
     fn write(&mut self, batch: &[Pending]) -> rusqlite::Result<Vec<String>> {
+        if self.stale {
+            // Until the heads are known again, every write fails: a trace
+            // chained to a wrong head would break the chain for good.
+            self.load()?;
+            self.stale = false;
+        }
         let tx = self.conn.transaction()?;
         let mut ids = Vec::with_capacity(batch.len());
         let mut seq = self.last_seq;
@@ -863,6 +873,55 @@ mod tests {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_failed_batch_is_an_error_for_all_and_the_chains_go_on() {
+        let dir = std::env::temp_dir().join(format!("interven-store-fail-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.db");
+        let store = Store::open(&path).unwrap();
+        let body = json!({ "n": 1 });
+        store.append_trace(&row("a", &body)).await.unwrap();
+        // Another connection makes tenant b's inserts fail, and holds the
+        // write lock while a batch of a's and b's queues up behind it.
+        let other = Connection::open(&path).unwrap();
+        other
+            .execute_batch(
+                "CREATE TRIGGER fail BEFORE INSERT ON traces WHEN NEW.tenant = 'b'
+                 BEGIN SELECT RAISE(ABORT, 'injected failure'); END;
+                 BEGIN IMMEDIATE;",
+            )
+            .unwrap();
+        let blocked = tokio::spawn({
+            let store = store.clone();
+            async move { store.append_trace(&row("a", &json!({"n": 2}))).await }
+        });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let batch: Vec<_> = (0..6)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let tenant = if i % 2 == 0 { "a" } else { "b" };
+                    store.append_trace(&row(tenant, &json!({"i": i}))).await
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        other.execute_batch("COMMIT;").unwrap();
+        blocked.await.unwrap().unwrap();
+        // One batch: tenant a's rows went in before b's failed, then all rolled back.
+        for t in batch {
+            let err = t.await.unwrap().unwrap_err();
+            assert!(err.to_string().contains("injected failure"), "{err}");
+        }
+        other.execute_batch("DROP TRIGGER fail;").unwrap();
+        for tenant in ["a", "b", "a"] {
+            store.append_trace(&row(tenant, &body)).await.unwrap();
+        }
+        assert_eq!(store.verify().unwrap(), Vec::<String>::new());
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
     }
