@@ -152,7 +152,7 @@ fn process_cpu() -> Duration {
         .ok()
         .and_then(|s| {
             // Fields after the command name (which may hold spaces): utime is the 12th, stime the 13th.
-            let rest = s.rsplit_once(')')?.1.to_owned();
+            let rest = s.rsplit_once(')')?.1;
             let f: Vec<u64> = rest
                 .split_whitespace()
                 .filter_map(|x| x.parse().ok())

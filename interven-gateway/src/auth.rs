@@ -130,11 +130,6 @@ impl KeyCache {
         Ok(found)
     }
 
-    /// Forgets every key, so the next request of each asks the store.
-    pub fn clear(&self) {
-        self.lock().clear();
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Principal)>> {
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }

@@ -306,15 +306,7 @@ impl Store {
             return Ok(None);
         };
         let conn = self.conn();
-        let row: Option<(String, String)> = conn
-            .prepare_cached(
-                "SELECT row, hash FROM traces WHERE seq = ?1 AND trace_id = ?2 AND tenant = ?3",
-            )?
-            .query_row(params![seq, trace_id, tenant], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()?;
-        let Some((row, hash)) = row else {
+        let Some((row, hash)) = stored_trace(&conn, seq, trace_id, tenant)? else {
             return Ok(None);
         };
         let mut v: Value = serde_json::from_str(&row)?;
@@ -338,14 +330,7 @@ impl Store {
         let Some(seq) = seq_of(trace_id) else {
             return Ok(None);
         };
-        let row: Option<String> = self
-            .conn()
-            .prepare_cached(
-                "SELECT row FROM traces WHERE seq = ?1 AND trace_id = ?2 AND tenant = ?3",
-            )?
-            .query_row(params![seq, trace_id, tenant], |r| r.get(0))
-            .optional()?;
-        let Some(row) = row else {
+        let Some((row, _)) = stored_trace(&self.conn(), seq, trace_id, tenant)? else {
             return Ok(None);
         };
         let v: TraceAgent = serde_json::from_str(&row)?;
@@ -572,6 +557,22 @@ struct TraceAgent {
     agent_id: Option<String>,
 }
 
+/// A tenant's stored trace record and its chain hash, by position and id.
+fn stored_trace(
+    conn: &Connection,
+    seq: i64,
+    trace_id: &str,
+    tenant: &str,
+) -> rusqlite::Result<Option<(String, String)>> {
+    conn.prepare_cached(
+        "SELECT row, hash FROM traces WHERE seq = ?1 AND trace_id = ?2 AND tenant = ?3",
+    )?
+    .query_row(params![seq, trace_id, tenant], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })
+    .optional()
+}
+
 /// The store position a trace id carries (see [`Store::append_trace`]).
 fn seq_of(trace_id: &str) -> Option<i64> {
     let hex = trace_id.strip_prefix("tr_")?;
@@ -591,6 +592,11 @@ fn approval_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApprovalRow> {
         expires_at: r.get(5)?,
         decided_at: r.get(6)?,
     })
+}
+
+/// `(tenant, seq, hash)`: a chain head, saved or read off a trace.
+fn head_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, i64, String)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
 }
 
 fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRow> {
@@ -652,13 +658,7 @@ impl Writer {
             let mut stmt = self
                 .conn
                 .prepare("SELECT tenant, seq, hash FROM chain_heads")?;
-            let rows = stmt.query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            })?;
+            let rows = stmt.query_map([], head_from_row)?;
             for row in rows {
                 let (tenant, seq, hash) = row?;
                 saved_to = saved_to.max(seq);
@@ -667,13 +667,7 @@ impl Writer {
             let mut stmt = self
                 .conn
                 .prepare("SELECT tenant, seq, hash FROM traces WHERE seq > ?1 ORDER BY seq")?;
-            let rows = stmt.query_map([saved_to], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            })?;
+            let rows = stmt.query_map([saved_to], head_from_row)?;
             for row in rows {
                 let (tenant, seq, hash) = row?;
                 self.heads.insert(tenant.clone(), (seq, hash));
