@@ -900,6 +900,8 @@ async fn sigterm_shuts_down_gracefully() {
         .read_to_string(&mut log)
         .unwrap();
     assert!(log.contains("stopped"), "{log}");
+    // Not a terminal: plain text, no colour codes.
+    assert!(!log.contains('\x1b'), "{log:?}");
     assert!(
         log.contains("request_id"),
         "requests are logged with their id: {log}"
