@@ -203,9 +203,15 @@ const RESTART_FRAMES: i64 = 4096;
 /// blocks (an eighth of all CPU in a profile). So once the WAL is past
 /// [`RESTART_FRAMES`], a restarting checkpoint holds the writer back while
 /// it copies the few frames the passive one left (about a millisecond).
+///
+/// A restarting checkpoint also waits for every reader of an older
+/// snapshot, with the writer held back. The connection's busy handler
+/// ([`checkpoint_busy_wait`]) stops that wait after a few milliseconds, and
+/// after a restart that could not complete the next one waits a second.
 fn checkpointer(conn: Connection, written: &AtomicU64, stop: &mpsc::Receiver<()>) {
     let mut done = written.load(Ordering::Relaxed);
     let mut idle = 0u32;
+    let mut restart_after = std::time::Instant::now();
     loop {
         let stopping = !matches!(
             stop.recv_timeout(CHECKPOINT_EVERY),
@@ -216,12 +222,16 @@ fn checkpointer(conn: Connection, written: &AtomicU64, stop: &mpsc::Receiver<()>
         // After new traces, and now and then for the other tables' writes.
         if now != done || idle >= 50 || stopping {
             idle = 0;
-            match checkpoint(&conn, "PASSIVE").and_then(|frames| {
-                if frames >= RESTART_FRAMES {
-                    checkpoint(&conn, "RESTART")?;
+            let result = checkpoint(&conn, "PASSIVE").and_then(|(_, frames)| {
+                if frames >= RESTART_FRAMES && std::time::Instant::now() >= restart_after {
+                    let (busy, _) = checkpoint(&conn, "RESTART")?;
+                    if busy {
+                        restart_after = std::time::Instant::now() + RESTART_BACKOFF;
+                    }
                 }
                 Ok(())
-            }) {
+            });
+            match result {
                 Ok(()) => done = now,
                 Err(e) => tracing::warn!(error = %e, "checkpoint failed; will retry"),
             }
@@ -232,9 +242,26 @@ fn checkpointer(conn: Connection, written: &AtomicU64, stop: &mpsc::Receiver<()>
     }
 }
 
-/// Runs a checkpoint; returns the length of the WAL, in frames.
-fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<i64> {
-    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| r.get(1))
+/// How long the checkpointer waits, after a restarting checkpoint that a
+/// reader kept from completing, before it tries another.
+const RESTART_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Runs a checkpoint; returns whether it was kept from completing, and the
+/// length of the WAL in frames.
+fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<(bool, i64)> {
+    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
+        Ok((r.get::<_, i64>(0)? != 0, r.get(1)?))
+    })
+}
+
+/// The checkpointer's busy handler: polls every 100 µs for 5 ms at most.
+/// While a restarting checkpoint waits, the writer waits behind it.
+fn checkpoint_busy_wait(attempt: i32) -> bool {
+    if attempt >= 50 {
+        return false;
+    }
+    std::thread::sleep(Duration::from_micros(100));
+    true
 }
 
 /// How long a connection waits for a lock held by another one.
@@ -303,6 +330,7 @@ impl Store {
         let written = Arc::new(AtomicU64::new(0));
         let writer = Writer::open(open_conn(&path, sync)?, written.clone())?;
         let checkpoint_conn = open_conn(&path, sync)?;
+        checkpoint_conn.busy_handler(Some(checkpoint_busy_wait))?;
         let (tx, rx) = mpsc::channel::<Pending>();
         std::thread::Builder::new()
             .name("interven-trace-writer".to_owned())
@@ -961,6 +989,44 @@ mod tests {
         // would hold every page written.
         assert!(largest < 40 << 20, "the WAL grew to {largest} bytes");
         assert!(store.verify().unwrap().is_empty());
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_long_reader_never_holds_the_writer_up() {
+        let dir = std::env::temp_dir().join(format!("interven-store-rd-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t.db");
+        let store = Store::open(&path).unwrap();
+        // A reader (say `traces verify` on a large file) keeps its snapshot
+        // while the WAL passes RESTART_FRAMES: the restarting checkpoint
+        // cannot complete, and must not stall the writer while it waits.
+        let reader = Connection::open(&path).unwrap();
+        reader
+            .execute_batch("BEGIN; SELECT count(*) FROM traces;")
+            .unwrap();
+        let body = Arc::new(json!({ "text": "x".repeat(3500) }));
+        let writers: Vec<_> = (0..8)
+            .map(|_| {
+                let (store, body) = (store.clone(), body.clone());
+                tokio::spawn(async move {
+                    let mut slowest = Duration::ZERO;
+                    for _ in 0..800 {
+                        let t = std::time::Instant::now();
+                        store.append_trace(&row("a", &body)).await.unwrap();
+                        slowest = slowest.max(t.elapsed());
+                    }
+                    slowest
+                })
+            })
+            .collect();
+        let mut slowest = Duration::ZERO;
+        for w in writers {
+            slowest = slowest.max(w.await.unwrap());
+        }
+        reader.execute_batch("COMMIT;").unwrap();
+        assert!(slowest < Duration::from_secs(1), "a write took {slowest:?}");
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
     }
