@@ -217,8 +217,8 @@ struct WalState {
 /// blocks. So once the WAL is past [`RESTART_FRAMES`], the checkpointer asks
 /// the writer to copy, between two batches, the few frames it left; the
 /// writer's next commit then starts the WAL again. (A restarting checkpoint
-/// from here would hold the writer back for 6–15 ms, and for as long as any
-/// reader kept an older snapshot.)
+/// from here would hold the writer back just as long, and also for as long
+/// as any reader kept an older snapshot.)
 fn checkpointer(conn: Connection, wal: &WalState, stop: &mpsc::Receiver<()>) {
     let mut done = wal.batches.load(Ordering::Relaxed);
     let mut idle = 0u32;
@@ -232,7 +232,7 @@ fn checkpointer(conn: Connection, wal: &WalState, stop: &mpsc::Receiver<()>) {
         // After new traces, and now and then for the other tables' writes.
         if now != done || idle >= 50 || stopping {
             idle = 0;
-            match catch_up(&conn) {
+            match checkpoint(&conn) {
                 Ok(frames) => {
                     done = now;
                     if frames >= RESTART_FRAMES {
@@ -253,36 +253,13 @@ fn checkpoint(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get(1))
 }
 
-/// The checkpointer's round: a passive checkpoint, and when the WAL is long,
-/// more of them while each finds fewer new frames, so that the writer is
-/// left with a short tail to copy (a copy and two fsyncs of 1 MiB of frames
-/// held the writer for 7 ms in the load bench). Returns the WAL's length.
-fn catch_up(conn: &Connection) -> rusqlite::Result<i64> {
-    /// A tail this short (about 128 KiB) is the writer's to copy.
-    const SHORT_TAIL: i64 = 32;
-    let mut frames = checkpoint(conn)?;
-    if frames < RESTART_FRAMES {
-        return Ok(frames);
-    }
-    for _ in 0..4 {
-        let now = checkpoint(conn)?;
-        // Frames committed during the previous checkpoint (negative when a
-        // new WAL was started meanwhile).
-        let new = now - frames;
-        frames = now;
-        if frames < RESTART_FRAMES || new < SHORT_TAIL {
-            break;
-        }
-    }
-    Ok(frames)
-}
-
 /// How long a connection waits for a lock held by another one.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// SQLite's own busy handler sleeps a millisecond, then two, then five:
-/// far too long for a writer held back by a checkpoint of a millisecond.
-/// This one polls every 100 µs for its first 50 tries, then every
+/// far too long for the trace writer when another connection (the admin
+/// one storing a response classification, a CLI command) holds the write
+/// lock for the few hundred microseconds of its commit. This one polls every 100 µs for its first 50 tries, then every
 /// millisecond, and gives up after [`BUSY_TIMEOUT`].
 fn busy_wait(attempt: i32) -> bool {
     const FAST: u32 = 50;
