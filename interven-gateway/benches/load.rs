@@ -14,6 +14,12 @@ use interven_gateway::store::Sync;
 use interven_gateway::{AppState, Config, Store, auth};
 use serde_json::json;
 
+/// The allocator of the `interven-gateway` binary, so that the bench
+/// measures the server as shipped (the load generator shares it).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const CONNECTIONS: usize = 32;
 const PHASE: Duration = Duration::from_secs(1);
 
@@ -230,9 +236,10 @@ fn main() {
         // Read before the figures are merged and sorted below.
         let peak_rss = peak_rss_kib();
         println!(
-            "connections: {CONNECTIONS}, {rounds} rounds of {}s a phase, body {} bytes",
+            "connections: {CONNECTIONS}, {rounds} rounds of {}s a phase, body {} bytes, allocator: {}",
             PHASE.as_secs(),
-            payload.len()
+            payload.len(),
+            if cfg!(feature = "mimalloc") { "mimalloc" } else { "system" }
         );
         for (name, phases) in [("health", &health), ("scan", &scans)] {
             if phases.is_empty() {

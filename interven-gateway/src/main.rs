@@ -2,6 +2,11 @@
 
 use clap::Parser;
 
+/// See the `mimalloc` feature in `Cargo.toml`.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
