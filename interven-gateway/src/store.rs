@@ -259,8 +259,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// SQLite's own busy handler sleeps a millisecond, then two, then five:
 /// far too long for the trace writer when another connection (the admin
 /// one storing a response classification, a CLI command) holds the write
-/// lock for the few hundred microseconds of its commit. This one polls every 100 µs for its first 50 tries, then every
-/// millisecond, and gives up after [`BUSY_TIMEOUT`].
+/// lock for the few hundred microseconds of its commit. This one polls
+/// every 100 µs for its first 50 tries, then every millisecond, and gives
+/// up after [`BUSY_TIMEOUT`].
 fn busy_wait(attempt: i32) -> bool {
     const FAST: u32 = 50;
     let attempt = u32::try_from(attempt).unwrap_or(0);
@@ -368,11 +369,8 @@ impl Store {
 
     /// The stored trace of a tenant, with its response classification.
     pub fn trace(&self, tenant: &str, trace_id: &str) -> Result<Option<Value>> {
-        let Some(seq) = seq_of(trace_id) else {
-            return Ok(None);
-        };
         let conn = self.conn();
-        let Some((row, hash)) = stored_trace(&conn, seq, trace_id, tenant)? else {
+        let Some((row, hash)) = stored_trace(&conn, trace_id, tenant)? else {
             return Ok(None);
         };
         let mut v: Value = serde_json::from_str(&row)?;
@@ -393,10 +391,7 @@ impl Store {
     /// A trace's agent (to scope a response scan): `None` when the tenant
     /// has no such trace, `Some(None)` when the trace named no agent.
     pub fn trace_agent(&self, tenant: &str, trace_id: &str) -> Result<Option<Option<String>>> {
-        let Some(seq) = seq_of(trace_id) else {
-            return Ok(None);
-        };
-        let Some((row, _)) = stored_trace(&self.conn(), seq, trace_id, tenant)? else {
+        let Some((row, _)) = stored_trace(&self.conn(), trace_id, tenant)? else {
             return Ok(None);
         };
         let v: TraceAgent = serde_json::from_str(&row)?;
@@ -623,13 +618,16 @@ struct TraceAgent {
     agent_id: Option<String>,
 }
 
-/// A tenant's stored trace record and its chain hash, by position and id.
+/// A tenant's stored trace record and its chain hash, found by the
+/// position its id carries; `None` for an id of another form.
 fn stored_trace(
     conn: &Connection,
-    seq: i64,
     trace_id: &str,
     tenant: &str,
 ) -> rusqlite::Result<Option<(String, String)>> {
+    let Some(seq) = seq_of(trace_id) else {
+        return Ok(None);
+    };
     conn.prepare_cached(
         "SELECT row, hash FROM traces WHERE seq = ?1 AND trace_id = ?2 AND tenant = ?3",
     )?
@@ -909,12 +907,19 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn ids_locate_traces_and_the_checkpointer_moves_the_wal() {
-        let dir = std::env::temp_dir().join(format!("interven-store-{}", std::process::id()));
+    /// A store in a fresh directory of its own: `(directory, file, store)`.
+    fn temp_store(name: &str) -> (PathBuf, PathBuf, Store) {
+        let dir =
+            std::env::temp_dir().join(format!("interven-store-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("t.db");
         let store = Store::open(&path).unwrap();
+        (dir, path, store)
+    }
+
+    #[tokio::test]
+    async fn ids_locate_traces_and_the_checkpointer_moves_the_wal() {
+        let (dir, path, store) = temp_store("ids");
         let size = || std::fs::metadata(&path).unwrap().len();
         let before = size();
         let body = json!({ "text": "x".repeat(1000) });
@@ -958,11 +963,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_wal_stays_bounded_under_steady_writes() {
-        let dir = std::env::temp_dir().join(format!("interven-store-wal-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("t.db");
+        let (dir, _, store) = temp_store("wal");
         let wal = dir.join("t.db-wal");
-        let store = Store::open(&path).unwrap();
         // A row of about one page: the writers below append some 60 MiB
         // of pages without a pause, far past RESTART_FRAMES (4 MiB here).
         let body = Arc::new(json!({ "text": "x".repeat(3500) }));
@@ -994,10 +996,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_long_reader_never_holds_the_writer_up() {
-        let dir = std::env::temp_dir().join(format!("interven-store-rd-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("t.db");
-        let store = Store::open(&path).unwrap();
+        let (dir, path, store) = temp_store("rd");
         // A reader (say `traces verify` on a large file) keeps its snapshot
         // while the WAL passes RESTART_FRAMES: no checkpoint can copy the
         // frames it may need, and none may hold the writer up meanwhile (a
@@ -1033,10 +1032,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_batch_is_an_error_for_all_and_the_chains_go_on() {
-        let dir = std::env::temp_dir().join(format!("interven-store-fail-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("t.db");
-        let store = Store::open(&path).unwrap();
+        let (dir, path, store) = temp_store("fail");
         let body = json!({ "n": 1 });
         store.append_trace(&row("a", &body)).await.unwrap();
         // Another connection makes tenant b's inserts fail, and holds the
