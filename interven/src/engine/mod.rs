@@ -83,6 +83,49 @@ pub enum FindingKind {
     Exfiltration,
 }
 
+/// How sure a detector is that a finding is what its type says.
+///
+/// Ordered: `Low < High < Verified`. The built-in policy denies secrets of
+/// `verified` and `high` confidence and redacts (SANITIZE) `low` ones; a
+/// policy rule can match on it with `confidence = ["verified", "high"]`.
+///
+/// | level | meaning |
+/// |---|---|
+/// | `verified` | the value's own structure proves it: a checksum (GitHub's CRC32, Luhn, IBAN mod-97), a vendor format with a fixed prefix and length, a decodable JWT or PEM block |
+/// | `high` | a distinctive vendor format or a credential assigned to a telling name (`password = "…"`), with enough entropy |
+/// | `low` | a plausible but generic value: high-entropy text beside a weak hint, a format shared with harmless identifiers |
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Confidence {
+    /// Plausible, generic: redacted rather than denied by the built-in policy.
+    Low,
+    /// A distinctive format or a telling context.
+    #[default]
+    High,
+    /// Proven by the value's own checksum or structure.
+    Verified,
+}
+
+impl Confidence {
+    /// The lower-case name used in policies and on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Confidence::Low => "low",
+            Confidence::High => "high",
+            Confidence::Verified => "verified",
+        }
+    }
+}
+
+impl fmt::Display for Confidence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One thing a detector found. Never carries the matched value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -101,6 +144,8 @@ pub struct Finding {
     pub placeholder: bool,
     /// `true` when the match is in an object key rather than its value.
     pub in_key: bool,
+    /// How sure the detector is (see [`Confidence`]).
+    pub confidence: Confidence,
 }
 
 /// The engine's full answer about a request, before approvals and tracing.
@@ -354,7 +399,7 @@ impl Engine {
         let (decision, reason_codes) = self.policy.decide(&policy::Facts {
             request,
             path: &path,
-            findings: &facts,
+            findings: &findings,
             risk: risk_score,
         });
         let sanitized_body = redact::redact(request.body(), &findings);

@@ -4,8 +4,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::FindingKind;
 use super::detect::HostLists;
+use super::{Confidence, Finding, FindingKind};
 use crate::error::{Error, Result};
 use crate::types::{Decision, ScanRequest};
 
@@ -73,6 +73,11 @@ pub struct Rule {
     /// Types of findings, any of which makes the rule match.
     #[serde(default)]
     pub finding_types: Vec<String>,
+    /// Confidences of findings (`"verified"`, `"high"`, `"low"`): when set,
+    /// only findings of one of these count for `finding_kinds` and
+    /// `finding_types`, and the rule needs at least one such finding.
+    #[serde(default)]
+    pub confidence: Vec<Confidence>,
     /// The least risk score for the rule to match.
     #[serde(default)]
     pub min_risk: Option<f64>,
@@ -108,7 +113,7 @@ impl Default for Policy {
 pub(crate) struct Facts<'a> {
     pub(crate) request: &'a ScanRequest,
     pub(crate) path: &'a str,
-    pub(crate) findings: &'a [(FindingKind, &'a str)],
+    pub(crate) findings: &'a [Finding],
     pub(crate) risk: f64,
 }
 
@@ -216,16 +221,20 @@ impl Rule {
         {
             return false;
         }
-        if self.finding_kinds.is_empty() && self.finding_types.is_empty() {
+        if self.finding_kinds.is_empty()
+            && self.finding_types.is_empty()
+            && self.confidence.is_empty()
+        {
             return true;
         }
-        f.findings.iter().any(|(kind, ty)| {
-            (self.finding_kinds.is_empty() || self.finding_kinds.contains(kind))
+        f.findings.iter().any(|finding| {
+            (self.finding_kinds.is_empty() || self.finding_kinds.contains(&finding.kind))
                 && (self.finding_types.is_empty()
                     || self
                         .finding_types
                         .iter()
-                        .any(|t| t.eq_ignore_ascii_case(ty)))
+                        .any(|t| t.eq_ignore_ascii_case(&finding.finding_type)))
+                && (self.confidence.is_empty() || self.confidence.contains(&finding.confidence))
         })
     }
 }
@@ -319,6 +328,49 @@ mod tests {
         );
     }
 
+    fn finding(kind: FindingKind, ty: &str, confidence: Confidence) -> Finding {
+        Finding {
+            kind,
+            finding_type: ty.to_owned(),
+            path: "/x".to_owned(),
+            span: 0..1,
+            placeholder: false,
+            in_key: false,
+            confidence,
+        }
+    }
+
+    #[test]
+    fn low_confidence_secrets_are_redacted_not_denied() {
+        let p = Policy::default();
+        let req = ScanRequest::new("POST", "https://api.x.io/notes");
+        let low = [finding(
+            FindingKind::Secret,
+            "GENERIC_SECRET",
+            Confidence::Low,
+        )];
+        let (d, reasons) = p.decide(&Facts {
+            request: &req,
+            path: "/notes",
+            findings: &low,
+            risk: 0.5,
+        });
+        assert_eq!(d, Decision::Sanitize);
+        assert_eq!(reasons, ["POSSIBLE_SECRET"]);
+        let high = [finding(
+            FindingKind::Secret,
+            "GENERIC_SECRET",
+            Confidence::High,
+        )];
+        let (d, _) = p.decide(&Facts {
+            request: &req,
+            path: "/notes",
+            findings: &high,
+            risk: 0.5,
+        });
+        assert_eq!(d, Decision::Deny);
+    }
+
     #[test]
     fn most_severe_decision_wins() {
         let p = Policy::default();
@@ -329,7 +381,10 @@ mod tests {
         let facts = Facts {
             request: &req,
             path: "/repos/1",
-            findings: &[(FindingKind::Pii, "EMAIL"), (FindingKind::Secret, "JWT")],
+            findings: &[
+                finding(FindingKind::Pii, "EMAIL", Confidence::High),
+                finding(FindingKind::Secret, "JWT", Confidence::Verified),
+            ],
             risk: 0.9,
         };
         let (d, reasons) = p.decide(&facts);

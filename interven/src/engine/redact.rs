@@ -126,6 +126,7 @@ mod tests {
             span,
             placeholder: false,
             in_key,
+            confidence: crate::engine::Confidence::High,
         }
     }
 

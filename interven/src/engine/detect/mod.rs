@@ -21,7 +21,7 @@ use regex::Regex;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::engine::{Finding, FindingKind};
+use crate::engine::{Confidence, Finding, FindingKind};
 use crate::types::ScanRequest;
 pub(crate) use destinations::HostLists;
 
@@ -32,6 +32,7 @@ pub(crate) struct Hit {
     pub(crate) ty: Cow<'static, str>,
     pub(crate) span: Range<usize>,
     pub(crate) placeholder: bool,
+    pub(crate) confidence: Confidence,
 }
 
 impl Hit {
@@ -45,7 +46,14 @@ impl Hit {
             ty: ty.into(),
             span,
             placeholder: false,
+            confidence: Confidence::High,
         }
+    }
+
+    /// The same hit with another confidence.
+    pub(crate) fn with_confidence(mut self, confidence: Confidence) -> Hit {
+        self.confidence = confidence;
+        self
     }
 }
 
@@ -227,6 +235,7 @@ impl Detector {
                     ty: Cow::Owned(ty.to_owned()),
                     span: whole.range(),
                     placeholder: true,
+                    confidence: Confidence::High,
                 });
             }
         }
@@ -453,6 +462,7 @@ fn push_located(out: &mut Vec<Located>, path: &str, text: &str, hits: Vec<Hit>, 
                 span: hit.span,
                 placeholder: hit.placeholder,
                 in_key,
+                confidence: hit.confidence,
             },
         });
     }
