@@ -6,7 +6,7 @@ use regex::Regex;
 use super::secrets::Context;
 use super::text::{bounded, luhn_valid};
 use super::{Hit, captures_each};
-use crate::engine::FindingKind as Kind;
+use crate::engine::{Confidence, FindingKind as Kind};
 
 pub(crate) struct PiiRules {
     email: Regex,
@@ -107,7 +107,10 @@ impl PiiRules {
                         && card_valid(m.as_str())
                         && !overlaps(hits, &span)
                     {
-                        hits.push(Hit::new(Kind::Pii, "PAYMENT_CARD", span));
+                        hits.push(
+                            Hit::new(Kind::Pii, "PAYMENT_CARD", span)
+                                .with_confidence(Confidence::Verified),
+                        );
                     }
                 }
                 let intl = if w.plus {
@@ -147,7 +150,10 @@ impl PiiRules {
         if shape.iban_start {
             for m in self.iban.find_iter(text) {
                 if bounded(text, m.start(), m.end()) && iban_valid(m.as_str()) {
-                    hits.push(Hit::new(Kind::Pii, "IBAN", m.range()));
+                    hits.push(
+                        Hit::new(Kind::Pii, "IBAN", m.range())
+                            .with_confidence(Confidence::Verified),
+                    );
                 }
             }
         }
