@@ -2,11 +2,10 @@
 //! SHA-256 hashes, compared in constant time.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -20,6 +19,8 @@ pub const KEY_PREFIX: &str = "ivk_";
 pub struct Principal {
     /// The key's row id.
     pub key_id: i64,
+    /// The key's name (what traces and decisions record; never the key).
+    pub key_name: String,
     /// The tenant the key belongs to.
     pub tenant: String,
     /// Whether the key may approve, deny and read traces.
@@ -37,9 +38,8 @@ pub fn hash_key(key: &str) -> String {
 /// When the OS's random source cannot be read.
 pub fn generate_key() -> Result<String> {
     let mut bytes = [0u8; 32];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .context("cannot read the OS random source")?;
+    getrandom::fill(&mut bytes)
+        .map_err(|e| anyhow::anyhow!("cannot read the OS random source: {e}"))?;
     Ok(format!("{KEY_PREFIX}{}", hex(&bytes)))
 }
 
@@ -80,6 +80,7 @@ fn authenticate_hash(store: &Store, presented: &str) -> Result<Option<Principal>
     let equal: bool = row.hash.as_bytes().ct_eq(presented.as_bytes()).into();
     Ok((equal && !row.revoked).then_some(Principal {
         key_id: row.id,
+        key_name: row.name,
         tenant: row.tenant,
         admin: row.admin,
     }))
@@ -112,11 +113,27 @@ impl KeyCache {
     /// When the store fails.
     pub fn authenticate(&self, store: &Store, token: &str) -> Result<Option<Principal>> {
         let hash = hash_key(token);
-        if let Some((at, principal)) = self.lock().get(&hash)
-            && at.elapsed() < KEY_CACHE_TTL
-        {
-            return Ok(Some(principal.clone()));
+        if let Some(p) = self.cached(&hash) {
+            return Ok(Some(p));
         }
+        self.lookup(store, hash)
+    }
+
+    /// The principal of a key hash found valid less than [`KEY_CACHE_TTL`]
+    /// ago: memory only, never the store.
+    pub fn cached(&self, hash: &str) -> Option<Principal> {
+        match self.lock().get(hash) {
+            Some((at, principal)) if at.elapsed() < KEY_CACHE_TTL => Some(principal.clone()),
+            _ => None,
+        }
+    }
+
+    /// Asks the store about a key hash and caches a valid answer (blocking:
+    /// call it off the async workers).
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub fn lookup(&self, store: &Store, hash: String) -> Result<Option<Principal>> {
         let found = authenticate_hash(store, &hash)?;
         let mut entries = self.lock();
         match &found {

@@ -309,16 +309,15 @@ fn now() -> i64 {
 
 fn decide(db: &PathBuf, id: &str, to: &str) -> Result<()> {
     let store = existing(db)?;
-    store.expire(now())?;
     let tenant = store
         .approval_tenant(id)?
         .with_context(|| format!("no approval `{id}`"))?;
-    if !store.transition(&tenant, id, "pending", to, now())? {
-        let status = store
-            .approval(&tenant, id)?
-            .map(|a| a.status)
-            .unwrap_or_default();
-        bail!("approval `{id}` is {status}, not pending");
+    match store.decide_approval(&tenant, id, to == "approved", "cli", now())? {
+        crate::store::Decided::Decided(_) => {}
+        crate::store::Decided::NotPending(a) => {
+            bail!("approval `{id}` is {}, not pending", a.status)
+        }
+        crate::store::Decided::NotFound => bail!("no approval `{id}`"),
     }
     println!("{id} {to}");
     Ok(())

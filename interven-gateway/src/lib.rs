@@ -10,6 +10,8 @@
 
 pub mod auth;
 pub mod cli;
+pub mod json;
+pub mod listen;
 pub mod ratelimit;
 pub mod server;
 pub mod store;

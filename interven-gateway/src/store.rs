@@ -24,16 +24,25 @@ pub struct TraceRow<'a> {
     pub tenant: &'a str,
     /// When the scan was answered (RFC 3339).
     pub created_at: &'a str,
-    /// The agent, if the client named one.
+    /// The agent, if the client named one (redacted).
     pub agent_id: Option<&'a str>,
+    /// The agent's display name, if the client named one (redacted).
+    pub agent_name: Option<&'a str>,
+    /// The id of the API key that asked.
+    pub key_id: i64,
+    /// The name of the API key that asked (never the key).
+    pub key_name: &'a str,
     /// The tool, if named.
     pub tool: Option<&'a str>,
     /// The operation, if named.
     pub operation: Option<&'a str>,
     /// The HTTP method.
     pub method: &'a str,
-    /// The URL without query, fragment and credentials.
+    /// The URL without query, fragment and credentials, redacted.
     pub url: &'a str,
+    /// The request's headers, redacted (credential headers masked whole).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub headers: Option<&'a std::collections::BTreeMap<String, String>>,
     /// The decision.
     pub decision: &'a str,
     /// The reason codes.
@@ -44,10 +53,30 @@ pub struct TraceRow<'a> {
     pub risk_band: &'a str,
     /// The request body with every finding redacted.
     pub body: &'a Value,
-    /// The approval, for REQUIRE_APPROVAL.
+    /// The approval: the pending one for REQUIRE_APPROVAL, the one used
+    /// up for an ALLOW after an approval.
     pub approval_id: Option<&'a str>,
+    /// `true` when this scan used up an approved approval.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub approval_executed: bool,
+    /// The approval this scan created, chained with the trace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalCreated>,
     /// How long the engine took, in microseconds.
     pub latency_us: u64,
+}
+
+/// What the chain records of an approval when a scan creates it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ApprovalCreated {
+    /// `sha256:…` the approval is bound to.
+    pub request_hash: String,
+    /// Creation time, Unix seconds.
+    pub created_at: i64,
+    /// Expiry, Unix seconds.
+    pub expires_at: i64,
+    /// The key that asked.
+    pub key_id: i64,
 }
 
 /// An approval row.
@@ -67,6 +96,24 @@ pub struct ApprovalRow {
     pub expires_at: i64,
     /// Decision time, Unix seconds.
     pub decided_at: Option<i64>,
+    /// Who approved or denied it (a key's name, `cli`, a console user).
+    pub decided_by: Option<String>,
+    /// The id of the key whose scan created it.
+    pub key_id: i64,
+    /// What a human needs to decide, redacted: tool, operation, method,
+    /// url, agent, reasons, risk and body.
+    pub details: Value,
+}
+
+/// What [`Store::decide_approval`] did.
+#[derive(Debug, Clone)]
+pub enum Decided {
+    /// The approval was pending and is now decided (the row after).
+    Decided(ApprovalRow),
+    /// The approval was no longer pending (the row as it is).
+    NotPending(ApprovalRow),
+    /// The tenant has no such approval.
+    NotFound,
 }
 
 /// An API key's record (its hash only).
@@ -86,15 +133,93 @@ pub struct KeyRow {
     pub hash: String,
 }
 
-/// A trace on its way to the writer: its record serialized (by the request's
-/// task, off the writer's serial path), without the id the writer gives it.
+/// The error of a store whose database file was deleted or replaced under
+/// it: nothing can be read from or written to it (the server answers 503).
+#[derive(Debug, Clone, Copy)]
+pub struct StoreUnavailable;
+
+impl std::fmt::Display for StoreUnavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the database file was deleted or replaced")
+    }
+}
+
+impl std::error::Error for StoreUnavailable {}
+
+/// Why the writer did not write a record.
+#[derive(Debug, Clone)]
+enum WriteError {
+    /// The record's precondition did not hold (an approval no longer in the
+    /// expected state, an unknown trace): nothing was written for it.
+    Conflict,
+    /// The batch failed.
+    Failed(String),
+}
+
+type WriteResult = Result<String, WriteError>;
+
+/// Where the writer sends its answer: a task awaiting it, or a thread.
+enum Reply {
+    Async(tokio::sync::oneshot::Sender<WriteResult>),
+    Sync(mpsc::SyncSender<WriteResult>),
+}
+
+impl Reply {
+    fn send(self, r: WriteResult) {
+        match self {
+            Reply::Async(tx) => {
+                let _ = tx.send(r);
+            }
+            Reply::Sync(tx) => {
+                let _ = tx.send(r);
+            }
+        }
+    }
+}
+
+/// What a chained record changes in the other tables, in the same
+/// transaction as the record.
+enum Effect {
+    /// A scan's trace.
+    Trace {
+        /// A pending approval the scan created.
+        insert: Option<ApprovalRow>,
+        /// An approved approval the scan uses up (`approved` → `executed`).
+        consume: Option<String>,
+    },
+    /// A human's decision: `pending` → `approved`/`denied`.
+    Decide {
+        approval_id: String,
+        to: &'static str,
+        at: i64,
+        decided_by: String,
+    },
+    /// A response classification for a trace.
+    Response {
+        trace_id: String,
+        classification: String,
+    },
+}
+
+/// A record on its way to the writer: serialized (by the request's task,
+/// off the writer's serial path), without the id the writer gives it.
 struct Pending {
     tenant: String,
     record: String,
-    reply: tokio::sync::oneshot::Sender<Result<String, String>>,
+    effect: Effect,
+    reply: Reply,
 }
 
-/// The store: a reader/admin connection, the trace writer and the checkpointer.
+/// What the store knows about its own health, shared by its threads.
+#[derive(Debug, Default)]
+struct Health {
+    /// The database file at the path is no longer the one opened.
+    replaced: AtomicBool,
+    /// The last batch of the writer failed.
+    write_failed: AtomicBool,
+}
+
+/// The store: a reader/admin connection, the record writer and the checkpointer.
 #[derive(Clone)]
 pub struct Store {
     conn: Arc<Mutex<Connection>>,
@@ -102,6 +227,8 @@ pub struct Store {
     /// Dropped with the last clone of the store, which stops the checkpointer.
     _checkpointer: mpsc::Sender<()>,
     path: PathBuf,
+    identity: FileId,
+    health: Arc<Health>,
 }
 
 impl std::fmt::Debug for Store {
@@ -110,6 +237,37 @@ impl std::fmt::Debug for Store {
             .field("path", &self.path)
             .finish_non_exhaustive()
     }
+}
+
+/// A file's device and inode: what tells that the file at a path is still
+/// the one that was opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileId {
+    dev: u64,
+    ino: u64,
+}
+
+impl FileId {
+    #[cfg(unix)]
+    fn of(path: &Path) -> Option<FileId> {
+        use std::os::unix::fs::MetadataExt as _;
+        std::fs::metadata(path).ok().map(|m| FileId {
+            dev: m.dev(),
+            ino: m.ino(),
+        })
+    }
+
+    #[cfg(not(unix))]
+    fn of(path: &Path) -> Option<FileId> {
+        std::fs::metadata(path)
+            .ok()
+            .map(|_| FileId { dev: 0, ino: 0 })
+    }
+}
+
+/// Whether the file at `path` is still `id`.
+fn same_file(path: &Path, id: FileId) -> bool {
+    FileId::of(path) == Some(id)
 }
 
 const SCHEMA: &str = "
@@ -150,7 +308,18 @@ CREATE TABLE IF NOT EXISTS approvals (
     decided_at INTEGER
 );
 CREATE INDEX IF NOT EXISTS approvals_hash ON approvals(tenant, request_hash);
+CREATE INDEX IF NOT EXISTS approvals_status ON approvals(status, expires_at);
+CREATE INDEX IF NOT EXISTS approvals_expiry ON approvals(expires_at);
 ";
+
+/// Columns added to `approvals` after its first release, added on open.
+const APPROVAL_COLUMNS: &[(&str, &str)] = &[
+    ("decided_by", "TEXT"),
+    ("key_id", "INTEGER NOT NULL DEFAULT 0"),
+    ("details", "TEXT NOT NULL DEFAULT '{}'"),
+];
+
+const APPROVAL_FIELDS: &str = "approval_id, tenant, request_hash, status, created_at, expires_at, decided_at, decided_by, key_id, details";
 
 /// The hash that starts every tenant's chain.
 pub const GENESIS: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
@@ -166,9 +335,51 @@ pub enum Sync {
     Normal,
 }
 
+/// Creates the database file readable by its owner only (whatever the
+/// umask), and takes the group's and others' access away from an existing
+/// one and its `-wal` and `-shm` (SQLite creates those with the database
+/// file's mode).
+fn restrict_files(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+        if !path.exists() {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .or_else(|e| {
+                    if e.kind() == std::io::ErrorKind::AlreadyExists {
+                        Ok(std::fs::File::open(path)?)
+                    } else {
+                        Err(e)
+                    }
+                })
+                .with_context(|| format!("cannot create database {}", path.display()))?;
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let file = PathBuf::from(format!("{}{suffix}", path.display()));
+            if let Ok(meta) = std::fs::metadata(&file)
+                && meta.permissions().mode() & 0o077 != 0
+            {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                    .with_context(|| {
+                        format!("cannot restrict the permissions of {}", file.display())
+                    })?;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn open_conn(path: &Path, sync: Sync) -> Result<Connection> {
+    restrict_files(path)?;
     let conn = Connection::open(path)
         .with_context(|| format!("cannot open database {}", path.display()))?;
+    if conn.is_readonly(rusqlite::MAIN_DB)? {
+        bail!("database {} is read-only", path.display());
+    }
     conn.busy_handler(Some(busy_wait))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(
@@ -181,6 +392,16 @@ fn open_conn(path: &Path, sync: Sync) -> Result<Connection> {
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     conn.execute_batch(SCHEMA)
         .context("cannot create the schema")?;
+    let columns: HashSet<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('approvals')")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for (name, ty) in APPROVAL_COLUMNS {
+        if !columns.contains(*name) {
+            conn.execute_batch(&format!("ALTER TABLE approvals ADD COLUMN {name} {ty}"))
+                .context("cannot upgrade the approvals table")?;
+        }
+    }
     Ok(conn)
 }
 
@@ -219,7 +440,15 @@ struct WalState {
 /// writer's next commit then starts the WAL again. (A restarting checkpoint
 /// from here would hold the writer back just as long, and also for as long
 /// as any reader kept an older snapshot.)
-fn checkpointer(conn: Connection, wal: &WalState, stop: &mpsc::Receiver<()>) {
+///
+/// Each round it also checks that the file at the store's path is still the
+/// one opened (see [`Store::ready`]).
+fn checkpointer(
+    conn: Connection,
+    wal: &WalState,
+    stop: &mpsc::Receiver<()>,
+    watch: &(PathBuf, FileId, Arc<Health>),
+) {
     let mut done = wal.batches.load(Ordering::Relaxed);
     let mut idle = 0u32;
     loop {
@@ -227,6 +456,10 @@ fn checkpointer(conn: Connection, wal: &WalState, stop: &mpsc::Receiver<()>) {
             stop.recv_timeout(CHECKPOINT_EVERY),
             Err(mpsc::RecvTimeoutError::Timeout)
         );
+        let (path, identity, health) = watch;
+        if !same_file(path, *identity) && !health.replaced.swap(true, Ordering::Relaxed) {
+            tracing::error!(path = %path.display(), "the database file was deleted or replaced; failing closed");
+        }
         let now = wal.batches.load(Ordering::Relaxed);
         idle += 1;
         // After new traces, and now and then for the other tables' writes.
@@ -318,8 +551,15 @@ impl Store {
     pub fn open_with(path: impl AsRef<Path>, sync: Sync) -> Result<Store> {
         let path = path.as_ref().to_path_buf();
         let conn = open_conn(&path, sync)?;
+        let identity = FileId::of(&path)
+            .with_context(|| format!("cannot read the metadata of {}", path.display()))?;
+        let health = Arc::new(Health::default());
         let wal = Arc::new(WalState::default());
-        let writer = Writer::open(open_conn(&path, sync)?, wal.clone())?;
+        let writer = Writer::open(
+            open_conn(&path, sync)?,
+            wal.clone(),
+            (path.clone(), identity, health.clone()),
+        )?;
         let checkpoint_conn = open_conn(&path, sync)?;
         let (tx, rx) = mpsc::channel::<Pending>();
         std::thread::Builder::new()
@@ -327,48 +567,179 @@ impl Store {
             .spawn(move || writer.run(&rx))
             .context("cannot start the trace writer")?;
         let (stop, stopped) = mpsc::channel::<()>();
+        let watch = (path.clone(), identity, health.clone());
         std::thread::Builder::new()
             .name("interven-checkpointer".to_owned())
-            .spawn(move || checkpointer(checkpoint_conn, &wal, &stopped))
+            .spawn(move || checkpointer(checkpoint_conn, &wal, &stopped, &watch))
             .context("cannot start the checkpointer")?;
         Ok(Store {
             conn: Arc::new(Mutex::new(conn)),
             writer: tx,
             _checkpointer: stop,
             path,
+            identity,
+            health,
         })
+    }
+
+    /// Whether the store can take writes: `Err` with the reason when the
+    /// database file was deleted or replaced under the server (checked every
+    /// 100 ms and before every write), or the last write failed. Cheap: it
+    /// reads flags and one `stat`, never the database.
+    ///
+    /// # Errors
+    /// The reason the store is not ready.
+    pub fn ready(&self) -> Result<(), &'static str> {
+        if self.health.replaced.load(Ordering::Relaxed) || !same_file(&self.path, self.identity) {
+            self.health.replaced.store(true, Ordering::Relaxed);
+            return Err("the database file was deleted or replaced");
+        }
+        if self.health.write_failed.load(Ordering::Relaxed) {
+            return Err("the last write to the database failed");
+        }
+        Ok(())
+    }
+
+    /// Fails when the database file is no longer the one opened: nothing
+    /// may be answered from, or written into, a deleted file.
+    fn check_file(&self) -> Result<()> {
+        if self.health.replaced.load(Ordering::Relaxed) || !same_file(&self.path, self.identity) {
+            self.health.replaced.store(true, Ordering::Relaxed);
+            return Err(StoreUnavailable.into());
+        }
+        Ok(())
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    fn submit(&self, tenant: &str, record: String, effect: Effect, reply: Reply) -> Result<()> {
+        self.check_file()?;
+        self.writer
+            .send(Pending {
+                tenant: tenant.to_owned(),
+                record,
+                effect,
+                reply,
+            })
+            .map_err(|_| anyhow::anyhow!("the trace writer stopped"))
+    }
+
+    /// Sends a record to the writer and waits for it on this thread.
+    fn write_blocking(&self, tenant: &str, record: String, effect: Effect) -> Result<WriteResult> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.submit(tenant, record, effect, Reply::Sync(tx))?;
+        rx.recv()
+            .map_err(|_| anyhow::anyhow!("the trace writer stopped"))
+    }
+
     /// Appends a trace; returns its id once it is committed.
     ///
     /// Ids are `tr_` and 32 hex digits: the trace's place in the store
-    /// (increasing with time), then 64 random bits.
+    /// (increasing with time), then 64 bits from the OS's random source.
     ///
     /// # Errors
     /// When the write failed: the caller must not answer 200.
     pub async fn append_trace(&self, row: &TraceRow<'_>) -> Result<String> {
+        match self.append_scan(row, None, None).await? {
+            Some(id) => Ok(id),
+            None => bail!("the trace's approval was already used"),
+        }
+    }
+
+    /// Appends a scan's trace, in one transaction with the approval it
+    /// creates (`insert`, pending) or uses up (`consume`: `approved` →
+    /// `executed`). `Ok(None)` when the approval to use up was no longer
+    /// approved (another scan used it first): nothing was written. A failed
+    /// write uses up nothing.
+    ///
+    /// # Errors
+    /// When the write failed: the caller must not answer 200.
+    pub async fn append_scan(
+        &self,
+        row: &TraceRow<'_>,
+        insert: Option<ApprovalRow>,
+        consume: Option<&str>,
+    ) -> Result<Option<String>> {
         let record = serde_json::to_string(row).context("cannot serialize the trace")?;
         let (reply, rx) = tokio::sync::oneshot::channel();
-        self.writer
-            .send(Pending {
-                tenant: row.tenant.to_owned(),
-                record,
-                reply,
-            })
-            .map_err(|_| anyhow::anyhow!("the trace writer stopped"))?;
+        self.submit(
+            row.tenant,
+            record,
+            Effect::Trace {
+                insert,
+                consume: consume.map(str::to_owned),
+            },
+            Reply::Async(reply),
+        )?;
         match rx.await {
-            Ok(Ok(id)) => Ok(id),
-            Ok(Err(e)) => bail!("trace write failed: {e}"),
+            Ok(Ok(id)) => Ok(Some(id)),
+            Ok(Err(WriteError::Conflict)) => Ok(None),
+            Ok(Err(WriteError::Failed(_))) if self.health.replaced.load(Ordering::Relaxed) => {
+                Err(StoreUnavailable.into())
+            }
+            Ok(Err(WriteError::Failed(e))) => bail!("trace write failed: {e}"),
             Err(_) => bail!("the trace writer stopped"),
         }
     }
 
+    /// Approves (`approve`) or denies a pending approval of `tenant`,
+    /// recording who decided (`decided_by`: a key's name, `cli`, a console
+    /// user) and when (`now`, Unix seconds). The decision is appended to the
+    /// tenant's hash chain in the same transaction, so `traces verify`
+    /// detects a later edit of the approval. Blocks the calling thread until
+    /// the write is committed: call it from a blocking context
+    /// (`tokio::task::spawn_blocking`).
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub fn decide_approval(
+        &self,
+        tenant: &str,
+        id: &str,
+        approve: bool,
+        decided_by: &str,
+        now: i64,
+    ) -> Result<Decided> {
+        self.expire(now)?;
+        let Some(row) = self.approval(tenant, id)? else {
+            return Ok(Decided::NotFound);
+        };
+        if row.status != "pending" {
+            return Ok(Decided::NotPending(row));
+        }
+        let to = if approve { "approved" } else { "denied" };
+        let record = serde_json::to_string(&json!({
+            "tenant": tenant,
+            "event": "approval_decided",
+            "approval_id": id,
+            "status": to,
+            "decided_by": decided_by,
+            "decided_at": now,
+        }))?;
+        let effect = Effect::Decide {
+            approval_id: id.to_owned(),
+            to,
+            at: now,
+            decided_by: decided_by.to_owned(),
+        };
+        let written = self.write_blocking(tenant, record, effect)?;
+        let after = self.approval(tenant, id)?;
+        match (written, after) {
+            (Ok(_), Some(row)) => Ok(Decided::Decided(row)),
+            (Err(WriteError::Conflict), Some(row)) => Ok(Decided::NotPending(row)),
+            (Err(WriteError::Failed(e)), _) => bail!("approval write failed: {e}"),
+            (_, None) => Ok(Decided::NotFound),
+        }
+    }
+
     /// The stored trace of a tenant, with its response classification.
+    ///
+    /// # Errors
+    /// When the store fails.
     pub fn trace(&self, tenant: &str, trace_id: &str) -> Result<Option<Value>> {
+        self.check_file()?;
         let conn = self.conn();
         let Some((row, hash)) = stored_trace(&conn, trace_id, tenant)? else {
             return Ok(None);
@@ -390,7 +761,11 @@ impl Store {
 
     /// A trace's agent (to scope a response scan): `None` when the tenant
     /// has no such trace, `Some(None)` when the trace named no agent.
+    ///
+    /// # Errors
+    /// When the store fails.
     pub fn trace_agent(&self, tenant: &str, trace_id: &str) -> Result<Option<Option<String>>> {
+        self.check_file()?;
         let Some((row, _)) = stored_trace(&self.conn(), trace_id, tenant)? else {
             return Ok(None);
         };
@@ -398,16 +773,43 @@ impl Store {
         Ok(Some(v.agent_id))
     }
 
-    /// Stores a response classification for a trace.
-    pub fn put_response(&self, tenant: &str, trace_id: &str, classification: &Value) -> Result<()> {
-        self.conn().execute(
-            "INSERT OR REPLACE INTO responses (trace_id, tenant, classification) VALUES (?1, ?2, ?3)",
-            params![trace_id, tenant, classification.to_string()],
-        )?;
-        Ok(())
+    /// Stores a response classification for a trace, appended to the
+    /// tenant's hash chain in the same transaction. Blocks until committed
+    /// (call it from a blocking context). `false` when the tenant has no
+    /// such trace.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub fn put_response(
+        &self,
+        tenant: &str,
+        trace_id: &str,
+        classification: &Value,
+    ) -> Result<bool> {
+        let classification = classification.to_string();
+        let record = serde_json::to_string(&json!({
+            "tenant": tenant,
+            "event": "response",
+            "for_trace": trace_id,
+            "classification": classification,
+        }))?;
+        let effect = Effect::Response {
+            trace_id: trace_id.to_owned(),
+            classification,
+        };
+        match self.write_blocking(tenant, record, effect)? {
+            Ok(_) => Ok(true),
+            Err(WriteError::Conflict) => Ok(false),
+            Err(WriteError::Failed(e)) => bail!("response write failed: {e}"),
+        }
     }
 
-    /// Checks every tenant's chain. Returns the problems found (empty: intact).
+    /// Checks every tenant's chain, and that the approvals and response
+    /// classifications are those the chain recorded. Returns the problems
+    /// found (empty: intact).
+    ///
+    /// # Errors
+    /// When the store fails.
     pub fn verify(&self) -> Result<Vec<String>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
@@ -415,6 +817,9 @@ impl Store {
         )?;
         let mut last: HashMap<String, String> = HashMap::new();
         let mut problems = Vec::new();
+        // What the chain says of each approval and response.
+        let mut approvals: HashMap<(String, String), ChainedApproval> = HashMap::new();
+        let mut responses: HashMap<(String, String), String> = HashMap::new();
         let rows = stmt.query_map([], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
@@ -434,55 +839,117 @@ impl Store {
             if prev != expected_prev {
                 problems.push(format!("trace {trace_id} (row {seq}, tenant {tenant}): broken link to the previous trace"));
             }
-            if chain_hash(&prev, &text) != hash {
+            let intact = chain_hash(&prev, &text) == hash;
+            if !intact {
                 problems.push(format!("trace {trace_id} (row {seq}, tenant {tenant}): contents do not match their hash"));
             }
             let stored: Option<TraceRowCheck> = serde_json::from_str(&text).ok();
-            if stored
-                .as_ref()
-                .is_none_or(|s| s.trace_id != trace_id || s.tenant != tenant)
-            {
-                problems.push(format!(
+            match stored {
+                Some(s) if s.trace_id == trace_id && s.tenant == tenant => {
+                    if intact {
+                        s.record_into(&tenant, &mut approvals, &mut responses);
+                    }
+                }
+                _ => problems.push(format!(
                     "trace {trace_id} (row {seq}): columns do not match the hashed record"
-                ));
+                )),
             }
             last.insert(tenant, hash);
+        }
+        drop(stmt);
+        let now = now_millis() / 1000;
+        let mut stmt = conn.prepare(&format!("SELECT {APPROVAL_FIELDS} FROM approvals"))?;
+        for row in stmt.query_map([], approval_from_row)? {
+            let row = row?;
+            let key = (row.tenant.clone(), row.approval_id.clone());
+            let Some(chained) = approvals.get(&key) else {
+                problems.push(format!(
+                    "approval {} (tenant {}): not in the chain",
+                    row.approval_id, row.tenant
+                ));
+                continue;
+            };
+            let status_ok = row.status == chained.status
+                || (chained.status == "pending"
+                    && row.status == "expired"
+                    && chained.created.expires_at <= now);
+            if !status_ok
+                || row.request_hash != chained.created.request_hash
+                || row.expires_at != chained.created.expires_at
+                || row.created_at != chained.created.created_at
+                || row.key_id != chained.created.key_id
+                || row.decided_by != chained.decided_by
+                || row.decided_at != chained.decided_at
+            {
+                problems.push(format!(
+                    "approval {} (tenant {}): does not match the chain",
+                    row.approval_id, row.tenant
+                ));
+            }
+        }
+        drop(stmt);
+        let mut stmt = conn.prepare("SELECT tenant, trace_id, classification FROM responses")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (tenant, trace_id, classification) = row?;
+            if responses.get(&(tenant.clone(), trace_id.clone())) != Some(&classification) {
+                problems.push(format!(
+                    "response of trace {trace_id} (tenant {tenant}): does not match the chain"
+                ));
+            }
         }
         Ok(problems)
     }
 
     // ---- approvals ----
 
-    /// The approval of a tenant for a request hash, most recent first.
+    /// The approvals of a tenant for a request hash, most recent first.
+    ///
+    /// # Errors
+    /// When the store fails.
     pub fn approvals_for_hash(&self, tenant: &str, request_hash: &str) -> Result<Vec<ApprovalRow>> {
+        self.check_file()?;
         let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT approval_id, tenant, request_hash, status, created_at, expires_at, decided_at FROM approvals
-             WHERE tenant = ?1 AND request_hash = ?2 ORDER BY created_at DESC",
-        )?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {APPROVAL_FIELDS} FROM approvals
+             WHERE tenant = ?1 AND request_hash = ?2 ORDER BY created_at DESC LIMIT 64"
+        ))?;
         let rows = stmt.query_map(params![tenant, request_hash], approval_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// One approval of a tenant.
+    ///
+    /// # Errors
+    /// When the store fails.
     pub fn approval(&self, tenant: &str, id: &str) -> Result<Option<ApprovalRow>> {
+        self.check_file()?;
         Ok(self
             .conn()
-            .query_row(
-                "SELECT approval_id, tenant, request_hash, status, created_at, expires_at, decided_at FROM approvals WHERE tenant = ?1 AND approval_id = ?2",
-                params![tenant, id],
-                approval_from_row,
-            )
+            .prepare_cached(&format!(
+                "SELECT {APPROVAL_FIELDS} FROM approvals WHERE tenant = ?1 AND approval_id = ?2"
+            ))?
+            .query_row(params![tenant, id], approval_from_row)
             .optional()?)
     }
 
-    /// A tenant's approvals with a status.
+    /// A tenant's approvals with a status, oldest first, at most `limit`.
+    ///
+    /// # Errors
+    /// When the store fails.
     pub fn approvals_with_status(&self, tenant: &str, status: &str) -> Result<Vec<ApprovalRow>> {
+        self.check_file()?;
         let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT approval_id, tenant, request_hash, status, created_at, expires_at, decided_at FROM approvals
-             WHERE tenant = ?1 AND status = ?2 ORDER BY created_at",
-        )?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {APPROVAL_FIELDS} FROM approvals
+             WHERE tenant = ?1 AND status = ?2 ORDER BY created_at LIMIT 1000"
+        ))?;
         let rows = stmt.query_map(params![tenant, status], approval_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
@@ -515,49 +982,50 @@ impl Store {
     }
 
     /// Every pending approval of every tenant.
+    ///
+    /// # Errors
+    /// When the store fails.
     pub fn pending_approvals(&self) -> Result<Vec<ApprovalRow>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
-            "SELECT approval_id, tenant, request_hash, status, created_at, expires_at, decided_at FROM approvals
-             WHERE status = 'pending' ORDER BY created_at",
-        )?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {APPROVAL_FIELDS} FROM approvals WHERE status = 'pending' ORDER BY created_at"
+        ))?;
         let rows = stmt.query_map([], approval_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Creates a pending approval.
-    pub fn insert_approval(&self, row: &ApprovalRow) -> Result<()> {
-        self.conn().execute(
-            "INSERT INTO approvals (approval_id, tenant, request_hash, status, created_at, expires_at, decided_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![row.approval_id, row.tenant, row.request_hash, row.status, row.created_at, row.expires_at, row.decided_at],
-        )?;
-        Ok(())
+    /// Marks pending approvals past their expiry as expired, at most
+    /// [`EXPIRE_BATCH`] of them a call (through the `(status, expires_at)`
+    /// index: the cost does not grow with the table).
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub fn expire(&self, now: i64) -> Result<usize> {
+        self.check_file()?;
+        Ok(self
+            .conn()
+            .prepare_cached(
+                "UPDATE approvals SET status = 'expired' WHERE rowid IN
+             (SELECT rowid FROM approvals WHERE status = 'pending' AND expires_at <= ?1 LIMIT ?2)",
+            )?
+            .execute(params![now, EXPIRE_BATCH as i64])?)
     }
 
-    /// Moves an approval from `from` to `to`; `false` when it was not in `from`.
-    pub fn transition(
-        &self,
-        tenant: &str,
-        id: &str,
-        from: &str,
-        to: &str,
-        at: i64,
-    ) -> Result<bool> {
-        let n = self.conn().execute(
-            "UPDATE approvals SET status = ?4, decided_at = CASE WHEN ?4 IN ('approved','denied') THEN ?5 ELSE decided_at END
-             WHERE tenant = ?1 AND approval_id = ?2 AND status = ?3",
-            params![tenant, id, from, to, at],
-        )?;
-        Ok(n == 1)
-    }
-
-    /// Marks pending approvals past their expiry as expired.
-    pub fn expire(&self, now: i64) -> Result<()> {
-        self.conn().execute(
-            "UPDATE approvals SET status = 'expired' WHERE status = 'pending' AND expires_at <= ?1",
-            params![now],
-        )?;
-        Ok(())
+    /// Deletes approvals that expired before `before` (Unix seconds): every
+    /// one of them is decided, expired or used up by then. At most
+    /// [`EXPIRE_BATCH`] a call; returns how many went.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub fn prune_approvals(&self, before: i64) -> Result<usize> {
+        self.check_file()?;
+        Ok(self
+            .conn()
+            .prepare_cached(
+                "DELETE FROM approvals WHERE rowid IN
+             (SELECT rowid FROM approvals WHERE expires_at < ?1 AND status != 'pending' LIMIT ?2)",
+            )?
+            .execute(params![before, EXPIRE_BATCH as i64])?)
     }
 
     // ---- keys ----
@@ -580,7 +1048,11 @@ impl Store {
     }
 
     /// The key with this hash, if any.
+    ///
+    /// # Errors
+    /// When the store fails.
     pub fn key_by_hash(&self, hash: &str) -> Result<Option<KeyRow>> {
+        self.check_file()?;
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT id, name, tenant, admin, revoked, hash FROM keys WHERE hash = ?1",
@@ -607,10 +1079,83 @@ impl Store {
     }
 }
 
+/// The fields of a chained record that `verify` reads.
 #[derive(serde::Deserialize)]
 struct TraceRowCheck {
     tenant: String,
     trace_id: String,
+    #[serde(default)]
+    event: Option<String>,
+    #[serde(default)]
+    approval_id: Option<String>,
+    #[serde(default)]
+    approval: Option<ApprovalCreated>,
+    #[serde(default)]
+    approval_executed: bool,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    decided_by: Option<String>,
+    #[serde(default)]
+    decided_at: Option<i64>,
+    #[serde(default)]
+    for_trace: Option<String>,
+    #[serde(default)]
+    classification: Option<String>,
+}
+
+/// An approval as the chain tells it.
+struct ChainedApproval {
+    created: ApprovalCreated,
+    status: String,
+    decided_by: Option<String>,
+    decided_at: Option<i64>,
+}
+
+impl TraceRowCheck {
+    /// Folds this record into what the chain says of approvals and responses.
+    fn record_into(
+        self,
+        tenant: &str,
+        approvals: &mut HashMap<(String, String), ChainedApproval>,
+        responses: &mut HashMap<(String, String), String>,
+    ) {
+        let key = |id: &str| (tenant.to_owned(), id.to_owned());
+        match self.event.as_deref() {
+            Some("approval_decided") => {
+                if let (Some(id), Some(status)) = (self.approval_id, self.status)
+                    && let Some(a) = approvals.get_mut(&key(&id))
+                {
+                    a.status = status;
+                    a.decided_by = self.decided_by;
+                    a.decided_at = self.decided_at;
+                }
+            }
+            Some("response") => {
+                if let (Some(t), Some(c)) = (self.for_trace, self.classification) {
+                    responses.insert(key(&t), c);
+                }
+            }
+            _ => {
+                let Some(id) = self.approval_id else { return };
+                if let Some(created) = self.approval {
+                    approvals.insert(
+                        key(&id),
+                        ChainedApproval {
+                            created,
+                            status: "pending".to_owned(),
+                            decided_by: None,
+                            decided_at: None,
+                        },
+                    );
+                } else if self.approval_executed
+                    && let Some(a) = approvals.get_mut(&key(&id))
+                {
+                    a.status = "executed".to_owned();
+                }
+            }
+        }
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -647,6 +1192,7 @@ fn seq_of(trace_id: &str) -> Option<i64> {
 }
 
 fn approval_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApprovalRow> {
+    let details: String = r.get(9)?;
     Ok(ApprovalRow {
         approval_id: r.get(0)?,
         tenant: r.get(1)?,
@@ -655,8 +1201,14 @@ fn approval_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApprovalRow> {
         created_at: r.get(4)?,
         expires_at: r.get(5)?,
         decided_at: r.get(6)?,
+        decided_by: r.get(7)?,
+        key_id: r.get(8)?,
+        details: serde_json::from_str(&details).unwrap_or(Value::Null),
     })
 }
+
+/// Approvals expired or pruned per call of [`Store::expire`] and [`Store::prune_approvals`].
+pub const EXPIRE_BATCH: usize = 500;
 
 /// `(tenant, seq, hash)`: a chain head, saved or read off a trace.
 fn head_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, i64, String)> {
@@ -694,10 +1246,16 @@ struct Writer {
     wal: Arc<WalState>,
     /// Set when a write failed: the heads must be read again first.
     stale: bool,
+    /// The database's path, the file opened, and the store's health flags.
+    watch: (PathBuf, FileId, Arc<Health>),
 }
 
 impl Writer {
-    fn open(conn: Connection, wal: Arc<WalState>) -> Result<Writer> {
+    fn open(
+        conn: Connection,
+        wal: Arc<WalState>,
+        watch: (PathBuf, FileId, Arc<Health>),
+    ) -> Result<Writer> {
         let mut w = Writer {
             conn,
             heads: HashMap::new(),
@@ -707,6 +1265,7 @@ impl Writer {
             wrote: false,
             wal,
             stale: false,
+            watch,
         };
         w.load().context("cannot read the trace chains")?;
         Ok(w)
@@ -755,19 +1314,33 @@ impl Writer {
                     Err(_) => break,
                 }
             }
+            let (path, identity, health) = &self.watch;
+            if !same_file(path, *identity) {
+                // Never commit into a deleted file: the answer would be a
+                // 200 for a record nobody will ever read.
+                health.replaced.store(true, Ordering::Relaxed);
+                for p in batch {
+                    p.reply.send(Err(WriteError::Failed(
+                        "the database file was deleted or replaced".to_owned(),
+                    )));
+                }
+                continue;
+            }
             match self.write(&batch) {
                 Ok(ids) => {
+                    self.watch.2.write_failed.store(false, Ordering::Relaxed);
                     for (p, id) in batch.into_iter().zip(ids) {
-                        let _ = p.reply.send(Ok(id));
+                        p.reply.send(id.ok_or(WriteError::Conflict));
                     }
                 }
                 Err(e) => {
                     // The heads in memory may be ahead of the database now:
                     // read them again before the next write.
                     self.stale = true;
+                    self.watch.2.write_failed.store(true, Ordering::Relaxed);
                     let e = e.to_string();
                     for p in batch {
-                        let _ = p.reply.send(Err(e.clone()));
+                        p.reply.send(Err(WriteError::Failed(e.clone())));
                     }
                 }
             }
@@ -792,9 +1365,11 @@ impl Writer {
         }
     }
 
-    /// Writes a batch in one transaction. On an error the caller reloads
-    /// the heads, which this may have moved ahead of the database.
-    fn write(&mut self, batch: &[Pending]) -> rusqlite::Result<Vec<String>> {
+    /// Writes a batch in one transaction: each record's effect, then the
+    /// record, chained. A record whose effect's precondition fails is not
+    /// written (`None`). On an error the caller reloads the heads, which
+    /// this may have moved ahead of the database.
+    fn write(&mut self, batch: &[Pending]) -> rusqlite::Result<Vec<Option<String>>> {
         if self.stale {
             // Until the heads are known again, every write fails: a trace
             // chained to a wrong head would break the chain for good.
@@ -805,9 +1380,21 @@ impl Writer {
         let mut ids = Vec::with_capacity(batch.len());
         let mut seq = self.last_seq;
         for p in batch {
+            if !apply(&tx, &p.tenant, &p.effect)? {
+                ids.push(None);
+                continue;
+            }
             // Increasing, and roughly the time: milliseconds shifted left 20 bits.
             seq = (seq + 1).max(now_millis() << 20);
-            let id = format!("tr_{seq:016x}{:016x}", fastrand::u64(..));
+            let prefix = if matches!(p.effect, Effect::Trace { .. }) {
+                "tr"
+            } else {
+                "ev"
+            };
+            let random = random_u64().map_err(|e| {
+                rusqlite::Error::ToSqlConversionFailure(format!("no OS randomness: {e}").into())
+            })?;
+            let id = format!("{prefix}_{seq:016x}{random:016x}");
             // The canonical record: the id first, then the record as serialized.
             let text = format!("{{\"trace_id\":\"{id}\",{}", &p.record[1..]);
             let head = self.heads.get_mut(&p.tenant);
@@ -826,7 +1413,7 @@ impl Writer {
             if !self.dirty.contains(&p.tenant) {
                 self.dirty.insert(p.tenant.clone());
             }
-            ids.push(id);
+            ids.push(Some(id));
         }
         self.batches = self.batches.wrapping_add(1);
         let save = self.batches.is_multiple_of(HEADS_EVERY);
@@ -842,6 +1429,95 @@ impl Writer {
         self.last_seq = seq;
         Ok(ids)
     }
+}
+
+/// Applies a record's effect inside the writer's transaction; `false` when
+/// its precondition does not hold (then neither it nor its record is written).
+fn apply(tx: &rusqlite::Transaction<'_>, tenant: &str, effect: &Effect) -> rusqlite::Result<bool> {
+    match effect {
+        Effect::Trace { insert, consume } => {
+            if let Some(id) = consume {
+                let n = tx
+                    .prepare_cached(
+                        "UPDATE approvals SET status = 'executed'
+                         WHERE tenant = ?1 AND approval_id = ?2 AND status = 'approved'",
+                    )?
+                    .execute(params![tenant, id])?;
+                if n != 1 {
+                    return Ok(false);
+                }
+            }
+            if let Some(row) = insert {
+                tx.prepare_cached(&format!(
+                    "INSERT INTO approvals ({APPROVAL_FIELDS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                ))?
+                .execute(params![
+                    row.approval_id,
+                    row.tenant,
+                    row.request_hash,
+                    row.status,
+                    row.created_at,
+                    row.expires_at,
+                    row.decided_at,
+                    row.decided_by,
+                    row.key_id,
+                    row.details.to_string()
+                ])?;
+            }
+            Ok(true)
+        }
+        Effect::Decide {
+            approval_id,
+            to,
+            at,
+            decided_by,
+        } => Ok(tx
+            .prepare_cached(
+                "UPDATE approvals SET status = ?3, decided_at = ?4, decided_by = ?5
+                 WHERE tenant = ?1 AND approval_id = ?2 AND status = 'pending' AND expires_at > ?4",
+            )?
+            .execute(params![tenant, approval_id, to, at, decided_by])?
+            == 1),
+        Effect::Response {
+            trace_id,
+            classification,
+        } => {
+            let Some(seq) = seq_of(trace_id) else {
+                return Ok(false);
+            };
+            let exists = tx
+                .prepare_cached(
+                    "SELECT 1 FROM traces WHERE seq = ?1 AND trace_id = ?2 AND tenant = ?3",
+                )?
+                .exists(params![seq, trace_id, tenant])?;
+            if exists {
+                tx.prepare_cached(
+                    "INSERT OR REPLACE INTO responses (trace_id, tenant, classification) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![trace_id, tenant, classification])?;
+            }
+            Ok(exists)
+        }
+    }
+}
+
+/// 64 bits from the OS's random source (`getrandom`).
+///
+/// # Errors
+/// When the OS cannot provide randomness.
+pub fn random_u64() -> Result<u64> {
+    getrandom::u64().map_err(|e| anyhow::anyhow!("cannot read the OS random source: {e}"))
+}
+
+/// 128 bits from the OS's random source, as 32 hex digits.
+///
+/// # Errors
+/// When the OS cannot provide randomness.
+pub fn random_hex128() -> Result<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| anyhow::anyhow!("cannot read the OS random source: {e}"))?;
+    Ok(hex(&bytes))
 }
 
 /// The next trace to write, `None` once every sender is gone. Under load
@@ -893,16 +1569,22 @@ mod tests {
             tenant,
             created_at: "2026-01-01T00:00:00Z",
             agent_id: None,
+            agent_name: None,
+            key_id: 1,
+            key_name: "k",
             tool: Some("t"),
             operation: None,
             method: "POST",
             url: "https://x.io/",
+            headers: None,
             decision: "ALLOW",
             reason_codes: &[],
             risk_score: 0.0,
             risk_band: "LOW",
             body,
             approval_id: None,
+            approval_executed: false,
+            approval: None,
             latency_us: 1,
         }
     }

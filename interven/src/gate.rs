@@ -368,12 +368,14 @@ impl Gate {
         match verdict.decision {
             Decision::Allow => Gate::Proceed(Proceed {
                 body: request.body().clone(),
+                url: request.url().to_owned(),
                 verdict,
             }),
             Decision::Sanitize => Gate::Proceed(Proceed {
                 // A valid SANITIZE verdict carries a body; should one not, the
                 // original never slips through: the body is emptied.
                 body: verdict.sanitized_body.clone().unwrap_or(Value::Null),
+                url: verdict.sanitized_url().unwrap_or(request.url()).to_owned(),
                 verdict,
             }),
             Decision::Deny => Gate::Denied(Denied {
@@ -441,10 +443,18 @@ impl Names {
 /// A call that may run: `ALLOW` with the original body, or `SANITIZE` with the redacted one.
 pub struct Proceed {
     body: Value,
+    url: String,
     verdict: Verdict,
 }
 
 impl Proceed {
+    /// The URL to call: the original, or after `SANITIZE` the one with the
+    /// values the engine found in it redacted ([`Verdict::sanitized_url`]).
+    /// Call this URL, not the one given to `gate!`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     /// The body to send: the original, or the sanitized one after `SANITIZE`.
     pub fn body(&self) -> &Value {
         &self.body

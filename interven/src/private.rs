@@ -216,6 +216,15 @@ fn sanitize_error(argument: &str, why: &str) -> Error {
 pub(crate) fn enforce(site: &Site, request: ScanRequest, verdict: Verdict) -> Result<Cleared> {
     match verdict.decision {
         Decision::Allow => Ok(Cleared::default()),
+        // A guarded function cannot change its URL or headers: when the
+        // engine redacted there, the call does not run.
+        Decision::Sanitize
+            if verdict.sanitized_url().is_some() || verdict.sanitized_headers().is_some() =>
+        {
+            Err(Error::invalid_response(
+                "the engine redacted the URL or headers of a guarded function, which cannot send them changed",
+            ))
+        }
         Decision::Sanitize => match verdict.sanitized_body {
             Some(Value::Object(sanitized)) => Ok(Cleared {
                 sanitized: Some((request.body().clone(), sanitized)),

@@ -317,6 +317,22 @@ impl Verdict {
     pub fn has_reason(&self, code: &str) -> bool {
         self.reason_codes.iter().any(|c| c == code)
     }
+
+    /// For [`Decision::Sanitize`]: the URL to call instead of the request's,
+    /// when the engine redacted a value in it (wire field `sanitized_url`).
+    /// `None`: the URL may be sent as it was.
+    pub fn sanitized_url(&self) -> Option<&str> {
+        self.extra.get("sanitized_url").and_then(Value::as_str)
+    }
+
+    /// For [`Decision::Sanitize`]: the headers to send instead of the
+    /// request's, when the engine redacted a value in one (wire field
+    /// `sanitized_headers`). `None`: the headers may be sent as they were.
+    pub fn sanitized_headers(&self) -> Option<BTreeMap<String, String>> {
+        self.extra
+            .get("sanitized_headers")
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+    }
 }
 
 /// The state of a human approval.

@@ -119,7 +119,7 @@ impl Approvals {
                     e.status == ApprovalStatus::Pending || e.expires_at + horizon > now
                 });
             }
-            let id = ApprovalId::new(format!("apr_{:032x}", fastrand::u128(..)));
+            let id = ApprovalId::new(format!("apr_{:032x}", super::os_random_u128()));
             entries.insert(
                 id.clone(),
                 Entry {

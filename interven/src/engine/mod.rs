@@ -59,6 +59,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 pub use approvals::{Approver, PendingApproval, rfc3339};
+pub use memory::scope as memory_scope;
 pub use policy::{BUILTIN_POLICY, Policy, Rule};
 
 use crate::error::Result;
@@ -164,37 +165,196 @@ pub struct Assessment {
     pub sanitized_body: Option<Value>,
     /// What the detectors found.
     pub findings: Vec<Finding>,
-    /// `sha256:<hex>` of the canonical request (method, url, body, tool,
-    /// operation), what approvals are bound to. Computed only when the
+    /// The URL, headers and names of the request with every secret and
+    /// personal value found in them replaced by its placeholder: what may be
+    /// stored, shown, and (for SANITIZE) sent.
+    pub redacted: RedactedRequest,
+    /// `sha256:<hex>` of the canonical request (see
+    /// [`canonical_request_hash`]), what approvals are bound to. Computed only when the
     /// decision is `REQUIRE_APPROVAL` (empty otherwise, to keep scans fast);
     /// [`canonical_request_hash`] computes it for any request.
     pub request_hash: String,
 }
 
+/// The parts of a request other than its body, redacted: every secret and
+/// personal value the detectors found in them replaced by its placeholder.
+/// Destinations stay (the URL's host is what the policy judged).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct RedactedRequest {
+    /// The full URL (query included), redacted.
+    pub url: String,
+    /// The headers, redacted value by value.
+    pub headers: Option<std::collections::BTreeMap<String, String>>,
+    /// The tool's name, redacted.
+    pub tool: Option<String>,
+    /// The operation's name, redacted.
+    pub operation: Option<String>,
+    /// The agent's id, redacted.
+    pub agent_id: Option<String>,
+    /// The agent's name, redacted.
+    pub agent_name: Option<String>,
+    /// Whether the URL changed.
+    pub url_changed: bool,
+    /// Whether a header value changed.
+    pub headers_changed: bool,
+}
+
+impl RedactedRequest {
+    fn of(request: &ScanRequest, findings: &[Finding]) -> RedactedRequest {
+        let on = |path: &str| -> Vec<&Finding> {
+            findings
+                .iter()
+                .filter(|f| {
+                    f.path == path
+                        && !f.placeholder
+                        && matches!(f.kind, FindingKind::Secret | FindingKind::Pii)
+                })
+                .collect()
+        };
+        let redact = |path: &str, text: &str| -> (String, bool) {
+            let found = on(path);
+            if found.is_empty() {
+                (text.to_owned(), false)
+            } else {
+                (redact::replace_spans(text, found), true)
+            }
+        };
+        let (url, url_changed) = redact("url", request.url());
+        let mut headers_changed = false;
+        let headers = request.headers().map(|h| {
+            h.iter()
+                .map(|(name, value)| {
+                    let (v, changed) = redact(&format!("headers/{name}"), value);
+                    headers_changed |= changed;
+                    (name.clone(), v)
+                })
+                .collect()
+        });
+        let name = |path: &str, text: Option<&str>| text.map(|t| redact(path, t).0);
+        RedactedRequest {
+            url,
+            headers,
+            tool: name("tool", request.tool()),
+            operation: name("operation", request.operation()),
+            agent_id: name("agent_id", request.agent_id()),
+            agent_name: name("agent_name", request.agent_name()),
+            url_changed,
+            headers_changed,
+        }
+    }
+}
+
+/// Whether a finding's path is in the body (a JSON pointer, `""` for the root).
+fn in_body(path: &str) -> bool {
+    path.is_empty() || path.starts_with('/')
+}
+
+/// Whether every redactable finding outside the body has a span that can be
+/// replaced (inside its text, on character boundaries).
+fn redactable_outside_body(request: &ScanRequest, findings: &[Finding]) -> bool {
+    findings.iter().all(|f| {
+        if in_body(&f.path)
+            || f.placeholder
+            || !matches!(f.kind, FindingKind::Secret | FindingKind::Pii)
+        {
+            return true;
+        }
+        let text = match f.path.as_str() {
+            "url" => Some(request.url()),
+            "tool" => request.tool(),
+            "operation" => request.operation(),
+            "agent_id" => request.agent_id(),
+            "agent_name" => request.agent_name(),
+            p => p
+                .strip_prefix("headers/")
+                .and_then(|n| request.headers().and_then(|h| h.get(n)))
+                .map(String::as_str),
+        };
+        text.is_some_and(|t| {
+            f.span.start < f.span.end
+                && f.span.end <= t.len()
+                && t.is_char_boundary(f.span.start)
+                && t.is_char_boundary(f.span.end)
+        })
+    })
+}
+
 impl Assessment {
     /// The verdict this assessment gives, under `trace_id`: decision, reason
     /// codes, risk, and for SANITIZE the sanitized body (the request's own
-    /// body when only its URL or headers had findings). Approvals are the
-    /// caller's: a REQUIRE_APPROVAL verdict still needs its approval id.
+    /// body when only its URL or headers had findings), plus
+    /// `sanitized_url` / `sanitized_headers` (in [`Verdict::extra`]) when
+    /// the URL or a header was redacted: the caller must send those instead.
+    /// Approvals are the caller's: a REQUIRE_APPROVAL verdict still needs its
+    /// approval id.
     pub fn verdict(&self, trace_id: TraceId, request: &ScanRequest) -> Verdict {
         let mut verdict = Verdict::new(self.decision, trace_id);
         verdict.reason_codes = self.reason_codes.clone();
         verdict.risk_score = self.risk_score;
         verdict.risk_band = self.risk_band;
         if self.decision == Decision::Sanitize {
-            verdict.sanitized_body = Some(
-                self.sanitized_body
-                    .clone()
-                    .unwrap_or_else(|| request.body().clone()),
-            );
+            self.sanitize_into(&mut verdict, request);
         }
         verdict
     }
+
+    /// Makes `verdict` a SANITIZE with this assessment's redacted body, URL
+    /// and headers (used for SANITIZE, and for an approved request whose
+    /// body carries personal data).
+    pub fn sanitize_into(&self, verdict: &mut Verdict, request: &ScanRequest) {
+        verdict.decision = Decision::Sanitize;
+        verdict.sanitized_body = Some(
+            self.sanitized_body
+                .clone()
+                .unwrap_or_else(|| request.body().clone()),
+        );
+        if self.redacted.url_changed {
+            verdict
+                .extra
+                .insert("sanitized_url".to_owned(), json!(self.redacted.url));
+        }
+        if self.redacted.headers_changed {
+            verdict
+                .extra
+                .insert("sanitized_headers".to_owned(), json!(self.redacted.headers));
+        }
+    }
+
+    /// Whether anything in the request was redacted (body, URL or headers):
+    /// an approved request with redactions is answered SANITIZE.
+    pub fn has_redactions(&self) -> bool {
+        self.sanitized_body.is_some() || self.redacted.url_changed || self.redacted.headers_changed
+    }
 }
 
-/// A new random trace id, `tr_` and 32 hex digits.
+/// A new random trace id, `tr_` and 32 hex digits from the OS's random source.
 pub fn new_trace_id() -> TraceId {
-    TraceId::new(format!("tr_{:032x}", fastrand::u128(..)))
+    TraceId::new(format!("tr_{:032x}", os_random_u128()))
+}
+
+/// 128 bits from the OS's random source (`getrandom`), for every id an
+/// outsider sees. Should the OS refuse (it does not on supported systems),
+/// a SHA-256 of the time, a counter and a process-local generator: unique,
+/// never a panic.
+pub(crate) fn os_random_u128() -> u128 {
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let mut h = Sha256::new();
+        h.update(fastrand::u128(..).to_le_bytes());
+        h.update(
+            COUNTER
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                .to_le_bytes(),
+        );
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        h.update(now.as_nanos().to_le_bytes());
+        bytes.copy_from_slice(&h.finalize()[..16]);
+    }
+    u128::from_le_bytes(bytes)
 }
 
 /// Bodies nested deeper than this are denied (`BODY_TOO_DEEP`) unread.
@@ -368,6 +528,7 @@ impl Engine {
                 risk_band: RiskBand::Critical,
                 sanitized_body: None,
                 findings: Vec::new(),
+                redacted: RedactedRequest::of(request, &[]),
                 request_hash: String::new(),
             };
         }
@@ -396,19 +557,36 @@ impl Engine {
         let path = url::Url::parse(request.url())
             .map(|u| u.path().to_owned())
             .unwrap_or_default();
-        let (decision, reason_codes) = self.policy.decide(&policy::Facts {
+        let (mut decision, mut reason_codes) = self.policy.decide(&policy::Facts {
             request,
             path: &path,
             findings: &findings,
             risk: risk_score,
         });
-        let sanitized_body = redact::redact(request.body(), &findings);
+        let sanitized_body = if findings.iter().all(|f| in_body(&f.path)) {
+            redact::redact(request.body(), &findings)
+        } else {
+            let body: Vec<Finding> = findings
+                .iter()
+                .filter(|f| in_body(&f.path))
+                .cloned()
+                .collect();
+            redact::redact(request.body(), &body)
+        };
+        let redacted = RedactedRequest::of(request, &findings);
+        if decision == Decision::Sanitize && !redactable_outside_body(request, &findings) {
+            // A value found where it cannot be replaced in place: it must
+            // not leave, so the call does not run.
+            decision = Decision::Deny;
+            reason_codes.insert(0, "UNREDACTABLE_VALUE".to_owned());
+        }
         Assessment {
             decision,
             reason_codes,
             risk_score,
             risk_band: RiskBand::from_score(risk_score),
             sanitized_body,
+            redacted,
             findings,
             request_hash: if decision == Decision::RequireApproval {
                 canonical_request_hash(request)
@@ -430,16 +608,21 @@ impl Engine {
         if a.decision == Decision::RequireApproval {
             let describe = |approval_id| PendingApproval {
                 approval_id,
-                tool: request.tool().map(str::to_owned),
-                operation: request.operation().map(str::to_owned),
+                tool: a.redacted.tool.clone(),
+                operation: a.redacted.operation.clone(),
                 method: request.method().to_owned(),
-                url: url_for_display(request.url()),
+                url: url_for_display(&a.redacted.url),
                 reason_codes: verdict.reason_codes.clone(),
                 risk_score: verdict.risk_score,
             };
             match self.approvals.resolve(&a.request_hash, describe) {
                 approvals::Resolution::Approved(id) => {
-                    verdict.decision = Decision::Allow;
+                    // What the call would get without the approval rule.
+                    if a.has_redactions() {
+                        a.sanitize_into(&mut verdict, request);
+                    } else {
+                        verdict.decision = Decision::Allow;
+                    }
                     verdict.reason_codes.push("APPROVED".to_owned());
                     verdict
                         .extra
@@ -459,11 +642,11 @@ impl Engine {
                 "risk_score": verdict.risk_score,
                 "risk_band": verdict.risk_band,
                 "approval_id": verdict.approval_id,
-                "agent_id": request.agent_id(),
-                "tool": request.tool(),
-                "operation": request.operation(),
+                "agent_id": a.redacted.agent_id,
+                "tool": a.redacted.tool,
+                "operation": a.redacted.operation,
                 "method": request.method(),
-                "url": url_for_display(request.url()),
+                "url": url_for_display(&a.redacted.url),
                 "findings": a.findings.iter().map(|f| json!({"kind": f.kind, "type": f.finding_type, "path": f.path})).collect::<Vec<_>>(),
                 "body": body,
             }));
@@ -650,17 +833,42 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 /// `sha256:<hex>` of the canonical form of a request: upper-case method,
-/// url, body with object keys sorted, tool and operation. Approvals are bound to it.
+/// URL exactly as given, tool, operation, agent id and name, every header
+/// (names lower-cased, sorted; values exactly as given; none ignored) and
+/// the body with object keys sorted. Each part is length-prefixed, so no two
+/// different requests share a form. Approvals are bound to it: any change
+/// that could change the call's effect needs an approval of its own.
 pub fn canonical_request_hash(request: &ScanRequest) -> String {
     let mut h = Sha256::new();
-    for part in [
-        request.method(),
-        request.url(),
-        request.tool().unwrap_or(""),
-        request.operation().unwrap_or(""),
+    let mut part = |p: &str| {
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p.as_bytes());
+    };
+    part(request.method());
+    part(request.url());
+    for name in [
+        request.tool(),
+        request.operation(),
+        request.agent_id(),
+        request.agent_name(),
     ] {
-        h.update((part.len() as u64).to_le_bytes());
-        h.update(part.as_bytes());
+        // Absent and empty differ.
+        part(if name.is_some() { "1" } else { "0" });
+        part(name.unwrap_or(""));
+    }
+    let mut headers: Vec<(String, &str)> = request
+        .headers()
+        .map(|hs| {
+            hs.iter()
+                .map(|(n, v)| (n.to_ascii_lowercase(), v.as_str()))
+                .collect()
+        })
+        .unwrap_or_default();
+    headers.sort();
+    part(&headers.len().to_string());
+    for (name, value) in &headers {
+        part(name);
+        part(value);
     }
     h.update(canonical_json(request.body()).as_bytes());
     format!("sha256:{}", hex(&h.finalize()))

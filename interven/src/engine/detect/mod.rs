@@ -151,6 +151,18 @@ impl Detector {
                 push_located(&mut out, &format!("headers/{name}"), value, hits, false);
             }
         }
+        // The names of the call are stored and shown: scanned like values.
+        for (path, text) in [
+            ("tool", request.tool()),
+            ("operation", request.operation()),
+            ("agent_id", request.agent_id()),
+            ("agent_name", request.agent_name()),
+        ] {
+            if let Some(text) = text {
+                let hits = self.scan_text(text, None, lists, 0);
+                push_located(&mut out, path, text, hits, false);
+            }
+        }
         out
     }
 
