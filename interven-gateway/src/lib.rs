@@ -10,9 +10,12 @@
 
 pub mod auth;
 pub mod cli;
+pub mod console;
+pub mod notify;
 pub mod ratelimit;
 pub mod server;
 pub mod store;
+pub mod store_console;
 
 pub use server::{AppState, Config, router, serve};
 pub use store::Store;

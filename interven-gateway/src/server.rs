@@ -36,6 +36,8 @@ pub struct Config {
     pub approval_ttl: Duration,
     /// How long after an approval the identical request answers ALLOW (default 10 min).
     pub approval_grace: Duration,
+    /// The console's and the notifications' settings.
+    pub console: crate::console::ConsoleConfig,
 }
 
 impl Default for Config {
@@ -47,6 +49,7 @@ impl Default for Config {
             burst: 200.0,
             approval_ttl: Duration::from_secs(3600),
             approval_grace: Duration::from_secs(600),
+            console: crate::console::ConsoleConfig::default(),
         }
     }
 }
@@ -72,6 +75,16 @@ impl AppState {
             limiter,
             config,
         })
+    }
+
+    /// The store (for the console and the notifier).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 }
 
@@ -124,6 +137,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/approvals/{id}/approve", post(approve))
         .route("/v1/approvals/{id}/deny", post(deny))
         .route("/v1/traces/{trace_id}", get(trace))
+        .merge(crate::console::router(&state))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(DefaultBodyLimit::disable())
         .layer(middleware::from_fn(request_log))
@@ -139,7 +153,15 @@ pub async fn serve(
     state: Arc<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    // Notifications about pending approvals, until the server stops.
+    let _notifier = crate::notify::Notifier::start(
+        state.store.clone(),
+        &state.config.console.notify,
+        state.config.console.public_url.clone(),
+    );
+    // The client's address: the console's sign-in limit is per address.
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }

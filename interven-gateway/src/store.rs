@@ -283,7 +283,7 @@ fn busy_wait(attempt: i32) -> bool {
     true
 }
 
-fn chain_hash(prev: &str, canonical: &str) -> String {
+pub(crate) fn chain_hash(prev: &str, canonical: &str) -> String {
     let mut h = Sha256::new();
     h.update(prev.as_bytes());
     h.update(b"\n");
@@ -339,7 +339,7 @@ impl Store {
         })
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -638,7 +638,7 @@ fn stored_trace(
 }
 
 /// The store position a trace id carries (see [`Store::append_trace`]).
-fn seq_of(trace_id: &str) -> Option<i64> {
+pub(crate) fn seq_of(trace_id: &str) -> Option<i64> {
     let hex = trace_id.strip_prefix("tr_")?;
     if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
