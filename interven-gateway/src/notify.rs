@@ -364,6 +364,9 @@ async fn watch(
     }
 }
 
+/// How long the watcher waits for an approval's trace before it notifies without it.
+const TRACE_GRACE_SECS: i64 = 5;
+
 fn new_jobs(
     store: &Store,
     config: &NotifyConfig,
@@ -372,6 +375,14 @@ fn new_jobs(
     let now = now_secs();
     let mut jobs = Vec::new();
     for approval in store.unnotified_pending(now, 64)? {
+        // The approval is stored just before the trace that asked for it:
+        // wait for the trace (a few milliseconds) to send its facts, but
+        // not for ever (an approval made without one is still news).
+        if now - approval.created_at < TRACE_GRACE_SECS
+            && store.approval_trace(&approval)?.is_none()
+        {
+            continue;
+        }
         if !store.claim_notification(&approval.approval_id, now)? {
             continue;
         }
