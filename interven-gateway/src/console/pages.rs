@@ -86,6 +86,14 @@ fn decision_badge(d: &str) -> Markup {
     html! { span class={ "badge badge-" (d.to_ascii_lowercase()) } { (d) } }
 }
 
+/// `tr_1a2b3c4d5e6f…`: enough to tell traces apart in a list.
+fn short_id(id: &str) -> String {
+    match id.char_indices().nth(16) {
+        Some((at, _)) => format!("{}…", &id[..at]),
+        None => id.to_owned(),
+    }
+}
+
 fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_default()
 }
@@ -124,7 +132,7 @@ fn layout(title: &str, session: Option<&Session>, active: &str, body: &Markup) -
                         }
                     }
                 }
-                main id="main" { (body) }
+                main id="main" class=[(active == "Activity").then_some("wide")] { (body) }
             }
         }
     }
@@ -339,13 +347,13 @@ pub fn traces(
                     tbody {
                         @for t in traces {
                             tr {
-                                td class="nowrap" { (text(&t.record, "created_at")) }
+                                td class="nowrap" { (text(&t.record, "created_at").replacen('T', " ", 1)) }
                                 td { (decision_badge(text(&t.record, "decision"))) }
                                 td { (text(&t.record, "tool")) }
                                 td { (text(&t.record, "agent_id")) }
                                 td { span class="method" { (text(&t.record, "method")) } " " code class="url" { (text(&t.record, "url")) } }
                                 td { (risk(&t.record)) }
-                                td { a href={ "/console/traces/" (t.trace_id) } { code { (t.trace_id) } } }
+                                td { a href={ "/console/traces/" (t.trace_id) } title=(t.trace_id) { code { (short_id(&t.trace_id)) } } }
                             }
                         }
                     }
@@ -383,7 +391,7 @@ pub fn trace(
                 dt { "Reasons" } dd { @for code in reasons(t) { span class="reason" { (code) } " " } }
                 dt { "Chain" } dd {
                     @match chain {
-                        Some(ChainCheck::Intact { traces }) => span class="ok" { "✓ verifies up to this trace (" (traces) " traces checked)" },
+                        Some(ChainCheck::Intact { traces }) => span class="ok" { "✓ verifies up to this trace (" (traces) @if *traces == 1 { " trace" } @else { " traces" } " checked)" },
                         Some(ChainCheck::Broken(p)) => span class="bad" { "✗ " (p) },
                         None => span class="muted" { "—" },
                     }

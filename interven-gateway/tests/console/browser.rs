@@ -192,6 +192,8 @@ async fn the_console_in_headless_chromium() {
         eprintln!("skipped: no chromedriver on the PATH (.ci/run installs it)");
         return;
     };
+    // This run's screenshots only.
+    let _ = std::fs::remove_dir_all(artifacts());
     let driver = start_driver(&exe).await;
     let profile = std::env::temp_dir().join(format!(
         "interven-chromium-{}-{:x}",
@@ -324,7 +326,7 @@ async fn steps(run: &mut Run<'_>) {
     assert!(page.contains(id.as_str()), "the trace's approval");
 
     // A forged POST without the CSRF token is refused, from the signed-in page.
-    let pending = agent.scan(&destructive("forged")).await.unwrap();
+    let pending = agent.scan(&destructive("legacy-api")).await.unwrap();
     let pending_id = pending.approval_id.clone().unwrap();
     assert_eq!(
         run.fetch_status(
@@ -372,9 +374,25 @@ async fn steps(run: &mut Run<'_>) {
         404
     );
 
-    // The approvals page as a person sees it (the README's screenshot).
+    // The approvals page as a person sees it (the README's screenshot)…
     run.goto("/console/approvals", "approvals").await;
     run.wait_for_card(pending_id.as_str()).await;
+    // …and on a phone: nothing wider than the screen.
+    run.b.set_window_size(390, 844).await.unwrap();
+    run.goto("/console/approvals", "approvals-phone").await;
+    let overflow = run
+        .b
+        .execute(
+            "return document.documentElement.scrollWidth - window.innerWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(
+        overflow.as_i64().unwrap() <= 0,
+        "the page scrolls sideways on a phone: {overflow}"
+    );
+    run.b.set_window_size(1100, 900).await.unwrap();
 
     // Sign-out ends the session.
     run.b
