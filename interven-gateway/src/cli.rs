@@ -60,6 +60,9 @@ pub enum Command {
         /// gateway crash but not a machine crash, faster.
         #[arg(long, value_enum, default_value_t = Sync::Full)]
         sync: Sync,
+        /// The console's and the notifications' flags.
+        #[command(flatten)]
+        console: crate::console::ConsoleArgs,
     },
     /// Manage API keys.
     Keys {
@@ -198,6 +201,7 @@ pub fn run(cli: Cli) -> Result<()> {
             approval_ttl,
             approval_grace,
             sync,
+            console,
         } => {
             let engine = engine(policy.as_ref())?;
             let store = Store::open_with(&db, sync)?;
@@ -207,6 +211,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 burst,
                 approval_ttl: Duration::from_secs(approval_ttl),
                 approval_grace: Duration::from_secs(approval_grace),
+                console: console.into_config()?,
                 ..Config::default()
             };
             let state = AppState::new(engine, store, config);

@@ -10,11 +10,14 @@
 
 pub mod auth;
 pub mod cli;
+pub mod console;
 pub mod json;
 pub mod listen;
+pub mod notify;
 pub mod ratelimit;
 pub mod server;
 pub mod store;
+pub mod store_console;
 
 pub use server::{AppState, Config, router, serve};
 pub use store::Store;

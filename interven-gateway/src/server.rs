@@ -68,6 +68,8 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// Scans run at once on the blocking pool (default 64); more wait.
     pub max_concurrent_scans: usize,
+    /// The console's and the notifications' settings.
+    pub console: crate::console::ConsoleConfig,
 }
 
 impl Default for Config {
@@ -89,6 +91,7 @@ impl Default for Config {
             body_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(10),
             max_concurrent_scans: 64,
+            console: crate::console::ConsoleConfig::default(),
         }
     }
 }
@@ -121,6 +124,16 @@ impl AppState {
             scans: Semaphore::new(config.max_concurrent_scans.clamp(1, Semaphore::MAX_PERMITS)),
             config,
         })
+    }
+
+    /// The store (for the console and the notifier).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 }
 
@@ -208,6 +221,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/approvals/{id}/approve", post(approve))
         .route("/v1/approvals/{id}/deny", post(deny))
         .route("/v1/traces/{trace_id}", get(trace))
+        .merge(crate::console::router(&state))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(DefaultBodyLimit::disable())
         .layer(middleware::from_fn(request_log))
@@ -229,6 +243,12 @@ pub async fn serve(
         header_timeout: state.config.header_timeout,
         shutdown_timeout: state.config.shutdown_timeout,
     };
+    // Notifications about pending approvals, until the server stops.
+    let _notifier = crate::notify::Notifier::start(
+        state.store.clone(),
+        &state.config.console.notify,
+        state.config.console.public_url.clone(),
+    );
     let janitor = tokio::spawn(janitor(state.clone()));
     let result = crate::listen::run(listener, router(state), limits, shutdown).await;
     janitor.abort();

@@ -319,7 +319,7 @@ const APPROVAL_COLUMNS: &[(&str, &str)] = &[
     ("details", "TEXT NOT NULL DEFAULT '{}'"),
 ];
 
-const APPROVAL_FIELDS: &str = "approval_id, tenant, request_hash, status, created_at, expires_at, decided_at, decided_by, key_id, details";
+pub(crate) const APPROVAL_FIELDS: &str = "approval_id, tenant, request_hash, status, created_at, expires_at, decided_at, decided_by, key_id, details";
 
 /// The hash that starts every tenant's chain.
 pub const GENESIS: &str = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
@@ -516,7 +516,7 @@ fn busy_wait(attempt: i32) -> bool {
     true
 }
 
-fn chain_hash(prev: &str, canonical: &str) -> String {
+pub(crate) fn chain_hash(prev: &str, canonical: &str) -> String {
     let mut h = Sha256::new();
     h.update(prev.as_bytes());
     h.update(b"\n");
@@ -610,7 +610,7 @@ impl Store {
         Ok(())
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -1183,7 +1183,7 @@ fn stored_trace(
 }
 
 /// The store position a trace id carries (see [`Store::append_trace`]).
-fn seq_of(trace_id: &str) -> Option<i64> {
+pub(crate) fn seq_of(trace_id: &str) -> Option<i64> {
     let hex = trace_id.strip_prefix("tr_")?;
     if hex.len() != 32 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
@@ -1191,7 +1191,7 @@ fn seq_of(trace_id: &str) -> Option<i64> {
     i64::from_str_radix(&hex[..16], 16).ok()
 }
 
-fn approval_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApprovalRow> {
+pub(crate) fn approval_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ApprovalRow> {
     let details: String = r.get(9)?;
     Ok(ApprovalRow {
         approval_id: r.get(0)?,
