@@ -11,6 +11,9 @@ use interven::{ApprovalId, ApprovalStatus, Client, Decision, Error, ScanRequest,
 use interven_gateway::{AppState, Config, Store, auth};
 use serde_json::{Value, json};
 
+#[path = "e2e/hardening.rs"]
+mod hardening;
+
 const BIN: &str = env!("CARGO_BIN_EXE_interven-gateway");
 
 fn temp_db(name: &str) -> PathBuf {
