@@ -60,6 +60,29 @@ pub enum Command {
         /// gateway crash but not a machine crash, faster.
         #[arg(long, value_enum, default_value_t = Sync::Full)]
         sync: Sync,
+        /// Reads (approval status and list, traces) per second per key (0 disables).
+        #[arg(long, default_value_t = 50.0)]
+        read_rate_limit: f64,
+        /// Failed authentications per second per client address and per key
+        /// prefix before 429 (0 disables).
+        #[arg(long, default_value_t = 5.0)]
+        auth_failure_rate: f64,
+        /// Days an approval is kept after it expires; then it is pruned.
+        #[arg(long, default_value_t = 7)]
+        approval_retention_days: u64,
+        /// Connections served at once; more wait in the listen backlog.
+        #[arg(long, default_value_t = 1024)]
+        max_connections: usize,
+        /// Seconds a connection may take to send a request head, and may idle
+        /// between two requests.
+        #[arg(long, default_value_t = 10)]
+        header_timeout: u64,
+        /// Seconds a request may take to send its body (then 408).
+        #[arg(long, default_value_t = 10)]
+        body_timeout: u64,
+        /// Seconds a stopping server waits for requests in flight.
+        #[arg(long, default_value_t = 10)]
+        shutdown_timeout: u64,
         /// The console's and the notifications' flags.
         #[command(flatten)]
         console: crate::console::ConsoleArgs,
@@ -201,6 +224,13 @@ pub fn run(cli: Cli) -> Result<()> {
             approval_ttl,
             approval_grace,
             sync,
+            read_rate_limit,
+            auth_failure_rate,
+            approval_retention_days,
+            max_connections,
+            header_timeout,
+            body_timeout,
+            shutdown_timeout,
             console,
         } => {
             let engine = engine(policy.as_ref())?;
@@ -209,20 +239,34 @@ pub fn run(cli: Cli) -> Result<()> {
                 body_limit,
                 rate_per_second: rate_limit,
                 burst,
+                read_rate_per_second: read_rate_limit,
+                read_burst: read_rate_limit * 2.0,
+                auth_failure_rate,
+                auth_failure_burst: (auth_failure_rate * 4.0).max(1.0),
                 approval_ttl: Duration::from_secs(approval_ttl),
                 approval_grace: Duration::from_secs(approval_grace),
+                approval_retention: Duration::from_secs(
+                    approval_retention_days.saturating_mul(86_400),
+                ),
+                max_connections,
+                header_timeout: Duration::from_secs(header_timeout.max(1)),
+                body_timeout: Duration::from_secs(body_timeout.max(1)),
+                shutdown_timeout: Duration::from_secs(shutdown_timeout),
                 console: console.into_config()?,
                 ..Config::default()
             };
             let state = AppState::new(engine, store, config);
             let rt = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
-            rt.block_on(async move {
+            let result = rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("cannot listen on {bind}"))?;
                 tracing::info!(addr = %listener.local_addr()?, db = %db.display(), "interven-gateway listening");
                 serve(listener, state, shutdown_signal()).await.context("server failed")?;
-                tracing::info!("interven-gateway stopped");
                 Ok(())
-            })
+            });
+            // Connections still open past the shutdown timeout are dropped here.
+            rt.shutdown_timeout(Duration::from_millis(500));
+            tracing::info!("interven-gateway stopped");
+            result
         }
         Command::Keys { action } => match action {
             KeysAction::Create {

@@ -215,8 +215,8 @@ struct Pending {
 struct Health {
     /// The database file at the path is no longer the one opened.
     replaced: AtomicBool,
-    /// The last batch of the writer failed.
-    write_failed: AtomicBool,
+    /// When the writer's last batch failed (Unix ms), 0 after a success.
+    write_failed_at: std::sync::atomic::AtomicI64,
 }
 
 /// The store: a reader/admin connection, the record writer and the checkpointer.
@@ -238,6 +238,11 @@ impl std::fmt::Debug for Store {
             .finish_non_exhaustive()
     }
 }
+
+/// How long a failed write makes the store not ready (unless a write
+/// succeeds first): long enough for a probe to see it, short enough that a
+/// transient lock does not keep a server out of its load balancer.
+const WRITE_FAILURE_MEMORY_MS: i64 = 10_000;
 
 /// A file's device and inode: what tells that the file at a path is still
 /// the one that was opened.
@@ -594,7 +599,8 @@ impl Store {
             self.health.replaced.store(true, Ordering::Relaxed);
             return Err("the database file was deleted or replaced");
         }
-        if self.health.write_failed.load(Ordering::Relaxed) {
+        let failed_at = self.health.write_failed_at.load(Ordering::Relaxed);
+        if failed_at != 0 && now_millis() - failed_at < WRITE_FAILURE_MEMORY_MS {
             return Err("the last write to the database failed");
         }
         Ok(())
@@ -662,7 +668,27 @@ impl Store {
         insert: Option<ApprovalRow>,
         consume: Option<&str>,
     ) -> Result<Option<String>> {
-        let record = serde_json::to_string(row).context("cannot serialize the trace")?;
+        let record = if insert.is_none() && consume.is_none() {
+            serde_json::to_string(row).context("cannot serialize the trace")?
+        } else {
+            // The chain records the approval the trace creates or uses up,
+            // whatever the caller put in the row.
+            let mut v = serde_json::to_value(row).context("cannot serialize the trace")?;
+            if let Some(r) = &insert {
+                v["approval_id"] = json!(r.approval_id);
+                v["approval"] = serde_json::to_value(ApprovalCreated {
+                    request_hash: r.request_hash.clone(),
+                    created_at: r.created_at,
+                    expires_at: r.expires_at,
+                    key_id: r.key_id,
+                })?;
+            }
+            if let Some(id) = consume {
+                v["approval_id"] = json!(id);
+                v["approval_executed"] = json!(true);
+            }
+            v.to_string()
+        };
         let (reply, rx) = tokio::sync::oneshot::channel();
         self.submit(
             row.tenant,
@@ -1328,7 +1354,7 @@ impl Writer {
             }
             match self.write(&batch) {
                 Ok(ids) => {
-                    self.watch.2.write_failed.store(false, Ordering::Relaxed);
+                    self.watch.2.write_failed_at.store(0, Ordering::Relaxed);
                     for (p, id) in batch.into_iter().zip(ids) {
                         p.reply.send(id.ok_or(WriteError::Conflict));
                     }
@@ -1337,7 +1363,10 @@ impl Writer {
                     // The heads in memory may be ahead of the database now:
                     // read them again before the next write.
                     self.stale = true;
-                    self.watch.2.write_failed.store(true, Ordering::Relaxed);
+                    self.watch
+                        .2
+                        .write_failed_at
+                        .store(now_millis().max(1), Ordering::Relaxed);
                     let e = e.to_string();
                     for p in batch {
                         p.reply.send(Err(WriteError::Failed(e.clone())));
@@ -1754,6 +1783,117 @@ mod tests {
             store.append_trace(&row(tenant, &body)).await.unwrap();
         }
         assert_eq!(store.verify().unwrap(), Vec::<String>::new());
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    fn approval_row(id: &str, status: &str, expires_at: i64) -> ApprovalRow {
+        ApprovalRow {
+            approval_id: id.to_owned(),
+            tenant: "a".to_owned(),
+            request_hash: format!("sha256:{id}"),
+            status: status.to_owned(),
+            created_at: expires_at - 60,
+            expires_at,
+            decided_at: None,
+            decided_by: None,
+            key_id: 1,
+            details: json!({"method": "DELETE"}),
+        }
+    }
+
+    #[tokio::test]
+    async fn approvals_expire_incrementally_and_are_pruned_after_retention() {
+        let (dir, _, store) = temp_store("prune");
+        let body = json!({});
+        let now = 1_000_000;
+        // Pending and past expiry, pending and live, and long expired.
+        for (i, expires) in [(0, now - 10), (1, now + 3600), (2, now - 100_000)] {
+            let row = approval_row(&format!("apr_{i}"), "pending", expires);
+            store
+                .append_scan(&self::row("a", &body), Some(row), None)
+                .await
+                .unwrap();
+        }
+        // Expiry and pruning go through the (status, expires_at) and
+        // expires_at indexes, never a scan of the table.
+        let conn = store.conn();
+        for sql in [
+            "EXPLAIN QUERY PLAN SELECT rowid FROM approvals WHERE status = 'pending' AND expires_at <= 1 LIMIT 5",
+            "EXPLAIN QUERY PLAN SELECT rowid FROM approvals WHERE expires_at < 1 AND status != 'pending' LIMIT 5",
+        ] {
+            let plan: Vec<String> = conn
+                .prepare(sql)
+                .unwrap()
+                .query_map([], |r| r.get::<_, String>(3))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            assert!(
+                plan.iter().any(|p| p.contains("USING INDEX approvals_")
+                    || p.contains("USING COVERING INDEX approvals_")),
+                "{sql}: {plan:?}"
+            );
+        }
+        drop(conn);
+        assert_eq!(store.expire(now).unwrap(), 2);
+        assert_eq!(store.expire(now).unwrap(), 0, "incremental: nothing left");
+        // Retention of one day: only the approval expired before it goes.
+        assert_eq!(store.prune_approvals(now - 86_400).unwrap(), 1);
+        assert!(store.approval("a", "apr_2").unwrap().is_none());
+        assert_eq!(
+            store.approval("a", "apr_0").unwrap().unwrap().status,
+            "expired"
+        );
+        assert_eq!(
+            store.approval("a", "apr_1").unwrap().unwrap().status,
+            "pending"
+        );
+        // A pruned approval leaves the chain intact.
+        assert_eq!(store.verify().unwrap(), Vec::<String>::new());
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_decision_is_chained_and_a_deleted_file_fails_closed() {
+        let (dir, path, store) = temp_store("decide");
+        let body = json!({});
+        let now = now_millis() / 1000;
+        let row = approval_row("apr_x", "pending", now + 600);
+        store
+            .append_scan(&self::row("a", &body), Some(row), None)
+            .await
+            .unwrap();
+        let s = store.clone();
+        let decided = tokio::task::spawn_blocking(move || {
+            s.decide_approval("a", "apr_x", true, "alice", now)
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        let Decided::Decided(row) = decided else {
+            panic!("{decided:?}")
+        };
+        assert_eq!(
+            (row.status.as_str(), row.decided_by.as_deref()),
+            ("approved", Some("alice"))
+        );
+        let s = store.clone();
+        let again =
+            tokio::task::spawn_blocking(move || s.decide_approval("a", "apr_x", false, "bob", now))
+                .await
+                .unwrap()
+                .unwrap();
+        assert!(matches!(again, Decided::NotPending(_)), "{again:?}");
+        assert!(store.verify().unwrap().is_empty());
+        assert!(store.ready().is_ok());
+        std::fs::remove_file(&path).unwrap();
+        assert!(store.ready().is_err());
+        let err = store
+            .append_trace(&self::row("a", &body))
+            .await
+            .unwrap_err();
+        assert!(err.downcast_ref::<StoreUnavailable>().is_some(), "{err}");
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
     }

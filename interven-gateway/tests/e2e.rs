@@ -13,6 +13,8 @@ use serde_json::{Value, json};
 
 /// The console and the notifications (tests/console/).
 mod console;
+#[path = "e2e/hardening.rs"]
+mod hardening;
 
 const BIN: &str = env!("CARGO_BIN_EXE_interven-gateway");
 

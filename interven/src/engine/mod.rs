@@ -245,6 +245,18 @@ impl RedactedRequest {
     }
 }
 
+/// Whether a redacted URL still names the scheme, host and port of the
+/// original (a value found only after decoding is replaced whole, and can
+/// take the host with it: that URL cannot be sent).
+fn same_origin(original: &str, redacted: &str) -> bool {
+    match (url::Url::parse(original), url::Url::parse(redacted)) {
+        (Ok(a), Ok(b)) => {
+            a.scheme() == b.scheme() && a.host_str() == b.host_str() && a.port() == b.port()
+        }
+        _ => false,
+    }
+}
+
 /// Whether a finding's path is in the body (a JSON pointer, `""` for the root).
 fn in_body(path: &str) -> bool {
     path.is_empty() || path.starts_with('/')
@@ -574,7 +586,10 @@ impl Engine {
             redact::redact(request.body(), &body)
         };
         let redacted = RedactedRequest::of(request, &findings);
-        if decision == Decision::Sanitize && !redactable_outside_body(request, &findings) {
+        if decision == Decision::Sanitize
+            && (!redactable_outside_body(request, &findings)
+                || (redacted.url_changed && !same_origin(request.url(), &redacted.url)))
+        {
             // A value found where it cannot be replaced in place: it must
             // not leave, so the call does not run.
             decision = Decision::Deny;

@@ -1,0 +1,833 @@
+//! The hardening review's probes (issue 15), each against a real gateway on
+//! 127.0.0.1: what is stored, approvals, denial of service, operations.
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use interven::engine::Engine;
+use interven::{Decision, ScanRequest};
+use interven_gateway::{Config, Store, auth};
+use serde_json::{Value, json};
+
+use super::{BIN, Gateway, aws_key, cli, free_port, req, temp_db, wait_healthy};
+
+fn db_files(db: &std::path::Path) -> Vec<PathBuf> {
+    ["", "-wal", "-shm"]
+        .iter()
+        .map(|s| PathBuf::from(format!("{}{s}", db.display())))
+        .collect()
+}
+
+fn create_key(db: &str, name: &str, admin: bool) -> String {
+    let mut args = vec!["keys", "create", "--db", db, "--name", name];
+    if admin {
+        args.push("--admin");
+    }
+    String::from_utf8(cli(&args, None).stdout)
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+async fn send(
+    url: &str,
+    key: &str,
+    path: &str,
+    body: &Value,
+    method: reqwest::Method,
+) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .request(method, format!("{url}{path}"))
+        .bearer_auth(key)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    (
+        resp.status().as_u16(),
+        resp.json().await.unwrap_or(Value::Null),
+    )
+}
+
+/// Items 1, 2, 5, 7: secrets and personal data in the path, query, headers,
+/// tool, operation, agent id and name and body are scanned, and none of
+/// them reaches the database, its WAL or SHM, the server's log, a stored
+/// trace or an approval; the files are the owner's only whatever the umask.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_stored_shown_or_logged_anywhere() {
+    let db = temp_db("nosecret");
+    let dbs = db.to_str().unwrap().to_owned();
+    // Created under a permissive umask: the files must still be 0600.
+    let out = Command::new("sh")
+        .args([
+            "-c",
+            &format!("umask 000; exec {BIN} keys create --db {dbs} --name agent"),
+        ])
+        .output()
+        .unwrap();
+    let agent = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    let admin = create_key(&dbs, "boss", true);
+    let port = free_port();
+    let mut server = Command::new("sh")
+        .args([
+            "-c",
+            &format!(
+                "umask 000; exec {BIN} serve --bind 127.0.0.1:{port} --db {dbs} --rate-limit 0"
+            ),
+        ])
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_healthy(port).await;
+    let url = format!("http://127.0.0.1:{port}");
+    let secrets = [
+        "path.person@acme.io",
+        "query.person@acme.io",
+        "header.person@acme.io",
+        "tool.person@acme.io",
+        "op.person@acme.io",
+        "agent.person@acme.io",
+        "name.person@acme.io",
+        "body.person@acme.io",
+    ];
+    let aws = aws_key();
+    let opaque = "opaque-credential-zq8x7w6v5u";
+    let wire = |method: &str, with_secret_in_path: bool| {
+        json!({
+            "method": method,
+            "url": if with_secret_in_path {
+                format!("https://api.x.io/keys/{aws}/info/{}?q={}", secrets[0], secrets[1])
+            } else {
+                format!("https://api.x.io/u/{}?q={}", secrets[0], secrets[1])
+            },
+            "headers": {"X-Note": secrets[2], "Authorization": format!("Bearer {opaque}"), "X-Aws": aws},
+            "tool": secrets[3],
+            "operation": secrets[4],
+            "agent_id": secrets[5],
+            "agent_name": secrets[6],
+            "body": {"to": secrets[7], "key": aws},
+        })
+    };
+    let post = reqwest::Method::POST;
+    let mut traces = Vec::new();
+    // A secret in the path: DENY. Personal data only: SANITIZE. A DELETE: an approval.
+    for (method, in_path, expected) in [("GET", true, "DENY"), ("DELETE", false, "DENY")] {
+        let (status, v) = send(
+            &url,
+            &agent,
+            "/v1/scan",
+            &wire(method, in_path),
+            post.clone(),
+        )
+        .await;
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["decision"], expected, "{v}");
+        traces.push(v["trace_id"].as_str().unwrap().to_owned());
+    }
+    let pii_only = |method: &str| {
+        let mut w = wire(method, false);
+        w["headers"] = json!({"X-Note": secrets[2]});
+        w["body"] = json!({"to": secrets[7]});
+        w
+    };
+    let (_, v) = send(&url, &agent, "/v1/scan", &pii_only("POST"), post.clone()).await;
+    assert_eq!(v["decision"], "SANITIZE", "{v}");
+    traces.push(v["trace_id"].as_str().unwrap().to_owned());
+    let (_, v) = send(&url, &agent, "/v1/scan", &pii_only("DELETE"), post.clone()).await;
+    assert_eq!(v["decision"], "REQUIRE_APPROVAL", "{v}");
+    traces.push(v["trace_id"].as_str().unwrap().to_owned());
+    let approval = v["approval_id"].as_str().unwrap().to_owned();
+    let (status, _) = send(
+        &url,
+        &agent,
+        "/v1/scan/response",
+        &json!({"trace_id": traces[0], "response_body": {"leak": aws}}),
+        post.clone(),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    // What the API shows.
+    let mut shown = String::new();
+    for t in &traces {
+        let (status, v) = send(
+            &url,
+            &admin,
+            &format!("/v1/traces/{t}"),
+            &json!({}),
+            reqwest::Method::GET,
+        )
+        .await;
+        assert_eq!(status, 200, "{v}");
+        assert_eq!(v["key_name"], "agent", "traces name the key: {v}");
+        shown.push_str(&v.to_string());
+    }
+    let (_, list) = send(
+        &url,
+        &admin,
+        "/v1/approvals?status=pending",
+        &json!({}),
+        reqwest::Method::GET,
+    )
+    .await;
+    let listed = &list["approvals"][0];
+    assert_eq!(listed["approval_id"], approval.as_str());
+    // The approver sees what the call is, redacted.
+    assert_eq!(listed["method"], "DELETE", "{listed}");
+    assert_eq!(listed["tool"], "[REDACTED:EMAIL]", "{listed}");
+    assert_eq!(listed["operation"], "[REDACTED:EMAIL]", "{listed}");
+    assert_eq!(listed["agent_id"], "[REDACTED:EMAIL]", "{listed}");
+    assert_eq!(
+        listed["url"], "https://api.x.io/u/[REDACTED:EMAIL]",
+        "{listed}"
+    );
+    assert_eq!(
+        listed["body"],
+        json!({"to": "[REDACTED:EMAIL]"}),
+        "{listed}"
+    );
+    assert!(
+        listed["reason_codes"].as_array().unwrap().len() >= 2,
+        "{listed}"
+    );
+    assert!(listed["risk_score"].as_f64().unwrap() > 0.0, "{listed}");
+    shown.push_str(&list.to_string());
+    let (_, status) = send(
+        &url,
+        &agent,
+        &format!("/v1/approvals/{approval}/status"),
+        &json!({}),
+        reqwest::Method::GET,
+    )
+    .await;
+    assert_eq!(status["method"], "DELETE");
+    shown.push_str(&status.to_string());
+
+    Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    let _ = server.wait();
+    let mut log = String::new();
+    server
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+
+    let mut stored = Vec::new();
+    for file in db_files(&db) {
+        if let Ok(meta) = std::fs::metadata(&file) {
+            use std::os::unix::fs::PermissionsExt as _;
+            assert_eq!(
+                meta.permissions().mode() & 0o777,
+                0o600,
+                "{} is not private",
+                file.display()
+            );
+            stored.extend(std::fs::read(&file).unwrap());
+        }
+    }
+    let stored = String::from_utf8_lossy(&stored);
+    assert!(stored.contains("[REDACTED:EMAIL]"));
+    for secret in secrets
+        .iter()
+        .copied()
+        .chain([aws.as_str(), opaque, &agent, &admin])
+    {
+        assert!(!stored.contains(secret), "{secret} in the database files");
+        assert!(!log.contains(secret), "{secret} in the log");
+        assert!(!shown.contains(secret), "{secret} shown by the API");
+    }
+    let _ = std::fs::remove_file(&db);
+}
+
+/// Item 3: personal data in the URL or a header is redacted there too; the
+/// verdict says what to send instead, and the embedded engine agrees.
+#[tokio::test]
+async fn sanitize_covers_the_url_and_headers() {
+    let gw = Gateway::start(Config::default());
+    let request = ScanRequest::builder(
+        "POST",
+        "https://api.x.io/u/jane.doe@acme.io?cc=bob.roe@acme.io",
+    )
+    .header("X-Reply-To", "jane.doe@acme.io")
+    .header("X-Plain", "hello")
+    .json_body(json!({"text": "hi"}))
+    .build()
+    .unwrap();
+    let v = gw.client(&gw.agent).scan(&request).await.unwrap();
+    assert_eq!(v.decision, Decision::Sanitize);
+    assert_eq!(
+        v.sanitized_url(),
+        Some("https://api.x.io/u/[REDACTED:EMAIL]?cc=[REDACTED:EMAIL]")
+    );
+    let headers = v.sanitized_headers().unwrap();
+    assert_eq!(headers["X-Reply-To"], "[REDACTED:EMAIL]");
+    assert_eq!(headers["X-Plain"], "hello");
+    let local = Engine::default().scan(&request);
+    assert_eq!(local.sanitized_url(), v.sanitized_url());
+    assert_eq!(local.sanitized_headers(), v.sanitized_headers());
+    // Found only after decoding, the value takes the host with it: DENY.
+    let encoded = ScanRequest::builder("POST", "https://api.x.io/u/jane.doe%40acme.io")
+        .build()
+        .unwrap();
+    let v = gw.client(&gw.agent).scan(&encoded).await.unwrap();
+    assert_eq!(v.decision, Decision::Deny, "{v:?}");
+    assert!(v.has_reason("UNREDACTABLE_VALUE"));
+}
+
+/// Items 4, 19, 20: error messages never echo a value; duplicate keys
+/// anywhere are refused; the bearer scheme is case-insensitive, and two
+/// Authorization headers are refused.
+#[tokio::test]
+async fn malformed_requests_are_refused_without_echo() {
+    let gw = Gateway::start(Config::default());
+    let secret = aws_key();
+    let raw = |body: String, auth: Vec<String>| {
+        let url = gw.url();
+        async move {
+            let mut r = reqwest::Client::new()
+                .post(format!("{url}/v1/scan"))
+                .header("content-type", "application/json")
+                .body(body);
+            for a in auth {
+                r = r.header("authorization", a);
+            }
+            let resp = r.send().await.unwrap();
+            (resp.status().as_u16(), resp.text().await.unwrap())
+        }
+    };
+    let bearer = vec![format!("Bearer {}", gw.agent)];
+    for body in [
+        format!(r#"{{"method": "POST", "url": "https://x.io", "headers": "{secret}"}}"#),
+        format!(r#"{{"method": "POST", "url": "https://x.io", "headers": {{"a": ["{secret}"]}}}}"#),
+        format!(r#"{{"method": "POST", "url": "https://x.io", "tool": {{"{secret}": 1}}}}"#),
+        format!(r#"{{"method": "POST", "url": "https://x.io", "body": {{"a": "{secret}}}"#),
+        format!(
+            r#"{{"method": "POST", "url": "https://x.io", "body": {{"{secret}": 1, "{secret}": 2}}}}"#
+        ),
+    ] {
+        let (status, text) = raw(body, bearer.clone()).await;
+        assert_eq!(status, 400, "{text}");
+        assert!(
+            !text.contains(&secret),
+            "the error echoes the value: {text}"
+        );
+        assert!(!text.contains("Q3EGRB4V"), "{text}");
+    }
+    // Duplicates, at the top and deep in the body.
+    for body in [
+        r#"{"method": "GET", "url": "https://ok.io", "url": "https://evil.io"}"#,
+        r#"{"method": "POST", "url": "https://x.io", "body": {"a": [{"to": "x", "to": "y"}]}}"#,
+    ] {
+        let (status, text) = raw(body.to_owned(), bearer.clone()).await;
+        assert_eq!(status, 400, "{text}");
+        assert!(text.contains("duplicate object key"), "{text}");
+    }
+    let ok = r#"{"method": "POST", "url": "https://x.io", "body": {}}"#.to_owned();
+    for scheme in ["bearer", "BEARER", "BeArEr"] {
+        let (status, text) = raw(ok.clone(), vec![format!("{scheme} {}", gw.agent)]).await;
+        assert_eq!(status, 200, "{scheme}: {text}");
+    }
+    let (status, text) = raw(
+        ok.clone(),
+        vec![
+            format!("Bearer {}", gw.agent),
+            format!("Bearer {}", gw.admin),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400, "{text}");
+    let (status, _) = raw(ok, vec![format!("Basic {}", gw.agent)]).await;
+    assert_eq!(status, 401);
+}
+
+/// Items 6, 7, 8: an approval is bound to headers, agent and key; the
+/// approved call gets what it would have without the approval rule; who
+/// decided is recorded, the ALLOW trace names the approval, and edits of
+/// approvals or responses fail `traces verify`.
+#[tokio::test]
+async fn approvals_are_bound_recorded_and_chained() {
+    let gw = Gateway::start(Config::default());
+    let client = gw.client(&gw.agent);
+    let delete = |headers: &[(&str, &str)], agent: &str, body: Value| {
+        let mut b = ScanRequest::builder("DELETE", "https://api.github.com/repos/acme/old")
+            .json_body(body)
+            .tool("github")
+            .agent_id(agent);
+        for (n, v) in headers {
+            b = b.header(*n, *v);
+        }
+        b.build().unwrap()
+    };
+    let original = delete(
+        &[("X-Trace", "1")],
+        "agent-1",
+        json!({"note": "jane.doe@acme.io"}),
+    );
+    let v = client.scan(&original).await.unwrap();
+    let id = v.approval_id.clone().unwrap();
+    let (status, body, _) = gw
+        .post(
+            Some(&gw.admin),
+            &format!("/v1/approvals/{id}/approve"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["decided_by"], "admin", "{body}");
+    // Changed in what could change its effect: a new approval each time.
+    let store = Store::open(&gw.db).unwrap();
+    let other_key = auth::create_key(&store, "agent-2-key", "acme", false).unwrap();
+    for (changed, key) in [
+        (
+            delete(
+                &[("X-Trace", "1"), ("X-HTTP-Method-Override", "PURGE")],
+                "agent-1",
+                json!({"note": "jane.doe@acme.io"}),
+            ),
+            &gw.agent,
+        ),
+        (
+            delete(
+                &[("X-Trace", "2")],
+                "agent-1",
+                json!({"note": "jane.doe@acme.io"}),
+            ),
+            &gw.agent,
+        ),
+        (
+            delete(
+                &[("X-Trace", "1")],
+                "agent-2",
+                json!({"note": "jane.doe@acme.io"}),
+            ),
+            &gw.agent,
+        ),
+        (original.clone(), &other_key),
+    ] {
+        let v = gw.client(key).scan(&changed).await.unwrap();
+        assert_eq!(v.decision, Decision::RequireApproval);
+        assert_ne!(v.approval_id.as_ref(), Some(&id));
+    }
+    // Header names are compared lower-cased.
+    let v = client
+        .scan(&delete(
+            &[("x-trace", "1")],
+            "agent-1",
+            json!({"note": "jane.doe@acme.io"}),
+        ))
+        .await
+        .unwrap();
+    // The approved call: SANITIZE with the redacted body, not ALLOW with the raw one.
+    assert_eq!(v.decision, Decision::Sanitize, "{v:?}");
+    assert!(v.has_reason("APPROVED"));
+    assert_eq!(v.sanitized_body, Some(json!({"note": "[REDACTED:EMAIL]"})));
+    let (_, trace) = gw
+        .get(&gw.admin, &format!("/v1/traces/{}", v.trace_id))
+        .await;
+    assert_eq!(trace["approval_id"], id.as_str(), "{trace}");
+    assert_eq!(trace["key_name"], "agent", "{trace}");
+    let (_, status) = gw
+        .get(&gw.agent, &format!("/v1/approvals/{id}/status"))
+        .await;
+    assert_eq!(status["status"], "executed");
+    assert_eq!(status["decided_by"], "admin");
+    // A response classification, then edits the chain must catch.
+    let (code, _, _) = gw
+        .post(
+            Some(&gw.agent),
+            "/v1/scan/response",
+            &json!({"trace_id": v.trace_id, "response_body": {"ok": true}}),
+        )
+        .await;
+    assert_eq!(code, 200);
+    let dbs = gw.db.to_str().unwrap();
+    let verify = || cli(&["traces", "verify", "--db", dbs], None);
+    let out = verify();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let conn = rusqlite::Connection::open(&gw.db).unwrap();
+    for (edit, undo) in [
+        (
+            "UPDATE approvals SET decided_by = 'mallory' WHERE decided_by = 'admin'",
+            "UPDATE approvals SET decided_by = 'admin' WHERE decided_by = 'mallory'",
+        ),
+        (
+            "UPDATE approvals SET status = 'approved' WHERE status = 'pending'",
+            "UPDATE approvals SET status = 'pending' WHERE status = 'approved'",
+        ),
+        (
+            "UPDATE responses SET classification = classification || ' '",
+            "UPDATE responses SET classification = substr(classification, 1, length(classification) - 1)",
+        ),
+    ] {
+        assert!(conn.execute(edit, []).unwrap() > 0, "{edit}");
+        let out = verify();
+        assert!(!out.status.success(), "verify missed: {edit}");
+        conn.execute(undo, []).unwrap();
+        assert!(verify().status.success(), "after undoing {edit}");
+    }
+}
+
+/// Item 9: a failed trace write does not use up the approval.
+#[tokio::test]
+async fn a_failed_trace_write_keeps_the_approval() {
+    let gw = Gateway::start(Config::default());
+    let client = gw.client(&gw.agent);
+    let delete = req("DELETE", "https://api.github.com/repos/acme/x", json!({}));
+    let id = client.scan(&delete).await.unwrap().approval_id.unwrap();
+    gw.post(
+        Some(&gw.admin),
+        &format!("/v1/approvals/{id}/approve"),
+        &json!({}),
+    )
+    .await;
+    let conn = rusqlite::Connection::open(&gw.db).unwrap();
+    conn.execute_batch(
+        "CREATE TRIGGER fail BEFORE INSERT ON traces BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
+    )
+    .unwrap();
+    let (status, _, _) = gw
+        .post(
+            Some(&gw.agent),
+            "/v1/scan",
+            &serde_json::to_value(&delete).unwrap(),
+        )
+        .await;
+    assert_eq!(status, 500);
+    conn.execute_batch("DROP TRIGGER fail;").unwrap();
+    let (_, s) = gw
+        .get(&gw.agent, &format!("/v1/approvals/{id}/status"))
+        .await;
+    assert_eq!(
+        s["status"], "approved",
+        "the approval survived the failed write"
+    );
+    let v = client.scan(&delete).await.unwrap();
+    assert_eq!(v.decision, Decision::Allow);
+}
+
+/// Item 10: idle sockets are closed after the header timeout and cannot
+/// hold the connection cap; a body that never completes gets 408.
+#[tokio::test]
+async fn idle_and_slow_connections_are_bounded() {
+    let gw = Gateway::start(Config {
+        max_connections: 4,
+        header_timeout: Duration::from_secs(1),
+        body_timeout: Duration::from_secs(1),
+        ..Config::default()
+    });
+    let idle: Vec<TcpStream> = (0..20)
+        .map(|_| TcpStream::connect(gw.addr).unwrap())
+        .collect();
+    let health = reqwest::Client::builder()
+        .timeout(Duration::from_secs(8))
+        .build()
+        .unwrap()
+        .get(format!("{}/health", gw.url()))
+        .send()
+        .await;
+    assert!(
+        health.is_ok_and(|r| r.status() == 200),
+        "idle sockets starved /health"
+    );
+    // The first idle sockets were served and closed by the server.
+    let mut first = &idle[0];
+    first
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let n = first
+        .read(&mut buf)
+        .expect("the server closes an idle socket");
+    assert_eq!(n, 0);
+    drop(idle);
+    // A body that stops halfway: 408, not a connection held forever.
+    let mut slow = TcpStream::connect(gw.addr).unwrap();
+    write!(
+        slow,
+        "POST /v1/scan HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"method\"",
+        gw.agent
+    )
+    .unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut answer = String::new();
+    let _ = slow.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+}
+
+/// Item 10: a half-sent request does not hold SIGTERM beyond the shutdown timeout.
+#[tokio::test]
+async fn a_half_sent_request_does_not_delay_shutdown() {
+    let db = temp_db("halfsent");
+    let dbs = db.to_str().unwrap().to_owned();
+    let _ = create_key(&dbs, "a", false);
+    let port = free_port();
+    let mut server = Command::new(BIN)
+        .args([
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--db",
+            &dbs,
+            "--header-timeout",
+            "120",
+            "--body-timeout",
+            "120",
+            "--shutdown-timeout",
+            "1",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_healthy(port).await;
+    let mut head = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    head.write_all(b"POST /v1/scan HTTP/1.1\r\nHost: x\r\nContent-Le")
+        .unwrap();
+    let mut body = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    body.write_all(b"POST /v1/scan HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ivk_x\r\nContent-Length: 50\r\n\r\n{").unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    let started = Instant::now();
+    let exit = loop {
+        if let Some(exit) = server.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "SIGTERM waited for a half-sent request"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(exit.success(), "{exit:?}");
+    drop((head, body));
+    let _ = std::fs::remove_file(&db);
+}
+
+/// Items 11 and 12: eight slow scans and a database locked by another
+/// process delay only their own requests, never `/health` or another tenant.
+#[tokio::test]
+async fn slow_scans_and_a_locked_database_never_stall_the_server() {
+    let gw = Gateway::start(Config {
+        rate_per_second: 0.0,
+        ..Config::default()
+    });
+    // About 245 KB of `a@b.co`: slow for a detector that is not linear.
+    let heavy =
+        json!({"method": "POST", "url": "https://x.io", "body": {"t": "a@b.co ".repeat(35_000)}});
+    let slow: Vec<_> = (0..8)
+        .map(|_| {
+            let (url, key, heavy) = (gw.url(), gw.agent.clone(), heavy.clone());
+            tokio::spawn(async move {
+                let t = Instant::now();
+                let r = reqwest::Client::new()
+                    .post(format!("{url}/v1/scan"))
+                    .bearer_auth(key)
+                    .json(&heavy)
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16());
+                println!("a slow scan answered after {:?}", t.elapsed());
+                r
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let quick = reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .build()
+        .unwrap();
+    let health = quick.get(format!("{}/health", gw.url())).send().await;
+    assert!(
+        health.is_ok_and(|r| r.status() == 200),
+        "/health stalled behind slow scans"
+    );
+    let other = quick
+        .post(format!("{}/v1/scan", gw.url()))
+        .bearer_auth(&gw.other_admin)
+        .json(&json!({"method": "POST", "url": "https://x.io", "body": {"t": "hi"}}))
+        .send()
+        .await;
+    assert!(
+        other.is_ok_and(|r| r.status() == 200),
+        "another tenant stalled"
+    );
+    let t = Instant::now();
+    for s in slow {
+        assert_eq!(s.await.unwrap().unwrap(), 200);
+    }
+    println!("slow scans done after {:?}", t.elapsed());
+
+    // Another process holds the write lock: writes wait (on the blocking
+    // pool), `/health` and the liveness route answer at once.
+    let conn = rusqlite::Connection::open(&gw.db).unwrap();
+    conn.execute_batch("BEGIN IMMEDIATE;").unwrap();
+    let waiting: Vec<_> = (0..4)
+        .map(|i| {
+            let client = gw.client(&gw.agent);
+            tokio::spawn(async move {
+                client
+                    .scan(&req(
+                        "DELETE",
+                        &format!("https://api.github.com/r/{i}"),
+                        json!({}),
+                    ))
+                    .await
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for path in ["/health", "/livez"] {
+        let r = quick.get(format!("{}{path}", gw.url())).send().await;
+        assert!(
+            r.is_ok_and(|r| r.status() == 200),
+            "{path} waited for the lock"
+        );
+    }
+    assert!(
+        waiting.iter().all(|w| !w.is_finished()),
+        "the writes waited for the lock"
+    );
+    conn.execute_batch("COMMIT;").unwrap();
+    let t = Instant::now();
+    for w in waiting {
+        let _ = w.await.unwrap();
+    }
+    println!("locked writes done after {:?}", t.elapsed());
+}
+
+/// Item 14: failed authentications are limited per address before any
+/// lookup, and response scans and reads are rate-limited per key.
+#[tokio::test]
+async fn bad_keys_responses_and_reads_are_rate_limited() {
+    let gw = Gateway::start(Config {
+        read_rate_per_second: 1.0,
+        read_burst: 3.0,
+        rate_per_second: 1.0,
+        burst: 3.0,
+        ..Config::default()
+    });
+    let scan = json!({"method": "POST", "url": "https://x.io", "body": {}});
+    // The admin key is cached before the flood.
+    let (status, v, _) = gw.post(Some(&gw.admin), "/v1/scan", &scan).await;
+    assert_eq!(status, 200);
+    let mut limited = None;
+    for i in 0..60 {
+        let (status, _, headers) = gw
+            .post(Some(&format!("ivk_bad{i:04}")), "/v1/scan", &scan)
+            .await;
+        if status == 429 {
+            limited = Some(headers);
+            break;
+        }
+        assert_eq!(status, 401);
+    }
+    let headers = limited.expect("failed authentications are limited");
+    assert!(headers.contains_key("retry-after"));
+    // A valid key seen recently still works from the same address.
+    assert_eq!(gw.post(Some(&gw.admin), "/v1/scan", &scan).await.0, 200);
+    let trace = v["trace_id"].as_str().unwrap();
+    let mut codes = Vec::new();
+    for _ in 0..6 {
+        codes.push(
+            gw.post(
+                Some(&gw.agent),
+                "/v1/scan/response",
+                &json!({"trace_id": trace, "response_body": {}}),
+            )
+            .await
+            .0,
+        );
+    }
+    assert!(
+        codes.contains(&429),
+        "response scans are limited: {codes:?}"
+    );
+    let mut codes = Vec::new();
+    for _ in 0..6 {
+        codes.push(gw.get(&gw.admin, &format!("/v1/traces/{trace}")).await.0);
+    }
+    assert!(codes.contains(&429), "reads are limited: {codes:?}");
+}
+
+/// Items 16, 17: a database deleted under the server is noticed; scans
+/// fail closed with 503, readiness says so, liveness stays trivial.
+#[tokio::test]
+async fn a_deleted_database_fails_closed() {
+    let gw = Gateway::start(Config::default());
+    let client = gw.client(&gw.agent);
+    client
+        .scan(&req("POST", "https://x.io", json!({"t": "before"})))
+        .await
+        .unwrap();
+    assert_eq!(
+        reqwest::get(format!("{}/health", gw.url()))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    for file in db_files(&gw.db) {
+        let _ = std::fs::remove_file(file);
+    }
+    let scan = json!({"method": "POST", "url": "https://x.io", "body": {"t": "after"}});
+    let (status, body, _) = gw.post(Some(&gw.admin), "/v1/scan", &scan).await;
+    assert_eq!(status, 503, "{body}");
+    let (status, _, _) = gw
+        .post(
+            Some(&gw.agent),
+            "/v1/scan",
+            &json!({"method": "DELETE", "url": "https://api.github.com/r/x", "body": {}}),
+        )
+        .await;
+    assert_eq!(status, 503);
+    let health = reqwest::get(format!("{}/health", gw.url())).await.unwrap();
+    assert_eq!(health.status(), 503);
+    assert_eq!(
+        reqwest::get(format!("{}/livez", gw.url()))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+/// Item 18: ids an outsider sees are 128 random bits (traces: 64 after
+/// their position), never repeated.
+#[tokio::test]
+async fn ids_are_long_and_unique() {
+    let gw = Gateway::start(Config {
+        rate_per_second: 0.0,
+        ..Config::default()
+    });
+    let mut seen = std::collections::HashSet::new();
+    for i in 0..20 {
+        let resp = reqwest::Client::new()
+            .post(format!("{}/v1/scan", gw.url()))
+            .bearer_auth(&gw.agent)
+            .json(&json!({"method": "DELETE", "url": format!("https://api.github.com/r/{i}"), "body": {}}))
+            .send()
+            .await
+            .unwrap();
+        let rid = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
+        let v: Value = resp.json().await.unwrap();
+        let apr = v["approval_id"].as_str().unwrap().to_owned();
+        assert!(rid.len() == 20 && apr.len() == 36, "{rid} {apr}");
+        assert!(seen.insert(rid) && seen.insert(apr));
+    }
+}
