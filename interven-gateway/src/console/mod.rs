@@ -30,7 +30,7 @@ use serde::Deserialize;
 use crate::notify::{NotifyConfig, NotifyFormat};
 use crate::server::AppState;
 use crate::store::Store;
-use crate::store_console::{SessionRow, TraceFilter};
+use crate::store_console::{ConsoleReader, SessionRow, TraceFilter};
 use session::{LOGIN_CSRF_COOKIE, LoginLimiter, SESSION_COOKIE};
 
 /// The console's and the notifier's settings (part of the server's
@@ -62,8 +62,9 @@ impl Default for ConsoleConfig {
     }
 }
 
-/// The `serve` flags of the console and the notifications.
-#[derive(Debug, Clone, clap::Args)]
+/// The `serve` flags of the console and the notifications. Its `Debug`
+/// shows neither the webhook URLs (a Slack one is a credential) nor the secret.
+#[derive(Clone, clap::Args)]
 pub struct ConsoleArgs {
     /// The gateway's public base URL, for links in notifications (and
     /// `Secure` console cookies when https).
@@ -81,6 +82,21 @@ pub struct ConsoleArgs {
     /// Seconds a console session lives.
     #[arg(long, default_value_t = 12 * 3600)]
     pub console_session_ttl: u64,
+}
+
+impl std::fmt::Debug for ConsoleArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsoleArgs")
+            .field("public_url", &self.public_url)
+            .field("notify_webhook", &self.notify_webhook.len())
+            .field("notify_format", &self.notify_format)
+            .field(
+                "notify_secret",
+                &self.notify_secret.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("console_session_ttl", &self.console_session_ttl)
+            .finish()
+    }
 }
 
 impl ConsoleArgs {
@@ -131,6 +147,19 @@ impl ConsoleArgs {
 #[derive(Debug)]
 struct Console {
     limiter: LoginLimiter,
+    /// The console's own read-only connection (`None` if it could not be
+    /// opened: the pages that need it answer 500).
+    reader: Option<ConsoleReader>,
+}
+
+impl Console {
+    fn reader(&self) -> Result<&ConsoleReader, Refusal> {
+        self.reader.as_ref().ok_or_else(|| {
+            internal(&anyhow::anyhow!(
+                "the console's read connection is not open"
+            ))
+        })
+    }
 }
 
 /// The console's routes, to merge into the server's router.
@@ -139,9 +168,15 @@ pub fn router(state: &Arc<AppState>) -> Router<Arc<AppState>> {
         // The console's pages then answer 500; the API is unaffected.
         tracing::error!(error = %e, "cannot create the console's tables");
     }
+    let reader = state
+        .store()
+        .console_reader()
+        .map_err(|e| tracing::error!(error = %e, "cannot open the console's read connection"))
+        .ok();
     let cfg = &state.config().console;
     let console = Arc::new(Console {
         limiter: LoginLimiter::new(cfg.login_burst, cfg.login_refill),
+        reader,
     });
     Router::new()
         .route(
@@ -457,14 +492,18 @@ struct DecidedQuery {
     outcome: Option<String>,
 }
 
-fn pending_cards(store: &Store, tenant: &str) -> anyhow::Result<Vec<pages::ApprovalView>> {
+fn pending_cards(
+    store: &Store,
+    reader: &ConsoleReader,
+    tenant: &str,
+) -> anyhow::Result<Vec<pages::ApprovalView>> {
     let now = now_secs();
     store.expire(now)?;
     store
         .approvals_newest_first(tenant, "pending")?
         .into_iter()
         .map(|a| {
-            let trace = store.approval_trace(&a)?;
+            let trace = reader.approval_trace(&a)?;
             Ok(pages::ApprovalView::new(a, trace, None, now))
         })
         .collect()
@@ -472,11 +511,13 @@ fn pending_cards(store: &Store, tenant: &str) -> anyhow::Result<Vec<pages::Appro
 
 async fn approvals_page(
     State(state): State<Arc<AppState>>,
+    Extension(console): Extension<Arc<Console>>,
     headers: HeaderMap,
     Query(q): Query<DecidedQuery>,
 ) -> Page {
     let s = session(state.store(), &headers)?;
-    let cards = pending_cards(state.store(), &s.row.tenant).map_err(|e| internal(&e))?;
+    let cards =
+        pending_cards(state.store(), console.reader()?, &s.row.tenant).map_err(|e| internal(&e))?;
     let flash = match (q.decided.as_deref(), q.outcome.as_deref()) {
         (Some(id), Some(o @ ("approved" | "denied"))) => Some(format!("{id} {o}.")),
         _ => None,
@@ -487,10 +528,15 @@ async fn approvals_page(
 /// The list of pending approvals alone, for the page's script to swap in;
 /// `X-Approval-Ids` names them so the script replaces the list only when
 /// it changed. 401 once the session has ended.
-async fn approvals_fragment(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Page {
+async fn approvals_fragment(
+    State(state): State<Arc<AppState>>,
+    Extension(console): Extension<Arc<Console>>,
+    headers: HeaderMap,
+) -> Page {
     let s = session(state.store(), &headers)
         .map_err(|_| Refusal::new(StatusCode::UNAUTHORIZED.into_response()))?;
-    let cards = pending_cards(state.store(), &s.row.tenant).map_err(|e| internal(&e))?;
+    let cards =
+        pending_cards(state.store(), console.reader()?, &s.row.tenant).map_err(|e| internal(&e))?;
     let ids = cards
         .iter()
         .map(|c| c.approval.approval_id.as_str())
@@ -505,6 +551,7 @@ async fn approvals_fragment(State(state): State<Arc<AppState>>, headers: HeaderM
 
 async fn approval_page(
     State(state): State<Arc<AppState>>,
+    Extension(console): Extension<Arc<Console>>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Page {
@@ -516,7 +563,10 @@ async fn approval_page(
         .approval(&s.row.tenant, &id)
         .map_err(|e| internal(&e))?
         .ok_or_else(|| not_found(&s))?;
-    let traces = store.approval_traces(&a).map_err(|e| internal(&e))?;
+    let traces = console
+        .reader()?
+        .approval_traces(&a)
+        .map_err(|e| internal(&e))?;
     let decision = store
         .decision(&s.row.tenant, &id)
         .map_err(|e| internal(&e))?;
@@ -679,6 +729,7 @@ pub fn parse_utc(s: &str) -> Option<i64> {
 
 async fn traces_page(
     State(state): State<Arc<AppState>>,
+    Extension(console): Extension<Arc<Console>>,
     headers: HeaderMap,
     Query(q): Query<TracesQuery>,
 ) -> Page {
@@ -724,7 +775,8 @@ async fn traces_page(
         until_ms,
         limit: 200,
     };
-    let traces = store
+    let traces = console
+        .reader()?
         .list_traces(&s.row.tenant, &filter)
         .map_err(|e| internal(&e))?;
     Ok(pages::traces(&s, &q, &traces, &problems))
@@ -732,6 +784,7 @@ async fn traces_page(
 
 async fn trace_page(
     State(state): State<Arc<AppState>>,
+    Extension(console): Extension<Arc<Console>>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Page {
@@ -741,7 +794,8 @@ async fn trace_page(
         .trace(&s.row.tenant, &id)
         .map_err(|e| internal(&e))?
         .ok_or_else(|| not_found(&s))?;
-    let chain = store
+    let chain = console
+        .reader()?
         .verify_up_to(&s.row.tenant, &id)
         .map_err(|e| internal(&e))?;
     let approval = match trace.get("approval_id").and_then(|v| v.as_str()) {

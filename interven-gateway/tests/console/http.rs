@@ -480,6 +480,7 @@ async fn console_keys_are_shown_once_and_revoking_ends_sessions() {
 #[tokio::test]
 async fn console_sessions_expire_and_failed_sign_ins_are_limited() {
     let gw = Console::start(Config {
+        approval_ttl: Duration::from_secs(1),
         console: ConsoleConfig {
             session_ttl: Duration::from_secs(1),
             login_burst: 3,
@@ -490,10 +491,15 @@ async fn console_sessions_expire_and_failed_sign_ins_are_limited() {
     });
     let web = Http::new(&gw);
     let session = web.sign_in(&gw.admin).await;
-    assert_eq!(
-        web.get("/console/approvals", Some(&session)).await.status,
-        200
-    );
+    let page = web.get("/console/approvals", Some(&session)).await;
+    assert_eq!(page.status, 200);
+    let csrf = csrf_of(&page.body);
+    let v = gw
+        .client(&gw.agent)
+        .scan(&destructive("short-lived"))
+        .await
+        .unwrap();
+    let id = v.approval_id.unwrap();
     tokio::time::sleep(Duration::from_millis(2100)).await;
     assert_eq!(
         web.get("/console/approvals", Some(&session))
@@ -503,6 +509,28 @@ async fn console_sessions_expire_and_failed_sign_ins_are_limited() {
         Some("/console/login"),
         "expired"
     );
+    // An expired approval leaves the list and cannot be decided.
+    let session = web.sign_in(&gw.admin).await;
+    let page = web.get("/console/approvals", Some(&session)).await;
+    assert!(
+        !page.body.contains(id.as_str()),
+        "expired approvals are not pending"
+    );
+    let csrf_now = csrf_of(&page.body);
+    assert_ne!(csrf, csrf_now, "a new session, a new token");
+    let late = web
+        .post(
+            &format!("/console/approvals/{id}/approve"),
+            Some(&session),
+            &[("csrf", csrf_now.as_str())],
+        )
+        .await;
+    assert_eq!(late.status, StatusCode::CONFLICT);
+    assert!(late.body.contains("expired"), "{}", late.body);
+    let detail = web
+        .get(&format!("/console/approvals/{id}"), Some(&session))
+        .await;
+    assert!(detail.body.contains("Expired undecided"));
 
     for _ in 0..3 {
         assert_eq!(
