@@ -270,12 +270,43 @@ async fn steps(run: &mut Run<'_>) {
     for fact in ["github", "delete_repo", "DELETE", "release-bot", "left"] {
         assert!(text.contains(fact), "{fact} not on the card: {text}");
     }
-    card.find(Locator::XPath(".//button[normalize-space()='Approve']"))
-        .await
-        .unwrap()
-        .click()
+    // With the keyboard: focus Approve; a new request arriving meanwhile
+    // leaves the focus where it was; Enter approves.
+    let approve = card
+        .find(Locator::XPath(".//button[normalize-space()='Approve']"))
         .await
         .unwrap();
+    run.b
+        .execute(
+            "arguments[0].focus();",
+            vec![serde_json::to_value(&approve).unwrap()],
+        )
+        .await
+        .unwrap();
+    let newer = agent.scan(&destructive("staging-db")).await.unwrap();
+    run.wait_for_card(newer.approval_id.as_ref().unwrap().as_str())
+        .await;
+    let focused = run
+        .b
+        .execute(
+            "const a = document.activeElement; const c = a.closest('[data-approval-id]'); \
+             return [a.textContent.trim(), c && c.getAttribute('data-approval-id')];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(focused, json!(["Approve", id.as_str()]), "the focus moved");
+    let cards = run
+        .b
+        .find_all(Locator::Css("[data-approval-id]"))
+        .await
+        .unwrap();
+    assert_eq!(
+        cards[0].attr("data-approval-id").await.unwrap().as_deref(),
+        newer.approval_id.as_ref().map(|i| i.as_str()),
+        "newest first"
+    );
+    approve.send_keys("\u{E007}").await.unwrap();
     run.shot("approved").await;
     assert_eq!(
         waiter.await.unwrap().unwrap().status,
