@@ -544,3 +544,40 @@ async fn console_sessions_expire_and_failed_sign_ins_are_limited() {
     assert!(limited.body.contains("Too many failed sign-ins"));
     assert!(cookie_value(&limited.cookies, "interven_session").is_none());
 }
+
+#[tokio::test]
+async fn the_console_shows_only_redacted_bodies() {
+    let gw = Console::start(Config::default());
+    let web = Http::new(&gw);
+    let session = web.sign_in(&gw.admin).await;
+    let email = "jane.doe@acme-corp.com";
+    let card = "4111 1111 1111 1111";
+    let request = interven::ScanRequest::builder("DELETE", "https://api.github.com/repos/acme/crm")
+        .json_body(serde_json::json!({ "notify": email, "card": card, "reason": "cleanup" }))
+        .tool("github")
+        .build()
+        .unwrap();
+    let v = gw.client(&gw.agent).scan(&request).await.unwrap();
+    assert_eq!(v.decision, Decision::RequireApproval);
+    let id = v.approval_id.unwrap();
+    let pages = [
+        web.get("/console/approvals", Some(&session)).await.body,
+        web.get(&format!("/console/approvals/{id}"), Some(&session))
+            .await
+            .body,
+        web.get(&format!("/console/traces/{}", v.trace_id), Some(&session))
+            .await
+            .body,
+        web.get("/console/traces", Some(&session)).await.body,
+    ];
+    for (i, page) in pages.iter().enumerate() {
+        // The list of traces shows no bodies; the other pages do.
+        assert!(i == 3 || page.contains("cleanup"), "the body is shown");
+        assert!(
+            !page.contains(email) && !page.contains(card),
+            "a raw value on a page"
+        );
+        assert!(!page.contains("jane.doe"), "a raw value on a page");
+    }
+    assert!(pages[0].contains("PII_DETECTED"));
+}
