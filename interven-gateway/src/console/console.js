@@ -47,7 +47,7 @@
       .then(function (r) {
         if (r.status === 401) { window.location.href = "/console/login"; return null; }
         if (!r.ok) return null;
-        var ids = r.headers.get("x-approval-ids") || "";
+        var ids = r.headers.get("x-approvals-digest") || "";
         return r.text().then(function (html) {
           if (ids !== list.getAttribute("data-ids")) {
             merge(list, html);

@@ -525,9 +525,9 @@ async fn approvals_page(
     Ok(pages::approvals(&s, &cards, flash.as_deref()))
 }
 
-/// The list of pending approvals alone, for the page's script to swap in;
-/// `X-Approval-Ids` names them so the script replaces the list only when
-/// it changed. 401 once the session has ended.
+/// The list of pending approvals alone, for the page's script to merge in;
+/// `X-Approvals-Digest` names the set so the script touches the page only
+/// when it changed. 401 once the session has ended.
 async fn approvals_fragment(
     State(state): State<Arc<AppState>>,
     Extension(console): Extension<Arc<Console>>,
@@ -537,14 +537,9 @@ async fn approvals_fragment(
         .map_err(|_| Refusal::new(StatusCode::UNAUTHORIZED.into_response()))?;
     let cards =
         pending_cards(state.store(), console.reader()?, &s.row.tenant).map_err(|e| internal(&e))?;
-    let ids = cards
-        .iter()
-        .map(|c| c.approval.approval_id.as_str())
-        .collect::<Vec<_>>()
-        .join(",");
     let mut r = pages::approval_list(&s, &cards);
-    if let Ok(v) = HeaderValue::from_str(&ids) {
-        r.headers_mut().insert("x-approval-ids", v);
+    if let Ok(v) = HeaderValue::from_str(&pages::list_digest(&cards)) {
+        r.headers_mut().insert("x-approvals-digest", v);
     }
     Ok(r)
 }

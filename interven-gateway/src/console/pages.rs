@@ -242,13 +242,20 @@ fn list_markup(s: &Session, cards: &[ApprovalView]) -> Markup {
     }
 }
 
+/// A short digest of which approvals a list holds, in order.
+pub fn list_digest(cards: &[ApprovalView]) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for c in cards {
+        h.update(c.approval.approval_id.as_bytes());
+        h.update(b",");
+    }
+    crate::store::hex(&h.finalize()[..12])
+}
+
 /// The approvals page.
 pub fn approvals(s: &Session, cards: &[ApprovalView], flash: Option<&str>) -> Response {
-    let ids = cards
-        .iter()
-        .map(|c| c.approval.approval_id.as_str())
-        .collect::<Vec<_>>()
-        .join(",");
+    let ids = list_digest(cards);
     let body = html! {
         h1 { "Pending approvals" }
         @if let Some(f) = flash { p class="flash" role="status" { (f) } }

@@ -480,9 +480,10 @@ async fn console_keys_are_shown_once_and_revoking_ends_sessions() {
 #[tokio::test]
 async fn console_sessions_expire_and_failed_sign_ins_are_limited() {
     let gw = Console::start(Config {
-        approval_ttl: Duration::from_secs(1),
+        approval_ttl: Duration::from_secs(2),
         console: ConsoleConfig {
-            session_ttl: Duration::from_secs(1),
+            // Whole seconds: at least two of life before the first page.
+            session_ttl: Duration::from_secs(3),
             login_burst: 3,
             login_refill: Duration::from_secs(60),
             ..ConsoleConfig::default()
@@ -500,7 +501,7 @@ async fn console_sessions_expire_and_failed_sign_ins_are_limited() {
         .await
         .unwrap();
     let id = v.approval_id.unwrap();
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    tokio::time::sleep(Duration::from_millis(4100)).await;
     assert_eq!(
         web.get("/console/approvals", Some(&session))
             .await
@@ -580,4 +581,38 @@ async fn the_console_shows_only_redacted_bodies() {
         assert!(!page.contains("jane.doe"), "a raw value on a page");
     }
     assert!(pages[0].contains("PII_DETECTED"));
+}
+
+#[test]
+fn serve_flags_are_documented_and_checked() {
+    let help = std::process::Command::new(crate::BIN)
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for flag in [
+        "--public-url",
+        "--notify-webhook",
+        "--notify-format",
+        "--notify-secret",
+        "json",
+        "slack",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from serve --help");
+    }
+    let db = std::env::temp_dir().join(format!("interven-console-cli-{}.db", std::process::id()));
+    let out = std::process::Command::new(crate::BIN)
+        .args(["serve", "--bind", "127.0.0.1:0", "--db"])
+        .arg(&db)
+        .args(["--notify-webhook", "ftp://hooks.example.com/services/tok3n"])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&db);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("must be an http or https URL"), "{err}");
+    assert!(
+        !err.contains("tok3n"),
+        "a webhook URL may carry a token: {err}"
+    );
 }
