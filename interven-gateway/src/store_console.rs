@@ -86,6 +86,8 @@ pub struct TraceFilter {
     pub since_ms: Option<i64>,
     /// Traces before this time, Unix milliseconds.
     pub until_ms: Option<i64>,
+    /// Traces older than this one (the next page of a list).
+    pub before: Option<String>,
     /// At most this many, newest first.
     pub limit: usize,
 }
@@ -419,7 +421,14 @@ impl ConsoleReader {
             .map_or(0, |ms| ms.max(0).saturating_mul(1 << 20));
         let to = filter
             .until_ms
-            .map_or(i64::MAX, |ms| ms.max(0).saturating_mul(1 << 20));
+            .map_or(i64::MAX, |ms| ms.max(0).saturating_mul(1 << 20))
+            .min(
+                filter
+                    .before
+                    .as_deref()
+                    .and_then(seq_of)
+                    .unwrap_or(i64::MAX),
+            );
         let conn = self.lock();
         let mut stmt = conn.prepare_cached(
             "SELECT trace_id, row FROM traces

@@ -518,8 +518,15 @@ async fn approvals_page(
     let s = session(state.store(), &headers)?;
     let cards =
         pending_cards(state.store(), console.reader()?, &s.row.tenant).map_err(|e| internal(&e))?;
+    // Only about an approval of this tenant that was decided so: a link
+    // cannot put words on the page.
     let flash = match (q.decided.as_deref(), q.outcome.as_deref()) {
-        (Some(id), Some(o @ ("approved" | "denied"))) => Some(format!("{id} {o}.")),
+        (Some(id), Some(o @ ("approved" | "denied"))) => state
+            .store()
+            .approval(&s.row.tenant, id)
+            .map_err(|e| internal(&e))?
+            .filter(|a| a.status == o || (o == "approved" && a.status == "executed"))
+            .map(|a| format!("{} {o}.", a.approval_id)),
         _ => None,
     };
     Ok(pages::approvals(&s, &cards, flash.as_deref()))
@@ -687,7 +694,12 @@ pub struct TracesQuery {
     pub until: Option<String>,
     /// A trace id (or approval id) to go to.
     pub q: Option<String>,
+    /// Older than this trace (the next page).
+    pub before: Option<String>,
 }
+
+/// How many traces a page of the activity list shows.
+pub const TRACES_PER_PAGE: usize = 200;
 
 fn non_empty(s: Option<&String>) -> Option<String> {
     s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
@@ -768,7 +780,8 @@ async fn traces_page(
         agent: non_empty(q.agent.as_ref()),
         since_ms,
         until_ms,
-        limit: 200,
+        before: non_empty(q.before.as_ref()),
+        limit: TRACES_PER_PAGE,
     };
     let traces = console
         .reader()?

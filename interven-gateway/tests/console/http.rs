@@ -616,3 +616,65 @@ fn serve_flags_are_documented_and_checked() {
         "a webhook URL may carry a token: {err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activity_pages_through_older_traces_and_flashes_are_not_spoofable() {
+    let gw = Console::start(Config::default());
+    let web = Http::new(&gw);
+    let session = web.sign_in(&gw.admin).await;
+    let agent = gw.client(&gw.agent);
+    let scan = |i: usize| {
+        let agent = agent.clone();
+        tokio::spawn(async move {
+            let r = interven::ScanRequest::builder("POST", "https://api.example.com/notes")
+                .json_body(serde_json::json!({ "n": i }))
+                .tool("pager")
+                .build()
+                .unwrap();
+            agent.scan(&r).await.unwrap().trace_id
+        })
+    };
+    let first = scan(0).await.unwrap();
+    let rest: Vec<_> = (1..=200).map(scan).collect();
+    for t in rest {
+        t.await.unwrap();
+    }
+    let page = web.get("/console/traces?tool=pager", Some(&session)).await;
+    assert_eq!(
+        page.body.matches("<tr>").count(),
+        1 + 200,
+        "a header row and a page of traces"
+    );
+    assert!(
+        !page.body.contains(first.as_str()),
+        "the oldest is on the next page"
+    );
+    let at = page
+        .body
+        .find("rel=\"next\"")
+        .expect("a link to older traces");
+    let href_at = page.body[..at].rfind("href=\"").unwrap() + "href=\"".len();
+    let href = page.body[href_at..]
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&");
+    assert!(
+        href.contains("tool=pager") && href.contains("before=tr_"),
+        "{href}"
+    );
+    let older = web.get(&href, Some(&session)).await;
+    assert_eq!(older.body.matches("<tr>").count(), 1 + 1);
+    assert!(older.body.contains(first.as_str()));
+    assert!(!older.body.contains("rel=\"next\""));
+
+    // The page says "… approved." only of an approval that was.
+    let spoof = web
+        .get(
+            "/console/approvals?decided=Your+account+is+locked&as=approved",
+            Some(&session),
+        )
+        .await;
+    assert!(!spoof.body.contains("Your account is locked"));
+    assert!(!spoof.body.contains("class=\"flash\""));
+}
