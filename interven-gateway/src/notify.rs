@@ -317,6 +317,10 @@ impl Notifier {
                 return None;
             }
         };
+        if let Err(e) = store.ensure_console_schema() {
+            tracing::error!(error = %e, "cannot create the notifier's table; notifications are off");
+            return None;
+        }
         let reader = match store.console_reader() {
             Ok(r) => Arc::new(r),
             Err(e) => {

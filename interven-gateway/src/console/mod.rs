@@ -20,6 +20,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use axum::extract::rejection::FormRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
 use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -323,6 +324,21 @@ struct CsrfForm {
     csrf: String,
 }
 
+/// A form's fields: a body over the console's limit is 413; any other
+/// unreadable form reads as empty (and so fails its CSRF check: 403).
+fn form_fields<T: Default>(form: Result<Form<T>, FormRejection>) -> Result<T, Refusal> {
+    match form {
+        Ok(Form(t)) => Ok(t),
+        Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(Refusal::new(pages::error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Too large",
+            "That form is larger than the console accepts.",
+            None,
+        ))),
+        Err(_) => Ok(T::default()),
+    }
+}
+
 fn check_csrf(s: &Session, presented: &str) -> Result<(), Refusal> {
     if session::tokens_match(&s.csrf, presented) {
         Ok(())
@@ -401,9 +417,9 @@ async fn login(
     Extension(console): Extension<Arc<Console>>,
     ext: Extensions,
     headers: HeaderMap,
-    form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
+    form: Result<Form<LoginForm>, FormRejection>,
 ) -> Page {
-    let form = form.map(|f| f.0).unwrap_or_default();
+    let form = form_fields(form)?;
     let ip = client_ip(&ext);
     if let Some(wait) = console.limiter.blocked(ip) {
         let mut r = login_form(
@@ -463,10 +479,10 @@ async fn login(
 async fn logout(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
+    form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Page {
     let s = session(state.store(), &headers)?;
-    check_csrf(&s, &form.map(|f| f.0).unwrap_or_default().csrf)?;
+    check_csrf(&s, &form_fields(form)?.csrf)?;
     state
         .store()
         .delete_session(&s.token_hash)
@@ -622,11 +638,11 @@ async fn decide_form(
     state: &AppState,
     headers: &HeaderMap,
     id: &str,
-    form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
+    form: Result<Form<CsrfForm>, FormRejection>,
     approve: bool,
 ) -> Page {
     let s = session(state.store(), headers)?;
-    check_csrf(&s, &form.map(|f| f.0).unwrap_or_default().csrf)?;
+    check_csrf(&s, &form_fields(form)?.csrf)?;
     match decide(
         state.store(),
         &s.row.tenant,
@@ -663,7 +679,7 @@ async fn approve(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
+    form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Page {
     decide_form(&state, &headers, &id, form, true).await
 }
@@ -672,7 +688,7 @@ async fn deny(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
+    form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Page {
     decide_form(&state, &headers, &id, form, false).await
 }
@@ -851,11 +867,11 @@ struct NewKeyForm {
 async fn create_key(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    form: Result<Form<NewKeyForm>, axum::extract::rejection::FormRejection>,
+    form: Result<Form<NewKeyForm>, FormRejection>,
 ) -> Page {
     let store = state.store();
     let s = session(store, &headers)?;
-    let form = form.map(|f| f.0).unwrap_or_default();
+    let form = form_fields(form)?;
     check_csrf(&s, &form.csrf)?;
     let name = form.name.trim();
     let (created, problem) = if name.is_empty() || name.len() > 100 {
@@ -880,11 +896,11 @@ async fn revoke_key(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
+    form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Page {
     let store = state.store();
     let s = session(store, &headers)?;
-    check_csrf(&s, &form.map(|f| f.0).unwrap_or_default().csrf)?;
+    check_csrf(&s, &form_fields(form)?.csrf)?;
     let Ok(key_id) = id.parse::<i64>() else {
         return Err(not_found(&s));
     };

@@ -145,6 +145,14 @@ async fn console_sign_in_csrf_tenants_and_deciding_once() {
         assert!(cookie_value(&a.cookies, "interven_session").is_none());
         assert!(a.body.contains("Agent keys cannot sign in"));
     }
+    // Forms are small: a large one is refused before it is read.
+    let big = "k".repeat(64 * 1024);
+    assert_eq!(
+        web.post("/console/login", None, &[("key", big.as_str())])
+            .await
+            .status,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
     let forged = web
         .post("/console/login", None, &[("key", gw.admin.as_str())])
         .await;
