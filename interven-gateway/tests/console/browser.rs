@@ -356,6 +356,59 @@ async fn steps(run: &mut Run<'_>) {
     assert!(page.contains("verifies up to this trace"));
     assert!(page.contains(id.as_str()), "the trace's approval");
 
+    // Keys: create one (shown once), then revoke it through the confirmation.
+    run.goto("/console/keys", "keys").await;
+    run.b
+        .find(Locator::Css("input[name=name]"))
+        .await
+        .unwrap()
+        .send_keys("ci-agent")
+        .await
+        .unwrap();
+    run.b
+        .find(Locator::XPath("//button[normalize-space()='Create key']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    run.shot("key-created").await;
+    let key = run
+        .b
+        .find(Locator::Css("pre.key"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(key.starts_with("ivk_") && key.len() == 68, "{key}");
+    gw.client(&key).health().await.unwrap();
+    let row = run
+        .b
+        .find(Locator::XPath("//tr[td[contains(., 'ci-agent')]]"))
+        .await
+        .unwrap();
+    row.find(Locator::XPath(".//button[normalize-space()='Revoke']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(run.b.get_alert_text().await.unwrap().contains("ci-agent"));
+    run.b.accept_alert().await.unwrap();
+    let row = run
+        .b
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath(
+            "//tr[td[contains(., 'ci-agent')] and td[contains(., 'revoked')]]",
+        ))
+        .await
+        .unwrap();
+    run.shot("key-revoked").await;
+    assert!(!row.text().await.unwrap().contains("Revoke"));
+    assert!(!run.b.source().await.unwrap().contains(&key), "shown once");
+
     // A forged POST without the CSRF token is refused, from the signed-in page.
     let pending = agent.scan(&destructive("legacy-api")).await.unwrap();
     let pending_id = pending.approval_id.clone().unwrap();

@@ -589,6 +589,39 @@ async fn the_console_shows_only_redacted_bodies() {
         assert!(!page.contains("jane.doe"), "a raw value on a page");
     }
     assert!(pages[0].contains("PII_DETECTED"));
+
+    // A response scan shows on its trace's page: classes and counts, never values.
+    let agent = gw.client(&gw.agent);
+    let read = interven::ScanRequest::builder("GET", "https://crm.example.com/contacts/7")
+        .tool("crm")
+        .build()
+        .unwrap();
+    let t = agent.scan(&read).await.unwrap();
+    let before = web
+        .get(&format!("/console/traces/{}", t.trace_id), Some(&session))
+        .await;
+    assert!(before.body.contains("No response was scanned"));
+    let classified = agent
+        .scan_response(
+            &t.trace_id,
+            &serde_json::json!({ "contact": { "email": email } }),
+            Some(200),
+        )
+        .await
+        .unwrap();
+    let after = web
+        .get(&format!("/console/traces/{}", t.trace_id), Some(&session))
+        .await;
+    assert!(!after.body.contains("No response was scanned"));
+    assert!(!classified.data_classes.is_empty());
+    for class in &classified.data_classes {
+        assert!(
+            after.body.contains(class.as_str()),
+            "{class} not on the page"
+        );
+    }
+    assert!(after.body.contains(classified.content_fingerprint.as_str()));
+    assert!(!after.body.contains(email));
 }
 
 #[test]
