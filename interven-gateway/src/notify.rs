@@ -32,6 +32,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 
 use crate::store::{ApprovalRow, Store, hex};
+use crate::store_console::ConsoleReader;
 
 /// The header that carries the body's HMAC-SHA256 (`sha256=<hex>`).
 pub const SIGNATURE_HEADER: &str = "x-interven-signature";
@@ -138,11 +139,11 @@ impl PendingApproval {
     /// # Errors
     /// When the store fails.
     pub fn from_store(
-        store: &Store,
+        reader: &ConsoleReader,
         approval: &ApprovalRow,
         public_url: Option<&str>,
     ) -> anyhow::Result<PendingApproval> {
-        let trace = store.approval_trace(approval)?;
+        let trace = reader.approval_trace(approval)?;
         let rec = trace.as_ref().map(|t| &t.record);
         let text = |k: &str| {
             rec.and_then(|r| r.get(k))
@@ -316,9 +317,20 @@ impl Notifier {
                 return None;
             }
         };
+        if let Err(e) = store.ensure_console_schema() {
+            tracing::error!(error = %e, "cannot create the notifier's table; notifications are off");
+            return None;
+        }
+        let reader = match store.console_reader() {
+            Ok(r) => Arc::new(r),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot open the notifier's read connection; notifications are off");
+                return None;
+            }
+        };
         let (tx, rx) = tokio::sync::mpsc::channel::<Job>(config.queue.max(1));
         let config = Arc::new(config.clone());
-        let watcher = tokio::spawn(watch(store, tx, config.clone(), public_url));
+        let watcher = tokio::spawn(watch(store, reader, tx, config.clone(), public_url));
         let deliverer = tokio::spawn(deliver_all(rx, http, config));
         Some(Notifier {
             tasks: vec![watcher, deliverer],
@@ -329,6 +341,7 @@ impl Notifier {
 /// Reads the store for new pending approvals and queues one job each.
 async fn watch(
     store: Store,
+    reader: Arc<ConsoleReader>,
     tx: tokio::sync::mpsc::Sender<Job>,
     config: Arc<NotifyConfig>,
     public_url: Option<String>,
@@ -338,12 +351,14 @@ async fn watch(
     loop {
         tick.tick().await;
         let store2 = store.clone();
+        let reader2 = reader.clone();
         let config2 = config.clone();
         let public = public_url.clone();
         // The store is synchronous (SQLite): read it off the runtime's workers.
-        let jobs =
-            tokio::task::spawn_blocking(move || new_jobs(&store2, &config2, public.as_deref()))
-                .await;
+        let jobs = tokio::task::spawn_blocking(move || {
+            new_jobs(&store2, &reader2, &config2, public.as_deref())
+        })
+        .await;
         let jobs = match jobs {
             Ok(Ok(jobs)) => jobs,
             Ok(Err(e)) => {
@@ -369,6 +384,7 @@ const TRACE_GRACE_SECS: i64 = 5;
 
 fn new_jobs(
     store: &Store,
+    reader: &ConsoleReader,
     config: &NotifyConfig,
     public_url: Option<&str>,
 ) -> anyhow::Result<Vec<Job>> {
@@ -379,14 +395,14 @@ fn new_jobs(
         // wait for the trace (a few milliseconds) to send its facts, but
         // not for ever (an approval made without one is still news).
         if now - approval.created_at < TRACE_GRACE_SECS
-            && store.approval_trace(&approval)?.is_none()
+            && reader.approval_trace(&approval)?.is_none()
         {
             continue;
         }
         if !store.claim_notification(&approval.approval_id, now)? {
             continue;
         }
-        let facts = PendingApproval::from_store(store, &approval, public_url)?;
+        let facts = PendingApproval::from_store(reader, &approval, public_url)?;
         let body = serde_json::to_vec(&payload(config.format, &facts))?;
         for url in &config.webhooks {
             jobs.push(Job {

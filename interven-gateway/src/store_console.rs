@@ -5,8 +5,11 @@
 //! Kept apart from `store.rs` so that the trace writer's file stays about
 //! the write path. Every query here takes the tenant: nothing crosses tenants.
 
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
 use anyhow::Result;
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use serde_json::Value;
 
 use crate::store::{
@@ -22,6 +25,8 @@ CREATE TABLE IF NOT EXISTS console_sessions (
     expires_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS console_sessions_key ON console_sessions(key_id);
+-- The pending list and the notifier read approvals by status.
+CREATE INDEX IF NOT EXISTS approvals_status_created ON approvals(status, created_at);
 CREATE TABLE IF NOT EXISTS notified_approvals (
     approval_id TEXT PRIMARY KEY,
     notified_at INTEGER NOT NULL
@@ -76,6 +81,8 @@ pub struct TraceFilter {
     pub since_ms: Option<i64>,
     /// Traces before this time, Unix milliseconds.
     pub until_ms: Option<i64>,
+    /// Traces older than this one (the next page of a list).
+    pub before: Option<String>,
     /// At most this many, newest first.
     pub limit: usize,
 }
@@ -93,6 +100,31 @@ pub enum ChainCheck {
 }
 
 impl Store {
+    /// A read-only connection to the same database, for the console's
+    /// longer reads.
+    ///
+    /// # Errors
+    /// When the database cannot be opened again.
+    pub fn console_reader(&self) -> Result<ConsoleReader> {
+        let file: String = self.conn().query_row(
+            "SELECT file FROM pragma_database_list WHERE name = 'main'",
+            [],
+            |r| r.get(0),
+        )?;
+        anyhow::ensure!(
+            !file.is_empty(),
+            "an in-memory store has no second connection"
+        );
+        let conn = Connection::open_with_flags(
+            &file,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        Ok(ConsoleReader {
+            conn: Mutex::new(conn),
+        })
+    }
+
     /// Creates the console's tables (idempotent).
     ///
     /// # Errors
@@ -221,153 +253,6 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// The first trace that asked for an approval: what the request was
-    /// (tool, operation, method, URL, agent, reasons, risk, redacted body).
-    /// Looked up from the approval's creation time on, along the traces'
-    /// key (a trace's id carries its time), so it reads a few rows.
-    ///
-    /// # Errors
-    /// When the store fails.
-    pub fn approval_trace(&self, approval: &ApprovalRow) -> Result<Option<TraceSummary>> {
-        // A second of slack for clocks read on either side of a second's edge.
-        let from = (approval.created_at.saturating_sub(1)).saturating_mul(1000) << 20;
-        let conn = self.conn();
-        let found: Option<(String, String)> = conn
-            .prepare_cached(
-                "SELECT trace_id, row FROM traces WHERE seq >= ?1 AND tenant = ?2
-                 AND json_extract(row, '$.approval_id') = ?3 ORDER BY seq LIMIT 1",
-            )?
-            .query_row(params![from, approval.tenant, approval.approval_id], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
-            .optional()?;
-        Ok(found.and_then(|(trace_id, row)| {
-            serde_json::from_str(&row)
-                .ok()
-                .map(|record| TraceSummary { trace_id, record })
-        }))
-    }
-
-    /// Every trace of a tenant that carries this approval, oldest first
-    /// (the request while it waited), at most 50.
-    ///
-    /// # Errors
-    /// When the store fails.
-    pub fn approval_traces(&self, approval: &ApprovalRow) -> Result<Vec<TraceSummary>> {
-        let from = (approval.created_at.saturating_sub(1)).saturating_mul(1000) << 20;
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT trace_id, row FROM traces WHERE seq >= ?1 AND tenant = ?2
-             AND json_extract(row, '$.approval_id') = ?3 ORDER BY seq LIMIT 50",
-        )?;
-        let rows = stmt.query_map(params![from, approval.tenant, approval.approval_id], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (trace_id, row) = row?;
-            if let Ok(record) = serde_json::from_str(&row) {
-                out.push(TraceSummary { trace_id, record });
-            }
-        }
-        Ok(out)
-    }
-
-    /// A tenant's traces matching `filter`, newest first.
-    ///
-    /// # Errors
-    /// When the store fails.
-    pub fn list_traces(&self, tenant: &str, filter: &TraceFilter) -> Result<Vec<TraceSummary>> {
-        let from = filter
-            .since_ms
-            .map_or(0, |ms| ms.max(0).saturating_mul(1 << 20));
-        let to = filter
-            .until_ms
-            .map_or(i64::MAX, |ms| ms.max(0).saturating_mul(1 << 20));
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT trace_id, row FROM traces
-             WHERE seq >= ?1 AND seq < ?2 AND tenant = ?3
-               AND (?4 IS NULL OR json_extract(row, '$.decision') = ?4)
-               AND (?5 IS NULL OR json_extract(row, '$.tool') = ?5)
-               AND (?6 IS NULL OR json_extract(row, '$.agent_id') = ?6)
-             ORDER BY seq DESC LIMIT ?7",
-        )?;
-        let rows = stmt.query_map(
-            params![
-                from,
-                to,
-                tenant,
-                filter.decision,
-                filter.tool,
-                filter.agent,
-                filter.limit.clamp(1, 1000) as i64
-            ],
-            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
-        )?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (trace_id, row) = row?;
-            if let Ok(record) = serde_json::from_str(&row) {
-                out.push(TraceSummary { trace_id, record });
-            }
-        }
-        Ok(out)
-    }
-
-    /// Checks a tenant's chain from its first trace up to `trace_id`:
-    /// each trace links to the one before and matches its hash. `None`
-    /// when the tenant has no such trace. Reads the tenant's traces up to
-    /// that one (linear in their number).
-    ///
-    /// # Errors
-    /// When the store fails.
-    pub fn verify_up_to(&self, tenant: &str, trace_id: &str) -> Result<Option<ChainCheck>> {
-        let Some(seq) = seq_of(trace_id) else {
-            return Ok(None);
-        };
-        let conn = self.conn();
-        let exists: Option<i64> = conn
-            .query_row(
-                "SELECT seq FROM traces WHERE seq = ?1 AND trace_id = ?2 AND tenant = ?3",
-                params![seq, trace_id, tenant],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if exists.is_none() {
-            return Ok(None);
-        }
-        let mut stmt = conn.prepare(
-            "SELECT trace_id, row, prev_hash, hash FROM traces WHERE tenant = ?1 AND seq <= ?2 ORDER BY seq",
-        )?;
-        let rows = stmt.query_map(params![tenant, seq], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-            ))
-        })?;
-        let mut last = GENESIS.to_owned();
-        let mut traces = 0u64;
-        for row in rows {
-            let (id, text, prev, hash) = row?;
-            if prev != last {
-                return Ok(Some(ChainCheck::Broken(format!(
-                    "trace {id}: broken link to the trace before it"
-                ))));
-            }
-            if chain_hash(&prev, &text) != hash {
-                return Ok(Some(ChainCheck::Broken(format!(
-                    "trace {id}: contents do not match their hash"
-                ))));
-            }
-            last = hash;
-            traces += 1;
-        }
-        Ok(Some(ChainCheck::Intact { traces }))
-    }
-
     // ---- who decided ----
 
     /// Who decided an approval of a tenant (in the console, the API or the
@@ -425,4 +310,191 @@ impl Store {
         )?;
         Ok(n == 1)
     }
+}
+
+/// A read-only connection of the console's own, for its longer reads
+/// (activity filters, chain checks, an approval's traces): they never hold
+/// the store's shared connection, which the scan path uses for approvals
+/// and key lookups. SQLite's WAL lets it read while the writer writes.
+pub struct ConsoleReader {
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for ConsoleReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsoleReader").finish_non_exhaustive()
+    }
+}
+
+impl ConsoleReader {
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The first trace that asked for an approval: what the request was
+    /// (tool, operation, method, URL, agent, reasons, risk, redacted body).
+    /// Looked up from the approval's creation time on, along the traces'
+    /// key (a trace's id carries its time), so it reads a few rows.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub fn approval_trace(&self, approval: &ApprovalRow) -> Result<Option<TraceSummary>> {
+        // The trace is written just after the approval: a second of slack
+        // before (clocks read on either side of a second's edge), a minute
+        // after (a slow commit), never the whole table.
+        let from = seq_at(approval.created_at.saturating_sub(1));
+        let to = seq_at(approval.created_at.saturating_add(60));
+        let conn = self.lock();
+        let found: Option<(String, String)> = conn
+            .prepare_cached(
+                "SELECT trace_id, row FROM traces WHERE seq >= ?1 AND seq < ?4 AND tenant = ?2
+                 AND json_extract(row, '$.approval_id') = ?3 ORDER BY seq LIMIT 1",
+            )?
+            .query_row(
+                params![from, approval.tenant, approval.approval_id, to],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        Ok(found.and_then(|(trace_id, row)| {
+            serde_json::from_str(&row)
+                .ok()
+                .map(|record| TraceSummary { trace_id, record })
+        }))
+    }
+
+    /// Every trace of a tenant that carries this approval, oldest first
+    /// (the request while it waited), at most 50.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub fn approval_traces(&self, approval: &ApprovalRow) -> Result<Vec<TraceSummary>> {
+        // Asked while pending: between its creation and its expiry.
+        let from = seq_at(approval.created_at.saturating_sub(1));
+        let to = seq_at(approval.expires_at.saturating_add(60));
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT trace_id, row FROM traces WHERE seq >= ?1 AND seq < ?4 AND tenant = ?2
+             AND json_extract(row, '$.approval_id') = ?3 ORDER BY seq LIMIT 50",
+        )?;
+        let rows = stmt.query_map(
+            params![from, approval.tenant, approval.approval_id, to],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+        )?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (trace_id, row) = row?;
+            if let Ok(record) = serde_json::from_str(&row) {
+                out.push(TraceSummary { trace_id, record });
+            }
+        }
+        Ok(out)
+    }
+
+    /// A tenant's traces matching `filter`, newest first.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub fn list_traces(&self, tenant: &str, filter: &TraceFilter) -> Result<Vec<TraceSummary>> {
+        let from = filter
+            .since_ms
+            .map_or(0, |ms| ms.max(0).saturating_mul(1 << 20));
+        let to = filter
+            .until_ms
+            .map_or(i64::MAX, |ms| ms.max(0).saturating_mul(1 << 20))
+            .min(
+                filter
+                    .before
+                    .as_deref()
+                    .and_then(seq_of)
+                    .unwrap_or(i64::MAX),
+            );
+        let conn = self.lock();
+        let mut stmt = conn.prepare_cached(
+            "SELECT trace_id, row FROM traces
+             WHERE seq >= ?1 AND seq < ?2 AND tenant = ?3
+               AND (?4 IS NULL OR json_extract(row, '$.decision') = ?4)
+               AND (?5 IS NULL OR json_extract(row, '$.tool') = ?5)
+               AND (?6 IS NULL OR json_extract(row, '$.agent_id') = ?6)
+             ORDER BY seq DESC LIMIT ?7",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                from,
+                to,
+                tenant,
+                filter.decision,
+                filter.tool,
+                filter.agent,
+                filter.limit.clamp(1, 1000) as i64
+            ],
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+        )?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (trace_id, row) = row?;
+            if let Ok(record) = serde_json::from_str(&row) {
+                out.push(TraceSummary { trace_id, record });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Checks a tenant's chain from its first trace up to `trace_id`:
+    /// each trace links to the one before and matches its hash. `None`
+    /// when the tenant has no such trace. Reads the tenant's traces up to
+    /// that one (linear in their number).
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub fn verify_up_to(&self, tenant: &str, trace_id: &str) -> Result<Option<ChainCheck>> {
+        let Some(seq) = seq_of(trace_id) else {
+            return Ok(None);
+        };
+        let conn = self.lock();
+        let exists: Option<i64> = conn
+            .query_row(
+                "SELECT seq FROM traces WHERE seq = ?1 AND trace_id = ?2 AND tenant = ?3",
+                params![seq, trace_id, tenant],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if exists.is_none() {
+            return Ok(None);
+        }
+        let mut stmt = conn.prepare(
+            "SELECT trace_id, row, prev_hash, hash FROM traces WHERE tenant = ?1 AND seq <= ?2 ORDER BY seq",
+        )?;
+        let rows = stmt.query_map(params![tenant, seq], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?;
+        let mut last = GENESIS.to_owned();
+        let mut traces = 0u64;
+        for row in rows {
+            let (id, text, prev, hash) = row?;
+            if prev != last {
+                return Ok(Some(ChainCheck::Broken(format!(
+                    "trace {id}: broken link to the trace before it"
+                ))));
+            }
+            if chain_hash(&prev, &text) != hash {
+                return Ok(Some(ChainCheck::Broken(format!(
+                    "trace {id}: contents do not match their hash"
+                ))));
+            }
+            last = hash;
+            traces += 1;
+        }
+        Ok(Some(ChainCheck::Intact { traces }))
+    }
+}
+
+/// The first trace position of a second (a trace id carries its time in
+/// milliseconds, shifted left 20 bits; see `Store::append_trace`).
+fn seq_at(unix_secs: i64) -> i64 {
+    unix_secs.clamp(0, i64::MAX >> 31).saturating_mul(1000) << 20
 }

@@ -18,18 +18,39 @@
   }
 
   // New approvals appear without a reload: the list is fetched every two
-  // seconds and swapped in only when the set of approvals changed, so the
-  // keyboard focus stays put otherwise.
+  // seconds and merged in card by card: cards already shown stay the same
+  // nodes (the keyboard focus and an open body stay put), new ones are
+  // inserted in place, decided or expired ones leave.
+  function merge(list, html) {
+    var next = document.createElement("template");
+    next.innerHTML = html;
+    var current = {};
+    list.querySelectorAll("[data-approval-id]").forEach(function (el) {
+      current[el.getAttribute("data-approval-id")] = el;
+    });
+    var keep = [];
+    next.content.childNodes.forEach(function (node) {
+      var id = node.nodeType === 1 && node.getAttribute("data-approval-id");
+      keep.push(id && current[id] ? current[id] : node);
+    });
+    var focused = document.activeElement;
+    list.querySelectorAll(":scope > *").forEach(function (el) {
+      if (keep.indexOf(el) < 0) el.remove();
+    });
+    keep.forEach(function (node) { list.appendChild(node); });
+    if (focused && list.contains(focused)) focused.focus();
+  }
+
   function poll(list) {
     var url = list.getAttribute("data-fragment");
     fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } })
       .then(function (r) {
         if (r.status === 401) { window.location.href = "/console/login"; return null; }
         if (!r.ok) return null;
-        var ids = r.headers.get("x-approval-ids") || "";
+        var ids = r.headers.get("x-approvals-digest") || "";
         return r.text().then(function (html) {
           if (ids !== list.getAttribute("data-ids")) {
-            list.innerHTML = html;
+            merge(list, html);
             list.setAttribute("data-ids", ids);
             tick();
           }

@@ -20,6 +20,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use axum::extract::rejection::FormRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
 use axum::http::{Extensions, HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -30,7 +31,7 @@ use serde::Deserialize;
 use crate::notify::{NotifyConfig, NotifyFormat};
 use crate::server::AppState;
 use crate::store::Store;
-use crate::store_console::{SessionRow, TraceFilter};
+use crate::store_console::{ConsoleReader, SessionRow, TraceFilter};
 use session::{LOGIN_CSRF_COOKIE, LoginLimiter, SESSION_COOKIE};
 
 /// The console's and the notifier's settings (part of the server's
@@ -62,8 +63,9 @@ impl Default for ConsoleConfig {
     }
 }
 
-/// The `serve` flags of the console and the notifications.
-#[derive(Debug, Clone, clap::Args)]
+/// The `serve` flags of the console and the notifications. Its `Debug`
+/// shows neither the webhook URLs (a Slack one is a credential) nor the secret.
+#[derive(Clone, clap::Args)]
 pub struct ConsoleArgs {
     /// The gateway's public base URL, for links in notifications (and
     /// `Secure` console cookies when https).
@@ -81,6 +83,21 @@ pub struct ConsoleArgs {
     /// Seconds a console session lives.
     #[arg(long, default_value_t = 12 * 3600)]
     pub console_session_ttl: u64,
+}
+
+impl std::fmt::Debug for ConsoleArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsoleArgs")
+            .field("public_url", &self.public_url)
+            .field("notify_webhook", &self.notify_webhook.len())
+            .field("notify_format", &self.notify_format)
+            .field(
+                "notify_secret",
+                &self.notify_secret.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("console_session_ttl", &self.console_session_ttl)
+            .finish()
+    }
 }
 
 impl ConsoleArgs {
@@ -131,6 +148,19 @@ impl ConsoleArgs {
 #[derive(Debug)]
 struct Console {
     limiter: LoginLimiter,
+    /// The console's own read-only connection (`None` if it could not be
+    /// opened: the pages that need it answer 500).
+    reader: Option<ConsoleReader>,
+}
+
+impl Console {
+    fn reader(&self) -> Result<&ConsoleReader, Refusal> {
+        self.reader.as_ref().ok_or_else(|| {
+            internal(&anyhow::anyhow!(
+                "the console's read connection is not open"
+            ))
+        })
+    }
 }
 
 /// The console's routes, to merge into the server's router.
@@ -139,9 +169,15 @@ pub fn router(state: &Arc<AppState>) -> Router<Arc<AppState>> {
         // The console's pages then answer 500; the API is unaffected.
         tracing::error!(error = %e, "cannot create the console's tables");
     }
+    let reader = state
+        .store()
+        .console_reader()
+        .map_err(|e| tracing::error!(error = %e, "cannot open the console's read connection"))
+        .ok();
     let cfg = &state.config().console;
     let console = Arc::new(Console {
         limiter: LoginLimiter::new(cfg.login_burst, cfg.login_refill),
+        reader,
     });
     Router::new()
         .route(
@@ -288,6 +324,21 @@ struct CsrfForm {
     csrf: String,
 }
 
+/// A form's fields: a body over the console's limit is 413; any other
+/// unreadable form reads as empty (and so fails its CSRF check: 403).
+fn form_fields<T: Default>(form: Result<Form<T>, FormRejection>) -> Result<T, Refusal> {
+    match form {
+        Ok(Form(t)) => Ok(t),
+        Err(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(Refusal::new(pages::error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Too large",
+            "That form is larger than the console accepts.",
+            None,
+        ))),
+        Err(_) => Ok(T::default()),
+    }
+}
+
 fn check_csrf(s: &Session, presented: &str) -> Result<(), Refusal> {
     if session::tokens_match(&s.csrf, presented) {
         Ok(())
@@ -368,9 +419,9 @@ async fn login(
     Extension(console): Extension<Arc<Console>>,
     ext: Extensions,
     headers: HeaderMap,
-    form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
+    form: Result<Form<LoginForm>, FormRejection>,
 ) -> Page {
-    let form = form.map(|f| f.0).unwrap_or_default();
+    let form = form_fields(form)?;
     let ip = client_ip(&ext);
     if let Some(wait) = console.limiter.blocked(ip) {
         let mut r = login_form(
@@ -430,10 +481,10 @@ async fn login(
 async fn logout(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
+    form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Page {
     let s = session(state.store(), &headers)?;
-    check_csrf(&s, &form.map(|f| f.0).unwrap_or_default().csrf)?;
+    check_csrf(&s, &form_fields(form)?.csrf)?;
     state
         .store()
         .delete_session(&s.token_hash)
@@ -459,14 +510,18 @@ struct DecidedQuery {
     outcome: Option<String>,
 }
 
-fn pending_cards(store: &Store, tenant: &str) -> anyhow::Result<Vec<pages::ApprovalView>> {
+fn pending_cards(
+    store: &Store,
+    reader: &ConsoleReader,
+    tenant: &str,
+) -> anyhow::Result<Vec<pages::ApprovalView>> {
     let now = now_secs();
     store.expire(now)?;
     store
         .approvals_newest_first(tenant, "pending")?
         .into_iter()
         .map(|a| {
-            let trace = store.approval_trace(&a)?;
+            let trace = reader.approval_trace(&a)?;
             Ok(pages::ApprovalView::new(a, trace, None, now))
         })
         .collect()
@@ -474,39 +529,49 @@ fn pending_cards(store: &Store, tenant: &str) -> anyhow::Result<Vec<pages::Appro
 
 async fn approvals_page(
     State(state): State<Arc<AppState>>,
+    Extension(console): Extension<Arc<Console>>,
     headers: HeaderMap,
     Query(q): Query<DecidedQuery>,
 ) -> Page {
     let s = session(state.store(), &headers)?;
-    let cards = pending_cards(state.store(), &s.row.tenant).map_err(|e| internal(&e))?;
+    let cards =
+        pending_cards(state.store(), console.reader()?, &s.row.tenant).map_err(|e| internal(&e))?;
+    // Only about an approval of this tenant that was decided so: a link
+    // cannot put words on the page.
     let flash = match (q.decided.as_deref(), q.outcome.as_deref()) {
-        (Some(id), Some(o @ ("approved" | "denied"))) => Some(format!("{id} {o}.")),
+        (Some(id), Some(o @ ("approved" | "denied"))) => state
+            .store()
+            .approval(&s.row.tenant, id)
+            .map_err(|e| internal(&e))?
+            .filter(|a| a.status == o || (o == "approved" && a.status == "executed"))
+            .map(|a| format!("{} {o}.", a.approval_id)),
         _ => None,
     };
     Ok(pages::approvals(&s, &cards, flash.as_deref()))
 }
 
-/// The list of pending approvals alone, for the page's script to swap in;
-/// `X-Approval-Ids` names them so the script replaces the list only when
-/// it changed. 401 once the session has ended.
-async fn approvals_fragment(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Page {
+/// The list of pending approvals alone, for the page's script to merge in;
+/// `X-Approvals-Digest` names the set so the script touches the page only
+/// when it changed. 401 once the session has ended.
+async fn approvals_fragment(
+    State(state): State<Arc<AppState>>,
+    Extension(console): Extension<Arc<Console>>,
+    headers: HeaderMap,
+) -> Page {
     let s = session(state.store(), &headers)
         .map_err(|_| Refusal::new(StatusCode::UNAUTHORIZED.into_response()))?;
-    let cards = pending_cards(state.store(), &s.row.tenant).map_err(|e| internal(&e))?;
-    let ids = cards
-        .iter()
-        .map(|c| c.approval.approval_id.as_str())
-        .collect::<Vec<_>>()
-        .join(",");
+    let cards =
+        pending_cards(state.store(), console.reader()?, &s.row.tenant).map_err(|e| internal(&e))?;
     let mut r = pages::approval_list(&s, &cards);
-    if let Ok(v) = HeaderValue::from_str(&ids) {
-        r.headers_mut().insert("x-approval-ids", v);
+    if let Ok(v) = HeaderValue::from_str(&pages::list_digest(&cards)) {
+        r.headers_mut().insert("x-approvals-digest", v);
     }
     Ok(r)
 }
 
 async fn approval_page(
     State(state): State<Arc<AppState>>,
+    Extension(console): Extension<Arc<Console>>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Page {
@@ -518,7 +583,10 @@ async fn approval_page(
         .approval(&s.row.tenant, &id)
         .map_err(|e| internal(&e))?
         .ok_or_else(|| not_found(&s))?;
-    let traces = store.approval_traces(&a).map_err(|e| internal(&e))?;
+    let traces = console
+        .reader()?
+        .approval_traces(&a)
+        .map_err(|e| internal(&e))?;
     let decision = store
         .decision(&s.row.tenant, &id)
         .map_err(|e| internal(&e))?;
@@ -566,11 +634,11 @@ async fn decide_form(
     state: &AppState,
     headers: &HeaderMap,
     id: &str,
-    form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
+    form: Result<Form<CsrfForm>, FormRejection>,
     approve: bool,
 ) -> Page {
     let s = session(state.store(), headers)?;
-    check_csrf(&s, &form.map(|f| f.0).unwrap_or_default().csrf)?;
+    check_csrf(&s, &form_fields(form)?.csrf)?;
     match decide(
         state.store(),
         &s.row.tenant,
@@ -607,7 +675,7 @@ async fn approve(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
+    form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Page {
     decide_form(&state, &headers, &id, form, true).await
 }
@@ -616,7 +684,7 @@ async fn deny(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
+    form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Page {
     decide_form(&state, &headers, &id, form, false).await
 }
@@ -638,7 +706,12 @@ pub struct TracesQuery {
     pub until: Option<String>,
     /// A trace id (or approval id) to go to.
     pub q: Option<String>,
+    /// Older than this trace (the next page).
+    pub before: Option<String>,
 }
+
+/// How many traces a page of the activity list shows.
+pub const TRACES_PER_PAGE: usize = 200;
 
 fn non_empty(s: Option<&String>) -> Option<String> {
     s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
@@ -675,6 +748,7 @@ pub fn parse_utc(s: &str) -> Option<i64> {
 
 async fn traces_page(
     State(state): State<Arc<AppState>>,
+    Extension(console): Extension<Arc<Console>>,
     headers: HeaderMap,
     Query(q): Query<TracesQuery>,
 ) -> Page {
@@ -718,9 +792,11 @@ async fn traces_page(
         agent: non_empty(q.agent.as_ref()),
         since_ms,
         until_ms,
-        limit: 200,
+        before: non_empty(q.before.as_ref()),
+        limit: TRACES_PER_PAGE,
     };
-    let traces = store
+    let traces = console
+        .reader()?
         .list_traces(&s.row.tenant, &filter)
         .map_err(|e| internal(&e))?;
     Ok(pages::traces(&s, &q, &traces, &problems))
@@ -728,6 +804,7 @@ async fn traces_page(
 
 async fn trace_page(
     State(state): State<Arc<AppState>>,
+    Extension(console): Extension<Arc<Console>>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Page {
@@ -737,7 +814,8 @@ async fn trace_page(
         .trace(&s.row.tenant, &id)
         .map_err(|e| internal(&e))?
         .ok_or_else(|| not_found(&s))?;
-    let chain = store
+    let chain = console
+        .reader()?
         .verify_up_to(&s.row.tenant, &id)
         .map_err(|e| internal(&e))?;
     let approval = match trace.get("approval_id").and_then(|v| v.as_str()) {
@@ -785,11 +863,11 @@ struct NewKeyForm {
 async fn create_key(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    form: Result<Form<NewKeyForm>, axum::extract::rejection::FormRejection>,
+    form: Result<Form<NewKeyForm>, FormRejection>,
 ) -> Page {
     let store = state.store();
     let s = session(store, &headers)?;
-    let form = form.map(|f| f.0).unwrap_or_default();
+    let form = form_fields(form)?;
     check_csrf(&s, &form.csrf)?;
     let name = form.name.trim();
     let (created, problem) = if name.is_empty() || name.len() > 100 {
@@ -814,11 +892,11 @@ async fn revoke_key(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
-    form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
+    form: Result<Form<CsrfForm>, FormRejection>,
 ) -> Page {
     let store = state.store();
     let s = session(store, &headers)?;
-    check_csrf(&s, &form.map(|f| f.0).unwrap_or_default().csrf)?;
+    check_csrf(&s, &form_fields(form)?.csrf)?;
     let Ok(key_id) = id.parse::<i64>() else {
         return Err(not_found(&s));
     };

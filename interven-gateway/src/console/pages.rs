@@ -242,13 +242,20 @@ fn list_markup(s: &Session, cards: &[ApprovalView]) -> Markup {
     }
 }
 
+/// A short digest of which approvals a list holds, in order.
+pub fn list_digest(cards: &[ApprovalView]) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for c in cards {
+        h.update(c.approval.approval_id.as_bytes());
+        h.update(b",");
+    }
+    crate::store::hex(&h.finalize()[..12])
+}
+
 /// The approvals page.
 pub fn approvals(s: &Session, cards: &[ApprovalView], flash: Option<&str>) -> Response {
-    let ids = cards
-        .iter()
-        .map(|c| c.approval.approval_id.as_str())
-        .collect::<Vec<_>>()
-        .join(",");
+    let ids = list_digest(cards);
     let body = html! {
         h1 { "Pending approvals" }
         @if let Some(f) = flash { p class="flash" role="status" { (f) } }
@@ -359,13 +366,37 @@ pub fn traces(
                     }
                 }
             }
-            p class="muted small" { "The newest " (traces.len()) " shown." }
+            @if traces.len() >= super::TRACES_PER_PAGE {
+                @if let Some(last) = traces.last() {
+                    p { a href=(older_link(q, &last.trace_id)) rel="next" { "Older traces →" } }
+                }
+            } @else {
+                p class="muted small" { (traces.len()) @if traces.len() == 1 { " trace." } @else { " traces." } }
+            }
         }
     };
     respond(
         StatusCode::OK,
         layout("Activity", Some(s), "Activity", &body),
     )
+}
+
+/// The activity list's next page: the same filters, older than `last`.
+fn older_link(q: &TracesQuery, last: &str) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in [
+        ("decision", &q.decision),
+        ("tool", &q.tool),
+        ("agent", &q.agent),
+        ("since", &q.since),
+        ("until", &q.until),
+    ] {
+        if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+            query.append_pair(k, v);
+        }
+    }
+    query.append_pair("before", last);
+    format!("/console/traces?{}", query.finish())
 }
 
 /// One trace.

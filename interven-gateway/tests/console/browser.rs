@@ -270,12 +270,43 @@ async fn steps(run: &mut Run<'_>) {
     for fact in ["github", "delete_repo", "DELETE", "release-bot", "left"] {
         assert!(text.contains(fact), "{fact} not on the card: {text}");
     }
-    card.find(Locator::XPath(".//button[normalize-space()='Approve']"))
-        .await
-        .unwrap()
-        .click()
+    // With the keyboard: focus Approve; a new request arriving meanwhile
+    // leaves the focus where it was; Enter approves.
+    let approve = card
+        .find(Locator::XPath(".//button[normalize-space()='Approve']"))
         .await
         .unwrap();
+    run.b
+        .execute(
+            "arguments[0].focus();",
+            vec![serde_json::to_value(&approve).unwrap()],
+        )
+        .await
+        .unwrap();
+    let newer = agent.scan(&destructive("staging-db")).await.unwrap();
+    run.wait_for_card(newer.approval_id.as_ref().unwrap().as_str())
+        .await;
+    let focused = run
+        .b
+        .execute(
+            "const a = document.activeElement; const c = a.closest('[data-approval-id]'); \
+             return [a.textContent.trim(), c && c.getAttribute('data-approval-id')];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(focused, json!(["Approve", id.as_str()]), "the focus moved");
+    let cards = run
+        .b
+        .find_all(Locator::Css("[data-approval-id]"))
+        .await
+        .unwrap();
+    assert_eq!(
+        cards[0].attr("data-approval-id").await.unwrap().as_deref(),
+        newer.approval_id.as_ref().map(|i| i.as_str()),
+        "newest first"
+    );
+    approve.send_keys("\u{E007}").await.unwrap();
     run.shot("approved").await;
     assert_eq!(
         waiter.await.unwrap().unwrap().status,
@@ -324,6 +355,59 @@ async fn steps(run: &mut Run<'_>) {
     let page = run.b.source().await.unwrap();
     assert!(page.contains("verifies up to this trace"));
     assert!(page.contains(id.as_str()), "the trace's approval");
+
+    // Keys: create one (shown once), then revoke it through the confirmation.
+    run.goto("/console/keys", "keys").await;
+    run.b
+        .find(Locator::Css("input[name=name]"))
+        .await
+        .unwrap()
+        .send_keys("ci-agent")
+        .await
+        .unwrap();
+    run.b
+        .find(Locator::XPath("//button[normalize-space()='Create key']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    run.shot("key-created").await;
+    let key = run
+        .b
+        .find(Locator::Css("pre.key"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(key.starts_with("ivk_") && key.len() == 68, "{key}");
+    gw.client(&key).health().await.unwrap();
+    let row = run
+        .b
+        .find(Locator::XPath("//tr[td[contains(., 'ci-agent')]]"))
+        .await
+        .unwrap();
+    row.find(Locator::XPath(".//button[normalize-space()='Revoke']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(run.b.get_alert_text().await.unwrap().contains("ci-agent"));
+    run.b.accept_alert().await.unwrap();
+    let row = run
+        .b
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::XPath(
+            "//tr[td[contains(., 'ci-agent')] and td[contains(., 'revoked')]]",
+        ))
+        .await
+        .unwrap();
+    run.shot("key-revoked").await;
+    assert!(!row.text().await.unwrap().contains("Revoke"));
+    assert!(!run.b.source().await.unwrap().contains(&key), "shown once");
 
     // A forged POST without the CSRF token is refused, from the signed-in page.
     let pending = agent.scan(&destructive("legacy-api")).await.unwrap();

@@ -145,6 +145,14 @@ async fn console_sign_in_csrf_tenants_and_deciding_once() {
         assert!(cookie_value(&a.cookies, "interven_session").is_none());
         assert!(a.body.contains("Agent keys cannot sign in"));
     }
+    // Forms are small: a large one is refused before it is read.
+    let big = "k".repeat(64 * 1024);
+    assert_eq!(
+        web.post("/console/login", None, &[("key", big.as_str())])
+            .await
+            .status,
+        StatusCode::PAYLOAD_TOO_LARGE
+    );
     let forged = web
         .post("/console/login", None, &[("key", gw.admin.as_str())])
         .await;
@@ -480,8 +488,10 @@ async fn console_keys_are_shown_once_and_revoking_ends_sessions() {
 #[tokio::test]
 async fn console_sessions_expire_and_failed_sign_ins_are_limited() {
     let gw = Console::start(Config {
+        approval_ttl: Duration::from_secs(2),
         console: ConsoleConfig {
-            session_ttl: Duration::from_secs(1),
+            // Whole seconds: at least two of life before the first page.
+            session_ttl: Duration::from_secs(3),
             login_burst: 3,
             login_refill: Duration::from_secs(60),
             ..ConsoleConfig::default()
@@ -490,11 +500,16 @@ async fn console_sessions_expire_and_failed_sign_ins_are_limited() {
     });
     let web = Http::new(&gw);
     let session = web.sign_in(&gw.admin).await;
-    assert_eq!(
-        web.get("/console/approvals", Some(&session)).await.status,
-        200
-    );
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let page = web.get("/console/approvals", Some(&session)).await;
+    assert_eq!(page.status, 200);
+    let csrf = csrf_of(&page.body);
+    let v = gw
+        .client(&gw.agent)
+        .scan(&destructive("short-lived"))
+        .await
+        .unwrap();
+    let id = v.approval_id.unwrap();
+    tokio::time::sleep(Duration::from_millis(4100)).await;
     assert_eq!(
         web.get("/console/approvals", Some(&session))
             .await
@@ -503,6 +518,28 @@ async fn console_sessions_expire_and_failed_sign_ins_are_limited() {
         Some("/console/login"),
         "expired"
     );
+    // An expired approval leaves the list and cannot be decided.
+    let session = web.sign_in(&gw.admin).await;
+    let page = web.get("/console/approvals", Some(&session)).await;
+    assert!(
+        !page.body.contains(id.as_str()),
+        "expired approvals are not pending"
+    );
+    let csrf_now = csrf_of(&page.body);
+    assert_ne!(csrf, csrf_now, "a new session, a new token");
+    let late = web
+        .post(
+            &format!("/console/approvals/{id}/approve"),
+            Some(&session),
+            &[("csrf", csrf_now.as_str())],
+        )
+        .await;
+    assert_eq!(late.status, StatusCode::CONFLICT);
+    assert!(late.body.contains("expired"), "{}", late.body);
+    let detail = web
+        .get(&format!("/console/approvals/{id}"), Some(&session))
+        .await;
+    assert!(detail.body.contains("Expired undecided"));
 
     for _ in 0..3 {
         assert_eq!(
@@ -515,4 +552,170 @@ async fn console_sessions_expire_and_failed_sign_ins_are_limited() {
     assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(limited.body.contains("Too many failed sign-ins"));
     assert!(cookie_value(&limited.cookies, "interven_session").is_none());
+}
+
+#[tokio::test]
+async fn the_console_shows_only_redacted_bodies() {
+    let gw = Console::start(Config::default());
+    let web = Http::new(&gw);
+    let session = web.sign_in(&gw.admin).await;
+    let email = "jane.doe@acme-corp.com";
+    let card = "4111 1111 1111 1111";
+    let request = interven::ScanRequest::builder("DELETE", "https://api.github.com/repos/acme/crm")
+        .json_body(serde_json::json!({ "notify": email, "card": card, "reason": "cleanup" }))
+        .tool("github")
+        .build()
+        .unwrap();
+    let v = gw.client(&gw.agent).scan(&request).await.unwrap();
+    assert_eq!(v.decision, Decision::RequireApproval);
+    let id = v.approval_id.unwrap();
+    let pages = [
+        web.get("/console/approvals", Some(&session)).await.body,
+        web.get(&format!("/console/approvals/{id}"), Some(&session))
+            .await
+            .body,
+        web.get(&format!("/console/traces/{}", v.trace_id), Some(&session))
+            .await
+            .body,
+        web.get("/console/traces", Some(&session)).await.body,
+    ];
+    for (i, page) in pages.iter().enumerate() {
+        // The list of traces shows no bodies; the other pages do.
+        assert!(i == 3 || page.contains("cleanup"), "the body is shown");
+        assert!(
+            !page.contains(email) && !page.contains(card),
+            "a raw value on a page"
+        );
+        assert!(!page.contains("jane.doe"), "a raw value on a page");
+    }
+    assert!(pages[0].contains("PII_DETECTED"));
+
+    // A response scan shows on its trace's page: classes and counts, never values.
+    let agent = gw.client(&gw.agent);
+    let read = interven::ScanRequest::builder("GET", "https://crm.example.com/contacts/7")
+        .tool("crm")
+        .build()
+        .unwrap();
+    let t = agent.scan(&read).await.unwrap();
+    let before = web
+        .get(&format!("/console/traces/{}", t.trace_id), Some(&session))
+        .await;
+    assert!(before.body.contains("No response was scanned"));
+    let classified = agent
+        .scan_response(
+            &t.trace_id,
+            &serde_json::json!({ "contact": { "email": email } }),
+            Some(200),
+        )
+        .await
+        .unwrap();
+    let after = web
+        .get(&format!("/console/traces/{}", t.trace_id), Some(&session))
+        .await;
+    assert!(!after.body.contains("No response was scanned"));
+    assert!(!classified.data_classes.is_empty());
+    for class in &classified.data_classes {
+        assert!(
+            after.body.contains(class.as_str()),
+            "{class} not on the page"
+        );
+    }
+    assert!(after.body.contains(classified.content_fingerprint.as_str()));
+    assert!(!after.body.contains(email));
+}
+
+#[test]
+fn serve_flags_are_documented_and_checked() {
+    let help = std::process::Command::new(crate::BIN)
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for flag in [
+        "--public-url",
+        "--notify-webhook",
+        "--notify-format",
+        "--notify-secret",
+        "json",
+        "slack",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from serve --help");
+    }
+    let db = std::env::temp_dir().join(format!("interven-console-cli-{}.db", std::process::id()));
+    let out = std::process::Command::new(crate::BIN)
+        .args(["serve", "--bind", "127.0.0.1:0", "--db"])
+        .arg(&db)
+        .args(["--notify-webhook", "ftp://hooks.example.com/services/tok3n"])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&db);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("must be an http or https URL"), "{err}");
+    assert!(
+        !err.contains("tok3n"),
+        "a webhook URL may carry a token: {err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn activity_pages_through_older_traces_and_flashes_are_not_spoofable() {
+    let gw = Console::start(Config::default());
+    let web = Http::new(&gw);
+    let session = web.sign_in(&gw.admin).await;
+    let agent = gw.client(&gw.agent);
+    let scan = |i: usize| {
+        let agent = agent.clone();
+        tokio::spawn(async move {
+            let r = interven::ScanRequest::builder("POST", "https://api.example.com/notes")
+                .json_body(serde_json::json!({ "n": i }))
+                .tool("pager")
+                .build()
+                .unwrap();
+            agent.scan(&r).await.unwrap().trace_id
+        })
+    };
+    let first = scan(0).await.unwrap();
+    let rest: Vec<_> = (1..=200).map(scan).collect();
+    for t in rest {
+        t.await.unwrap();
+    }
+    let page = web.get("/console/traces?tool=pager", Some(&session)).await;
+    assert_eq!(
+        page.body.matches("<tr>").count(),
+        1 + 200,
+        "a header row and a page of traces"
+    );
+    assert!(
+        !page.body.contains(first.as_str()),
+        "the oldest is on the next page"
+    );
+    let at = page
+        .body
+        .find("rel=\"next\"")
+        .expect("a link to older traces");
+    let href_at = page.body[..at].rfind("href=\"").unwrap() + "href=\"".len();
+    let href = page.body[href_at..]
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&");
+    assert!(
+        href.contains("tool=pager") && href.contains("before=tr_"),
+        "{href}"
+    );
+    let older = web.get(&href, Some(&session)).await;
+    assert_eq!(older.body.matches("<tr>").count(), 1 + 1);
+    assert!(older.body.contains(first.as_str()));
+    assert!(!older.body.contains("rel=\"next\""));
+
+    // The page says "… approved." only of an approval that was.
+    let spoof = web
+        .get(
+            "/console/approvals?decided=Your+account+is+locked&as=approved",
+            Some(&session),
+        )
+        .await;
+    assert!(!spoof.body.contains("Your account is locked"));
+    assert!(!spoof.body.contains("class=\"flash\""));
 }

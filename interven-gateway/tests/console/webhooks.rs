@@ -28,8 +28,9 @@ struct Received {
 #[derive(Clone)]
 struct Receiver {
     seen: Arc<Mutex<Received>>,
-    /// Answer 503 to this many requests first.
+    /// Answer `failure` to this many requests first.
     fail_first: usize,
+    failure: StatusCode,
     /// Never answer (holds each request open).
     hang: bool,
 }
@@ -44,7 +45,7 @@ async fn hook(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> Sta
         std::future::pending::<()>().await;
     }
     if n <= r.fail_first {
-        StatusCode::SERVICE_UNAVAILABLE
+        r.failure
     } else {
         StatusCode::OK
     }
@@ -52,12 +53,21 @@ async fn hook(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> Sta
 
 /// Starts a receiver; its `/hook` URL and what it saw.
 async fn receiver(fail_first: usize, hang: bool) -> (String, Arc<Mutex<Received>>) {
+    receiver_failing_with(fail_first, StatusCode::SERVICE_UNAVAILABLE, hang).await
+}
+
+async fn receiver_failing_with(
+    fail_first: usize,
+    failure: StatusCode,
+    hang: bool,
+) -> (String, Arc<Mutex<Received>>) {
     let seen = Arc::new(Mutex::new(Received::default()));
     let app = Router::new()
         .route("/hook", post(hook))
         .with_state(Receiver {
             seen: seen.clone(),
             fail_first,
+            failure,
             hang,
         });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -69,11 +79,15 @@ async fn receiver(fail_first: usize, hang: bool) -> (String, Arc<Mutex<Received>
 }
 
 fn gateway(hook: &str, format: NotifyFormat, secret: Option<&str>) -> Console {
+    gateway_to(&[hook], format, secret)
+}
+
+fn gateway_to(hooks: &[&str], format: NotifyFormat, secret: Option<&str>) -> Console {
     Console::start(Config {
         console: ConsoleConfig {
             public_url: Some("https://gw.example.com".to_owned()),
             notify: NotifyConfig {
-                webhooks: vec![hook.to_owned()],
+                webhooks: hooks.iter().map(|h| (*h).to_owned()).collect(),
                 format,
                 secret: secret.map(Into::into),
                 first_backoff: Duration::from_millis(50),
@@ -227,4 +241,35 @@ async fn a_webhook_that_never_answers_does_not_hold_scans() {
         5,
         "each pending approval delivered once, concurrently"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_and_unreachable_webhooks_are_not_fatal() {
+    let (good, good_seen) = receiver(0, false).await;
+    // A 404 is final: not retried.
+    let (gone, gone_seen) = receiver_failing_with(usize::MAX, StatusCode::NOT_FOUND, false).await;
+    // Nothing listens there: retried, then given up, never fatal.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/hook", l.local_addr().unwrap())
+    };
+    let gw = gateway_to(&[&dead, &gone, &good], NotifyFormat::Json, None);
+    let agent = gw.client(&gw.agent);
+    let v = agent.scan(&destructive("ops")).await.unwrap();
+    assert_eq!(v.decision, Decision::RequireApproval);
+    let calls = wait_for_calls(&good_seen, 1).await;
+    let p: Value = serde_json::from_slice(&calls[0].1).unwrap();
+    assert_eq!(p["approval_id"], v.approval_id.as_ref().unwrap().as_str());
+    wait_for_calls(&gone_seen, 1).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        gone_seen.lock().unwrap().calls.len(),
+        1,
+        "a 404 is not retried"
+    );
+    // The gateway goes on serving, and notifying.
+    let next = agent.scan(&destructive("ops-2")).await.unwrap();
+    assert_eq!(next.decision, Decision::RequireApproval);
+    wait_for_calls(&good_seen, 2).await;
+    assert_eq!(good_seen.lock().unwrap().calls.len(), 2);
 }
