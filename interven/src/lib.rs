@@ -178,7 +178,7 @@ pub use client::{Client, ClientBuilder, FailureMode, RetryPolicy};
 pub use error::{Error, Result};
 pub use gate::{Denied, Gate, GateCall, PendingApproval, Proceed};
 pub use types::{
-    Approval, ApprovalId, ApprovalStatus, Decision, RUNTIME_TYPE, ResponseScan, RiskBand,
+    Approval, ApprovalId, ApprovalStatus, Decision, Monitored, RUNTIME_TYPE, ResponseScan, RiskBand,
     ScanRequest, ScanRequestBuilder, TraceId, Verdict,
 };
 
