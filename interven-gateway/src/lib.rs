@@ -4,13 +4,15 @@
 //! every decision (SQLite).
 //!
 //! Run it with the `interven-gateway` binary (`serve`, `keys`, `scan`,
-//! `approvals`, `traces`); this library exposes the same pieces so that
+//! `approvals`, `traces`, `policy`); this library exposes the same pieces so that
 //! tests and embedders can start a server in-process.
 #![deny(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 pub mod auth;
 pub mod cli;
+pub mod policy_cmd;
 pub mod ratelimit;
+pub mod reload;
 pub mod server;
 pub mod store;
 

@@ -11,7 +11,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use interven::engine::{Engine, canonical_request_hash, rfc3339};
+use interven::engine::{AssessOptions, Engine, canonical_request_hash, rfc3339};
 use interven::{Approval, ApprovalId, ApprovalStatus, Decision, ScanRequest, TraceId, Verdict};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -73,6 +73,11 @@ impl AppState {
             config,
         })
     }
+
+    /// The engine (for policy reloads).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
 }
 
 /// An error answer: JSON `{"error": "..."}` with its status.
@@ -123,6 +128,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/approvals/{id}/status", get(approval_status))
         .route("/v1/approvals/{id}/approve", post(approve))
         .route("/v1/approvals/{id}/deny", post(deny))
+        .route("/v1/traces", get(list_traces))
         .route("/v1/traces/{trace_id}", get(trace))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(DefaultBodyLimit::disable())
@@ -280,9 +286,14 @@ async fn scan(
         ));
     }
     let started = Instant::now();
-    let a = state
-        .engine
-        .assess(&request, &scope(&p.tenant, request.agent_id()));
+    let a = state.engine.assess_with(
+        &request,
+        &scope(&p.tenant, request.agent_id()),
+        &AssessOptions::new()
+            .tenant(p.tenant.clone())
+            .key(p.key_id.to_string()),
+    );
+    let policy_record = crate::policy_cmd::trace_record(&a);
     // The store gives the trace its id; the verdict carries it once the trace is durable.
     let mut verdict = a.verdict(TraceId::new(String::new()), &request);
     if a.decision == Decision::RequireApproval {
@@ -313,6 +324,7 @@ async fn scan(
         body: a.sanitized_body.as_ref().unwrap_or(request.body()),
         approval_id: approval_id.as_deref(),
         latency_us: started.elapsed().as_micros() as u64,
+        policy: policy_record.as_ref(),
     };
     let trace_id = state
         .store
@@ -320,7 +332,14 @@ async fn scan(
         .await
         .map_err(|e| ApiError::internal(&e))?;
     verdict.trace_id = TraceId::new(trace_id);
-    tracing::info!(trace_id = %verdict.trace_id, decision = %verdict.decision, tenant = %p.tenant, "scan");
+    match verdict.monitored() {
+        Some(m) => {
+            tracing::info!(trace_id = %verdict.trace_id, decision = "monitored", enforced = %verdict.decision, would_be = %m.decision, tenant = %p.tenant, "scan")
+        }
+        None => {
+            tracing::info!(trace_id = %verdict.trace_id, decision = %verdict.decision, tenant = %p.tenant, "scan")
+        }
+    }
     Ok(Json(verdict))
 }
 
@@ -516,6 +535,33 @@ async fn list_approvals(
     Ok(Json(
         json!({ "approvals": rows.iter().map(to_approval).collect::<Vec<_>>() }),
     ))
+}
+
+#[derive(Deserialize)]
+struct TracesQuery {
+    monitored: Option<bool>,
+    limit: Option<usize>,
+}
+
+/// `GET /v1/traces?monitored=true[&limit=N]` (admin): the tenant's latest
+/// traces that monitor-mode rules matched, newest first.
+async fn list_traces(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<TracesQuery>,
+) -> ApiResult<Json<Value>> {
+    let p = admin(&state, &headers)?;
+    if q.monitored != Some(true) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "only monitored traces are listed: add ?monitored=true",
+        ));
+    }
+    let traces = state
+        .store
+        .monitored_traces(Some(&p.tenant), q.limit.unwrap_or(100).min(1000))
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(json!({ "traces": traces })))
 }
 
 async fn trace(

@@ -68,8 +68,8 @@ pub use policy::{
 
 use crate::error::Result;
 use crate::types::{
-    Approval, ApprovalId, ApprovalStatus, Decision, Monitored, ResponseScan, RiskBand, ScanRequest, TraceId,
-    Verdict, url_for_display,
+    Approval, ApprovalId, ApprovalStatus, Decision, Monitored, ResponseScan, RiskBand, ScanRequest,
+    TraceId, Verdict, url_for_display,
 };
 use detect::{Located, detector};
 

@@ -43,19 +43,44 @@ impl fmt::Display for Diagnostic {
             Severity::Error => "error",
             Severity::Warning => "warning",
         };
-        write!(f, "{}:{}: {level}: {}", self.line, self.column, self.message)
+        write!(
+            f,
+            "{}:{}: {level}: {}",
+            self.line, self.column, self.message
+        )
     }
 }
 
 const TOP_KEYS: &[&str] = &["mode", "destinations", "rules", "exempt"];
 const DESTINATION_KEYS: &[&str] = &["allow", "deny"];
 const RULE_KEYS: &[&str] = &[
-    "name", "decision", "reason", "tools", "operations", "methods", "hosts", "paths",
-    "finding_kinds", "finding_types", "confidence", "min_risk", "when", "rate", "mode",
+    "name",
+    "decision",
+    "reason",
+    "tools",
+    "operations",
+    "methods",
+    "hosts",
+    "paths",
+    "finding_kinds",
+    "finding_types",
+    "confidence",
+    "min_risk",
+    "when",
+    "rate",
+    "mode",
 ];
 const EXEMPT_KEYS: &[&str] = &[
-    "name", "finding_types", "finding_kinds", "confidence", "tools", "operations", "hosts",
-    "paths", "fields", "values",
+    "name",
+    "finding_types",
+    "finding_kinds",
+    "confidence",
+    "tools",
+    "operations",
+    "hosts",
+    "paths",
+    "fields",
+    "values",
 ];
 const METHODS: &[&str] = &[
     "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
@@ -63,7 +88,10 @@ const METHODS: &[&str] = &[
 /// Types reported by detectors other than the vendor rules.
 const OTHER_SECRET_TYPES: &[&str] = &["PASSWORD", "GENERIC_SECRET"];
 const DESTINATION_TYPES: &[&str] = &[
-    "EXFILTRATION_DESTINATION", "DENYLISTED_DESTINATION", "UNLISTED_DESTINATION", "RAW_IP_URL",
+    "EXFILTRATION_DESTINATION",
+    "DENYLISTED_DESTINATION",
+    "UNLISTED_DESTINATION",
+    "RAW_IP_URL",
     "INSECURE_TRANSPORT",
 ];
 
@@ -105,7 +133,10 @@ impl Checker<'_> {
     }
 
     fn errors(&self) -> usize {
-        self.out.iter().filter(|d| d.severity == Severity::Error).count()
+        self.out
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count()
     }
 
     fn toml_error(&mut self, e: &toml::de::Error, fallback: Range<usize>) {
@@ -118,7 +149,11 @@ impl Checker<'_> {
             if !known.contains(&key.get_ref().as_ref()) {
                 self.error(
                     key.span(),
-                    format!("unknown key `{}` in {what}: expected one of {}", key.get_ref(), known.join(", ")),
+                    format!(
+                        "unknown key `{}` in {what}: expected one of {}",
+                        key.get_ref(),
+                        known.join(", ")
+                    ),
                 );
             }
         }
@@ -170,7 +205,11 @@ impl Checker<'_> {
         self.finding_types(table);
         for (span, m) in self.strings(table, "methods") {
             if !METHODS.contains(&m.to_ascii_uppercase().as_str()) {
-                self.push(span, Severity::Warning, format!("methods: `{m}` is not a standard HTTP method"));
+                self.push(
+                    span,
+                    Severity::Warning,
+                    format!("methods: `{m}` is not a standard HTTP method"),
+                );
             }
         }
         if let Some(when) = table.get("when").and_then(|w| w.get_ref().as_array()) {
@@ -190,7 +229,10 @@ impl Checker<'_> {
 
     fn exemption(&mut self, value: &Spanned<DeValue<'_>>) {
         let Some(table) = value.get_ref().as_table() else {
-            return self.error(value.span(), "an exemption must be a table: write [[exempt]]");
+            return self.error(
+                value.span(),
+                "an exemption must be a table: write [[exempt]]",
+            );
         };
         let before = self.errors();
         self.unknown_keys(table, EXEMPT_KEYS, "an exemption");
@@ -239,7 +281,12 @@ fn check_unsorted(text: &str) -> Vec<Diagnostic> {
         c.unknown_keys(d, DESTINATION_KEYS, "[destinations]");
         c.globs(d, DESTINATION_KEYS);
     }
-    let array = |key: &str| doc.get(key).and_then(|v| v.get_ref().as_array()).map(|a| a.iter().cloned().collect::<Vec<_>>()).unwrap_or_default();
+    let array = |key: &str| {
+        doc.get(key)
+            .and_then(|v| v.get_ref().as_array())
+            .map(|a| a.iter().cloned().collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
     let rules = array("rules");
     for r in &rules {
         c.rule(r);
@@ -255,12 +302,19 @@ fn check_unsorted(text: &str) -> Vec<Diagnostic> {
         Err(e) => {
             // Whatever the structural checks above did not catch (e.g. a bad `mode`).
             let msg = e.to_string();
-            let position = regex::Regex::new(r"line (\d+), column (\d+)").ok().and_then(|re| {
-                let caps = re.captures(&msg)?;
-                Some((caps[1].parse().ok()?, caps[2].parse().ok()?))
-            });
+            let position = regex::Regex::new(r"line (\d+), column (\d+)")
+                .ok()
+                .and_then(|re| {
+                    let caps = re.captures(&msg)?;
+                    Some((caps[1].parse().ok()?, caps[2].parse().ok()?))
+                });
             let (line, column) = position.unwrap_or((1, 1));
-            c.out.push(Diagnostic { line, column, severity: Severity::Error, message: msg.lines().last().unwrap_or_default().to_owned() });
+            c.out.push(Diagnostic {
+                line,
+                column,
+                severity: Severity::Error,
+                message: msg.lines().last().unwrap_or_default().to_owned(),
+            });
             return c.out;
         }
     };
@@ -275,7 +329,10 @@ fn semantics(c: &mut Checker<'_>, policy: &Policy, spans: &[Range<usize>]) {
     for (i, rule) in rules.iter().enumerate() {
         let span = spans.get(i).cloned().unwrap_or(0..0);
         if let Some(why) = never_matches(rule) {
-            c.error(span.clone(), format!("rule `{}` can never match: {why}", rule.name));
+            c.error(
+                span.clone(),
+                format!("rule `{}` can never match: {why}", rule.name),
+            );
             continue;
         }
         if let Some((j, a)) = rules.iter().enumerate().find(|(j, a)| {
@@ -294,7 +351,12 @@ fn semantics(c: &mut Checker<'_>, policy: &Policy, spans: &[Range<usize>]) {
                 ),
             );
         }
-        if rule.rate.is_some() && rules.iter().enumerate().any(|(j, r)| j != i && r.name == rule.name) {
+        if rule.rate.is_some()
+            && rules
+                .iter()
+                .enumerate()
+                .any(|(j, r)| j != i && r.name == rule.name)
+        {
             c.error(span, format!("rule `{}` has a rate and shares its name with another rule: rate counters are kept by rule name, give it its own", rule.name));
         }
     }
@@ -319,9 +381,17 @@ fn never_matches(rule: &Rule) -> Option<String> {
     // address several values, each satisfying a different condition).
     let exact = |c: &&Condition| !c.field().split('/').any(|s| s == "*");
     for a in rule.when.iter().filter(exact) {
-        for b in rule.when.iter().filter(exact).filter(|b| b.field() == a.field()) {
+        for b in rule
+            .when
+            .iter()
+            .filter(exact)
+            .filter(|b| b.field() == a.field())
+        {
             if a.is_absent() && b.needs_value() {
-                return Some(format!("`{}` must both be absent (exists = false) and hold a value", a.field()));
+                return Some(format!(
+                    "`{}` must both be absent (exists = false) and hold a value",
+                    a.field()
+                ));
             }
             if let (Some(x), Some(y)) = (a.eq_operand(), b.eq_operand())
                 && x != y
@@ -331,7 +401,12 @@ fn never_matches(rule: &Rule) -> Option<String> {
             if let (Some((true, lo, lo_inc)), Some((false, hi, hi_inc))) = (a.bound(), b.bound())
                 && (lo > hi || (lo == hi && !(lo_inc && hi_inc)))
             {
-                return Some(format!("`{}` cannot be both {} {lo} and {} {hi}", a.field(), a.operator(), b.operator()));
+                return Some(format!(
+                    "`{}` cannot be both {} {lo} and {} {hi}",
+                    a.field(),
+                    a.operator(),
+                    b.operator()
+                ));
             }
         }
     }
@@ -360,12 +435,15 @@ fn superset<T: PartialEq>(a: &[T], b: &[T]) -> bool {
 /// Whether rule `a` matches whenever rule `b` does.
 fn weaker(a: &Rule, b: &Rule) -> bool {
     let upper = |v: &[String]| v.iter().map(|s| s.to_ascii_uppercase()).collect::<Vec<_>>();
-    let a_needs_finding = !(a.finding_kinds.is_empty() && a.finding_types.is_empty() && a.confidence.is_empty());
+    let a_needs_finding =
+        !(a.finding_kinds.is_empty() && a.finding_types.is_empty() && a.confidence.is_empty());
     let findings = !a_needs_finding
         || (superset(&a.finding_kinds, &b.finding_kinds)
             && superset(&upper(&a.finding_types), &upper(&b.finding_types))
             && superset(&a.confidence, &b.confidence)
-            && !(b.finding_kinds.is_empty() && b.finding_types.is_empty() && b.confidence.is_empty()));
+            && !(b.finding_kinds.is_empty()
+                && b.finding_types.is_empty()
+                && b.confidence.is_empty()));
     findings
         && wider(&a.tools, &b.tools)
         && wider(&a.operations, &b.operations)
@@ -434,8 +512,12 @@ oops = true
     #[test]
     fn type_errors_never_match_and_shadowing() {
         let d = diags("[[rules]]\nname = \"a\"\ndecision = \"NOPE\"\nreason = \"A\"\n");
-        assert!(d.len() == 1 && d[0].starts_with("3:12: error") && d[0].contains("NOPE"), "{d:?}");
-        let d = diags(r#"
+        assert!(
+            d.len() == 1 && d[0].starts_with("3:12: error") && d[0].contains("NOPE"),
+            "{d:?}"
+        );
+        let d = diags(
+            r#"
 [[rules]]
 name = "pii-secret"
 finding_kinds = ["pii"]
@@ -503,20 +585,40 @@ reason = "L"
 [[exempt]]
 name = "broad"
 hosts = ["*.corp.io"]
-"#);
+"#,
+        );
         let want = [
-            ("2:1: error: rule `pii-secret` can never match: none of its finding_types", true),
-            ("9:1: error: rule `range` can never match: `/n` cannot be both gt 10 and lt 5", true),
+            (
+                "2:1: error: rule `pii-secret` can never match: none of its finding_types",
+                true,
+            ),
+            (
+                "9:1: error: rule `range` can never match: `/n` cannot be both gt 10 and lt 5",
+                true,
+            ),
             ("15:1: error: rule `absent` can never match", true),
             ("21:1: error: rule `empty-in` can never match", true),
             ("wildcards-are-fine", false),
-            ("39:1: error: rule `repo-deletes` is shadowed by rule `all-deletes` (line 33)", true),
+            (
+                "39:1: error: rule `repo-deletes` is shadowed by rule `all-deletes` (line 33)",
+                true,
+            ),
             ("monitored-deletes", false),
-            ("59:1: error: rule `low-secrets` is shadowed by rule `secrets` (line 53)", true),
-            ("66:1: warning: exemption `broad` names no finding_types", true),
+            (
+                "59:1: error: rule `low-secrets` is shadowed by rule `secrets` (line 53)",
+                true,
+            ),
+            (
+                "66:1: warning: exemption `broad` names no finding_types",
+                true,
+            ),
         ];
         for (w, present) in want {
-            assert_eq!(d.iter().any(|x| x.contains(w) || x.starts_with(w)), present, "{w}: {d:#?}");
+            assert_eq!(
+                d.iter().any(|x| x.contains(w) || x.starts_with(w)),
+                present,
+                "{w}: {d:#?}"
+            );
         }
         assert_eq!(d.len(), 7, "{d:#?}");
     }

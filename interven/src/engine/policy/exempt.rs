@@ -79,7 +79,8 @@ pub(crate) fn parse_digest(text: &str) -> Result<[u8; 32], String> {
     }
     let mut out = [0u8; 32];
     for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2).ok_or_else(bad)?, 16).map_err(|_| bad())?;
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2).ok_or_else(bad)?, 16)
+            .map_err(|_| bad())?;
     }
     Ok(out)
 }
@@ -101,7 +102,11 @@ pub struct Exempted {
 
 impl Exemption {
     pub(crate) fn compile(&mut self) -> Result<(), String> {
-        self.digests = self.values.iter().map(|v| parse_digest(v)).collect::<Result<_, _>>()?;
+        self.digests = self
+            .values
+            .iter()
+            .map(|v| parse_digest(v))
+            .collect::<Result<_, _>>()?;
         if self.name.trim().is_empty() {
             return Err("an exemption needs a `name`".to_owned());
         }
@@ -116,9 +121,17 @@ impl Exemption {
             && self.values.is_empty())
     }
 
-    fn covers(&self, f: &Finding, facts: &Facts<'_>, value: &mut dyn FnMut() -> Option<[u8; 32]>) -> bool {
+    fn covers(
+        &self,
+        f: &Finding,
+        facts: &Facts<'_>,
+        value: &mut dyn FnMut() -> Option<[u8; 32]>,
+    ) -> bool {
         (self.finding_types.is_empty()
-            || self.finding_types.iter().any(|t| t.eq_ignore_ascii_case(&f.finding_type)))
+            || self
+                .finding_types
+                .iter()
+                .any(|t| t.eq_ignore_ascii_case(&f.finding_type)))
             && (self.finding_kinds.is_empty() || self.finding_kinds.contains(&f.kind))
             && (self.confidence.is_empty() || self.confidence.contains(&f.confidence))
             && any_glob(&self.tools, facts.request.tool())
@@ -150,7 +163,10 @@ pub(crate) fn apply(
             })
         };
         match exemptions.iter().find(|e| e.covers(&f, facts, &mut value)) {
-            Some(e) => exempted.push(Exempted { finding: f, exemption: e.name.clone() }),
+            Some(e) => exempted.push(Exempted {
+                finding: f,
+                exemption: e.name.clone(),
+            }),
             None => kept.push(f),
         }
     }
@@ -191,9 +207,14 @@ mod tests {
         );
         let d = parse_digest(&value_digest(b"test")).unwrap();
         assert_eq!(d[0], 0x9f);
-        for bad in ["test", "sha256:", "sha256:9f86", "md5:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
-                    "sha256:zz86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
-                    "sha256:é86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a0"] {
+        for bad in [
+            "test",
+            "sha256:",
+            "sha256:9f86",
+            "md5:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+            "sha256:zz86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+            "sha256:é86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a0",
+        ] {
             assert!(parse_digest(bad).is_err(), "{bad}");
         }
     }

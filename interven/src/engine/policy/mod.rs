@@ -220,7 +220,9 @@ impl Policy {
         })?;
         let at = |span: std::ops::Range<usize>, message: String| {
             let (line, col) = line_col(text, span.start);
-            Error::config(format!("invalid policy: line {line}, column {col}: {message}"))
+            Error::config(format!(
+                "invalid policy: line {line}, column {col}: {message}"
+            ))
         };
         let mut rules = Vec::with_capacity(file.rules.len());
         for spanned in file.rules {
@@ -229,10 +231,16 @@ impl Policy {
             if let Some(r) = rule.min_risk
                 && !(0.0..=1.0).contains(&r)
             {
-                return Err(at(span, format!("rule `{}` has min_risk {r} outside 0..1", rule.name)));
+                return Err(at(
+                    span,
+                    format!("rule `{}` has min_risk {r} outside 0..1", rule.name),
+                ));
             }
             if rule.reason.trim().is_empty() {
-                return Err(at(span, format!("rule `{}` has an empty reason", rule.name)));
+                return Err(at(
+                    span,
+                    format!("rule `{}` has an empty reason", rule.name),
+                ));
             }
             rules.push(rule);
         }
@@ -299,7 +307,11 @@ impl Policy {
     }
 
     /// Drops the findings an exemption names; returns (kept, exempted).
-    pub(crate) fn exempt(&self, facts: &Facts<'_>, findings: Vec<Finding>) -> (Vec<Finding>, Vec<Exempted>) {
+    pub(crate) fn exempt(
+        &self,
+        facts: &Facts<'_>,
+        findings: Vec<Finding>,
+    ) -> (Vec<Finding>, Vec<Exempted>) {
         exempt::apply(&self.exemptions, facts, findings)
     }
 
@@ -315,12 +327,12 @@ impl Policy {
                 let value = match rate.by {
                     RateBy::Agent => facts.request.agent_id().unwrap_or("default"),
                     RateBy::Tool => facts.request.tool().unwrap_or(""),
-                    RateBy::Key => rates
-                        .key
-                        .or(facts.request.agent_id())
-                        .unwrap_or("default"),
+                    RateBy::Key => rates.key.or(facts.request.agent_id()).unwrap_or("default"),
                 };
-                if !rates.counters.hit(rates.tenant, &rule.name, rate, value, rates.now_ms) {
+                if !rates
+                    .counters
+                    .hit(rates.tenant, &rule.name, rate, value, rates.now_ms)
+                {
                     continue;
                 }
             }
@@ -342,8 +354,13 @@ impl Policy {
             }
             (decision, reasons)
         };
-        let (decision, reason_codes) =
-            combine(&mut matched.iter().filter(|(_, e)| *e).map(|(r, _)| *r).collect());
+        let (decision, reason_codes) = combine(
+            &mut matched
+                .iter()
+                .filter(|(_, e)| *e)
+                .map(|(r, _)| *r)
+                .collect(),
+        );
         let monitor = matched.iter().any(|(_, e)| !e).then(|| {
             let (decision, reason_codes) = combine(&mut matched.iter().map(|(r, _)| *r).collect());
             Monitored::new(decision, reason_codes)
@@ -364,7 +381,9 @@ pub(crate) fn any_glob(globs: &[String], value: Option<&str>) -> bool {
 impl Rule {
     /// Whether every condition but the rate holds.
     fn matches(&self, f: &Facts<'_>) -> bool {
-        if !any_glob(&self.tools, f.request.tool()) || !any_glob(&self.operations, f.request.operation()) {
+        if !any_glob(&self.tools, f.request.tool())
+            || !any_glob(&self.operations, f.request.operation())
+        {
             return false;
         }
         if !self.methods.is_empty()

@@ -72,7 +72,12 @@ impl Rate {
         let max = u64::try_from(spec.max)
             .ok()
             .filter(|m| *m <= MAX_RATE_MAX)
-            .ok_or_else(|| format!("rate `max` must be between 0 and {MAX_RATE_MAX}, not {}", spec.max))?;
+            .ok_or_else(|| {
+                format!(
+                    "rate `max` must be between 0 and {MAX_RATE_MAX}, not {}",
+                    spec.max
+                )
+            })?;
         let per = match &spec.per {
             toml::Value::String(s) => parse_window(s)?,
             toml::Value::Integer(i) if *i > 0 => Duration::from_secs(*i as u64),
@@ -89,7 +94,11 @@ impl Rate {
             None | Some("agent") => RateBy::Agent,
             Some("tool") => RateBy::Tool,
             Some("key") => RateBy::Key,
-            Some(other) => return Err(format!("rate `by` must be \"agent\", \"tool\" or \"key\", not \"{other}\"")),
+            Some(other) => {
+                return Err(format!(
+                    "rate `by` must be \"agent\", \"tool\" or \"key\", not \"{other}\""
+                ));
+            }
         };
         Ok(Rate { max, per, by })
     }
@@ -100,7 +109,11 @@ pub(crate) fn parse_window(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (digits, unit) = t.split_at(split);
-    let bad = || format!("rate `per` = \"{text}\" is not a window: write e.g. \"30s\", \"1m\", \"1h\" or \"1d\"");
+    let bad = || {
+        format!(
+            "rate `per` = \"{text}\" is not a window: write e.g. \"30s\", \"1m\", \"1h\" or \"1d\""
+        )
+    };
     let n: u64 = digits.parse().map_err(|_| bad())?;
     let ms = match unit.trim() {
         "" | "s" | "sec" | "secs" => n.checked_mul(1000),
@@ -131,16 +144,31 @@ pub(crate) struct RateCounters {
 impl RateCounters {
     /// Records a call at `now_ms` and says whether the rule matches: more
     /// than `max` calls (this one included) within the window.
-    pub(crate) fn hit(&self, tenant: &str, rule: &str, rate: &Rate, value: &str, now_ms: u64) -> bool {
+    pub(crate) fn hit(
+        &self,
+        tenant: &str,
+        rule: &str,
+        rate: &Rate,
+        value: &str,
+        now_ms: u64,
+    ) -> bool {
         let window = rate.per.as_millis() as u64;
         let mut counters = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
-        let key: CounterKey = (tenant.to_owned(), rule.to_owned(), rate.by, value.to_owned());
+        let key: CounterKey = (
+            tenant.to_owned(),
+            rule.to_owned(),
+            rate.by,
+            value.to_owned(),
+        );
         if !counters.contains_key(&key) && counters.len() >= MAX_COUNTERS {
             evict(&mut counters, now_ms);
         }
         let times = counters.entry(key).or_default();
         // A clock that went back counts as now.
-        while times.front().is_some_and(|&t| t.min(now_ms) + window <= now_ms) {
+        while times
+            .front()
+            .is_some_and(|&t| t.min(now_ms) + window <= now_ms)
+        {
             times.pop_front();
         }
         times.push_back(now_ms);
@@ -154,7 +182,10 @@ impl RateCounters {
     /// How many counters there are (for tests).
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.counters.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.counters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 }
 
@@ -164,7 +195,10 @@ fn evict(counters: &mut HashMap<CounterKey, VecDeque<u64>>, now_ms: u64) {
     let longest = MAX_RATE_WINDOW.as_millis() as u64;
     counters.retain(|_, t| t.back().is_some_and(|&last| last + longest > now_ms));
     if counters.len() >= MAX_COUNTERS {
-        let mut lasts: Vec<u64> = counters.values().filter_map(|t| t.back().copied()).collect();
+        let mut lasts: Vec<u64> = counters
+            .values()
+            .filter_map(|t| t.back().copied())
+            .collect();
         lasts.sort_unstable();
         let cut = lasts[lasts.len() / 2];
         counters.retain(|_, t| t.back().is_some_and(|&last| last > cut));
@@ -182,7 +216,11 @@ mod tests {
     use super::*;
 
     fn rate(max: u64, per: &str) -> Rate {
-        Rate { max, per: parse_window(per).unwrap(), by: RateBy::Agent }
+        Rate {
+            max,
+            per: parse_window(per).unwrap(),
+            by: RateBy::Agent,
+        }
     }
 
     #[test]
@@ -202,7 +240,9 @@ mod tests {
     fn matches_from_call_max_plus_one_and_expires() {
         let c = RateCounters::default();
         let r = rate(3, "1m");
-        let hits: Vec<bool> = (0..5).map(|i| c.hit("t", "r", &r, "a", 1_000 + i)).collect();
+        let hits: Vec<bool> = (0..5)
+            .map(|i| c.hit("t", "r", &r, "a", 1_000 + i))
+            .collect();
         assert_eq!(hits, [false, false, false, true, true]);
         // Another agent, tenant or rule has its own counter.
         assert!(!c.hit("t", "r", &r, "b", 1_010));

@@ -113,7 +113,11 @@ impl Condition {
                     other.type_str()
                 ));
             }
-            None => return Err("a condition needs a `field` (a JSON pointer such as \"/amount\")".to_owned()),
+            None => {
+                return Err(
+                    "a condition needs a `field` (a JSON pointer such as \"/amount\")".to_owned(),
+                );
+            }
         };
         let segments = parse_pointer(&field)?;
         let mut ops = table.iter().filter(|(k, _)| k.as_str() != "field");
@@ -171,8 +175,13 @@ impl Condition {
     /// Whether the condition can never hold, whatever the body.
     pub(crate) fn never_holds(&self) -> Option<String> {
         match &self.op {
-            Op::In(list) if list.is_empty() => Some(format!("`in = []` on `{}` never holds", self.field)),
-            Op::Cmp(_, x) if x.is_nan() => Some(format!("comparison with NaN on `{}` never holds", self.field)),
+            Op::In(list) if list.is_empty() => {
+                Some(format!("`in = []` on `{}` never holds", self.field))
+            }
+            Op::Cmp(_, x) if x.is_nan() => Some(format!(
+                "comparison with NaN on `{}` never holds",
+                self.field
+            )),
             _ => None,
         }
     }
@@ -249,12 +258,15 @@ fn resolve(value: &Value, segments: &[Segment], visit: &mut dyn FnMut(&Value) ->
     match (first, value) {
         (Segment::Any, Value::Object(map)) => map.values().any(|v| resolve(v, rest, visit)),
         (Segment::Any, Value::Array(items)) => items.iter().any(|v| resolve(v, rest, visit)),
-        (Segment::Key(k), Value::Object(map)) => map.get(k).is_some_and(|v| resolve(v, rest, visit)),
+        (Segment::Key(k), Value::Object(map)) => {
+            map.get(k).is_some_and(|v| resolve(v, rest, visit))
+        }
         (Segment::Key(k), Value::Array(items)) => {
             // An index is digits without a leading zero (RFC 6901).
-            let index = (k == "0" || (!k.starts_with('0') && k.bytes().all(|b| b.is_ascii_digit())))
-                .then(|| k.parse::<usize>().ok())
-                .flatten();
+            let index = (k == "0"
+                || (!k.starts_with('0') && k.bytes().all(|b| b.is_ascii_digit())))
+            .then(|| k.parse::<usize>().ok())
+            .flatten();
             index
                 .and_then(|i| items.get(i))
                 .is_some_and(|v| resolve(v, rest, visit))
@@ -272,7 +284,9 @@ fn to_json(value: &toml::Value) -> Result<Value, String> {
             .ok_or_else(|| format!("{f} is not a JSON number"))?,
         toml::Value::Boolean(b) => Value::Bool(*b),
         toml::Value::Datetime(d) => Value::String(d.to_string()),
-        toml::Value::Array(items) => Value::Array(items.iter().map(to_json).collect::<Result<_, _>>()?),
+        toml::Value::Array(items) => {
+            Value::Array(items.iter().map(to_json).collect::<Result<_, _>>()?)
+        }
         toml::Value::Table(t) => Value::Object(
             t.iter()
                 .map(|(k, v)| Ok((k.clone(), to_json(v)?)))
@@ -285,7 +299,10 @@ fn compile_op(name: &str, operand: &toml::Value) -> Result<Op, String> {
     let number = |v: &toml::Value| match v {
         toml::Value::Integer(i) => Ok(*i as f64),
         toml::Value::Float(f) if f.is_finite() => Ok(*f),
-        other => Err(format!("`{name}` compares numbers: give a number, not {}", other.type_str())),
+        other => Err(format!(
+            "`{name}` compares numbers: give a number, not {}",
+            other.type_str()
+        )),
     };
     let string = |v: &toml::Value| match v {
         toml::Value::String(s) => Ok(s.clone()),
@@ -295,8 +312,15 @@ fn compile_op(name: &str, operand: &toml::Value) -> Result<Op, String> {
         "eq" => Op::Eq(to_json(operand)?),
         "ne" => Op::Ne(to_json(operand)?),
         "in" => match operand {
-            toml::Value::Array(items) => Op::In(items.iter().map(to_json).collect::<Result<_, _>>()?),
-            other => return Err(format!("`in` needs a list of values, not {}", other.type_str())),
+            toml::Value::Array(items) => {
+                Op::In(items.iter().map(to_json).collect::<Result<_, _>>()?)
+            }
+            other => {
+                return Err(format!(
+                    "`in` needs a list of values, not {}",
+                    other.type_str()
+                ));
+            }
         },
         "glob" => {
             let g = string(operand)?;
@@ -318,7 +342,12 @@ fn compile_op(name: &str, operand: &toml::Value) -> Result<Op, String> {
         "le" => Op::Cmp(Cmp::Le, number(operand)?),
         "exists" => match operand {
             toml::Value::Boolean(b) => Op::Exists(*b),
-            other => return Err(format!("`exists` needs true or false, not {}", other.type_str())),
+            other => {
+                return Err(format!(
+                    "`exists` needs true or false, not {}",
+                    other.type_str()
+                ));
+            }
         },
         other => {
             return Err(format!(
@@ -354,7 +383,9 @@ fn same(a: &Value, b: &Value) -> bool {
             (Some(x), Some(y)) => x == y,
             _ => x.as_f64() == y.as_f64(),
         },
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b)),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
+        }
         _ => a == b,
     }
 }
@@ -408,15 +439,30 @@ mod tests {
                        "flag": true, "nothing": null});
         assert!(holds("field = '/amount'\neq = 150000", b.clone()));
         assert!(holds("field = '/amount'\neq = 150000.0", b.clone()));
-        assert!(!holds("field = '/amount'\neq = '150000'", b.clone()), "type mismatch");
+        assert!(
+            !holds("field = '/amount'\neq = '150000'", b.clone()),
+            "type mismatch"
+        );
         assert!(holds("field = '/currency'\nne = 'eur'", b.clone()));
         assert!(!holds("field = '/currency'\nne = 'usd'", b.clone()));
-        assert!(!holds("field = '/currency'\nne = 5", b.clone()), "type mismatch does not hold");
-        assert!(!holds("field = '/missing'\nne = 'usd'", b.clone()), "missing does not hold");
+        assert!(
+            !holds("field = '/currency'\nne = 5", b.clone()),
+            "type mismatch does not hold"
+        );
+        assert!(
+            !holds("field = '/missing'\nne = 'usd'", b.clone()),
+            "missing does not hold"
+        );
         assert!(holds("field = '/currency'\nin = ['usd', 'eur']", b.clone()));
         assert!(!holds("field = '/currency'\nin = ['gbp']", b.clone()));
-        assert!(holds("field = '/currency'\nglob = 'U*'", b.clone()), "globs ignore case");
-        assert!(!holds("field = '/amount'\nglob = '*'", b.clone()), "glob on a number");
+        assert!(
+            holds("field = '/currency'\nglob = 'U*'", b.clone()),
+            "globs ignore case"
+        );
+        assert!(
+            !holds("field = '/amount'\nglob = '*'", b.clone()),
+            "glob on a number"
+        );
         assert!(holds("field = '/note'\nregex = 'order \\d+$'", b.clone()));
         assert!(!holds("field = '/note'\nregex = '^order'", b.clone()));
         assert!(holds("field = '/note'\ncontains = 'for order'", b.clone()));
@@ -428,9 +474,15 @@ mod tests {
         assert!(holds("field = '/amount'\nlt = 150000.5", b.clone()));
         assert!(!holds("field = '/amount'\nlt = 150000", b.clone()));
         assert!(holds("field = '/amount'\nle = 150000", b.clone()));
-        assert!(!holds("field = '/currency'\ngt = 1", b.clone()), "string is not a number");
+        assert!(
+            !holds("field = '/currency'\ngt = 1", b.clone()),
+            "string is not a number"
+        );
         assert!(holds("field = '/flag'\nexists = true", b.clone()));
-        assert!(holds("field = '/nothing'\nexists = true", b.clone()), "null exists");
+        assert!(
+            holds("field = '/nothing'\nexists = true", b.clone()),
+            "null exists"
+        );
         assert!(holds("field = '/missing'\nexists = false", b.clone()));
         assert!(!holds("field = '/flag'\nexists = false", b.clone()));
         assert!(holds("field = '/flag'\neq = true", b.clone()));
@@ -442,13 +494,22 @@ mod tests {
         assert!(holds("field = '/items/*/qty'\ngt = 30", b.clone()));
         assert!(!holds("field = '/items/*/qty'\ngt = 50", b.clone()));
         assert!(holds("field = '/items/1/sku'\neq = 'B-9'", b.clone()));
-        assert!(!holds("field = '/items/01/sku'\neq = 'B-9'", b.clone()), "leading zero is no index");
+        assert!(
+            !holds("field = '/items/01/sku'\neq = 'B-9'", b.clone()),
+            "leading zero is no index"
+        );
         assert!(holds("field = '/*/*/sku'\nglob = 'a-*'", b.clone()));
         assert!(holds("field = '/a~1b/~0x'\neq = 1", b.clone()));
-        assert!(holds("field = '/items/*/missing'\nexists = false", b.clone()));
+        assert!(holds(
+            "field = '/items/*/missing'\nexists = false",
+            b.clone()
+        ));
         assert!(!holds("field = '/items/*/sku'\nexists = false", b.clone()));
         assert!(holds("field = ''\nexists = true", json!("x")));
-        assert!(!holds("field = '/items/*'\ngt = 1", json!({"items": "scalar"})));
+        assert!(!holds(
+            "field = '/items/*'\ngt = 1",
+            json!({"items": "scalar"})
+        ));
     }
 
     #[test]
@@ -456,15 +517,39 @@ mod tests {
         let err = cond("field = '/a'\ngt = 1\nlt = 5").unwrap_err();
         assert!(err.contains("two operators"), "{err}");
         assert!(cond("field = '/a'").unwrap_err().contains("no operator"));
-        assert!(cond("field = 'a'\neq = 1").unwrap_err().contains("must start with `/`"));
+        assert!(
+            cond("field = 'a'\neq = 1")
+                .unwrap_err()
+                .contains("must start with `/`")
+        );
         assert!(cond("field = '/a~2'\neq = 1").unwrap_err().contains("~"));
         assert!(cond("gt = 1").unwrap_err().contains("needs a `field`"));
-        assert!(cond("field = '/a'\nregex = '('").unwrap_err().contains("invalid regex"));
-        assert!(cond("field = '/a'\ngt = 'x'").unwrap_err().contains("numbers"));
-        assert!(cond("field = '/a'\nexists = 1").unwrap_err().contains("true or false"));
+        assert!(
+            cond("field = '/a'\nregex = '('")
+                .unwrap_err()
+                .contains("invalid regex")
+        );
+        assert!(
+            cond("field = '/a'\ngt = 'x'")
+                .unwrap_err()
+                .contains("numbers")
+        );
+        assert!(
+            cond("field = '/a'\nexists = 1")
+                .unwrap_err()
+                .contains("true or false")
+        );
         assert!(cond("field = '/a'\nin = 1").unwrap_err().contains("list"));
-        assert!(cond("field = '/a'\nmatches = 1").unwrap_err().contains("unknown operator"));
-        assert!(cond("field = '/a'\nglob = 'a[bc]'").unwrap_err().contains("no classes"));
+        assert!(
+            cond("field = '/a'\nmatches = 1")
+                .unwrap_err()
+                .contains("unknown operator")
+        );
+        assert!(
+            cond("field = '/a'\nglob = 'a[bc]'")
+                .unwrap_err()
+                .contains("no classes")
+        );
         let huge = format!("field = '/a'\nregex = '{}'", "(a{1000}){1000}");
         assert!(cond(&huge).is_err(), "regexes are size-limited");
     }
