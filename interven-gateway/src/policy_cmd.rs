@@ -93,7 +93,12 @@ fn some<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<ExpectMo
 
 /// Runs a `policy` subcommand, writing results to `out` and problems to `err`.
 /// Returns the exit code.
-pub fn run(action: &PolicyAction, input: impl Read, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+pub fn run(
+    action: &PolicyAction,
+    input: impl Read,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
     let result = match action {
         PolicyAction::Test { policy, cases } => test(policy, cases, out, err),
         PolicyAction::Check { policy } => check(policy, out),
@@ -131,9 +136,15 @@ pub fn load_checked(path: &Path) -> Result<(Policy, String), String> {
     Ok((policy, text))
 }
 
-fn test(policy: &Path, cases: &Path, out: &mut dyn Write, err: &mut dyn Write) -> Result<u8, String> {
+fn test(
+    policy: &Path,
+    cases: &Path,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<u8, String> {
     let (policy, _) = load_checked(policy)?;
-    let file = std::fs::File::open(cases).map_err(|e| format!("cannot read {}: {e}", cases.display()))?;
+    let file =
+        std::fs::File::open(cases).map_err(|e| format!("cannot read {}: {e}", cases.display()))?;
     let mut parsed = Vec::new();
     for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
         let line = line.map_err(|e| format!("cannot read {}: {e}", cases.display()))?;
@@ -155,7 +166,8 @@ fn test(policy: &Path, cases: &Path, out: &mut dyn Write, err: &mut dyn Write) -
         if let Some(t) = case.at {
             at = t.max(at);
         }
-        let mut options = AssessOptions::new().at(start + Duration::from_secs_f64(at.clamp(0.0, 1e9)));
+        let mut options =
+            AssessOptions::new().at(start + Duration::from_secs_f64(at.clamp(0.0, 1e9)));
         if let Some(k) = &case.key {
             options = options.key(k.clone());
         }
@@ -189,7 +201,10 @@ fn mismatch(expect: &Expect, a: &Assessment) -> Option<String> {
         (None, _) | (Some(None), None) => true,
         (Some(Some(want)), Some(got)) => {
             want.decision == got.decision
-                && want.reason_codes.as_ref().is_none_or(|w| same_codes(w, &got.reason_codes))
+                && want
+                    .reason_codes
+                    .as_ref()
+                    .is_none_or(|w| same_codes(w, &got.reason_codes))
         }
         _ => false,
     };
@@ -215,7 +230,11 @@ fn mismatch(expect: &Expect, a: &Assessment) -> Option<String> {
     let mut got = format!("{} {}", a.decision, codes(&a.reason_codes));
     if expect.monitor.is_some() {
         match &a.monitor {
-            Some(m) => got.push_str(&format!(" monitor {} {}", m.decision, codes(&m.reason_codes))),
+            Some(m) => got.push_str(&format!(
+                " monitor {} {}",
+                m.decision,
+                codes(&m.reason_codes)
+            )),
             None => got.push_str(" monitor none"),
         }
     }

@@ -297,24 +297,11 @@ fn check_unsorted(text: &str) -> Vec<Diagnostic> {
     if c.errors() > 0 {
         return c.out;
     }
-    let policy = match Policy::from_toml(text) {
+    let policy = match Policy::parse(text) {
         Ok(p) => p,
-        Err(e) => {
+        Err((offset, message)) => {
             // Whatever the structural checks above did not catch (e.g. a bad `mode`).
-            let msg = e.to_string();
-            let position = regex::Regex::new(r"line (\d+), column (\d+)")
-                .ok()
-                .and_then(|re| {
-                    let caps = re.captures(&msg)?;
-                    Some((caps[1].parse().ok()?, caps[2].parse().ok()?))
-                });
-            let (line, column) = position.unwrap_or((1, 1));
-            c.out.push(Diagnostic {
-                line,
-                column,
-                severity: Severity::Error,
-                message: msg.lines().last().unwrap_or_default().to_owned(),
-            });
+            c.error(offset.map_or(0..0, |o| o..o), message);
             return c.out;
         }
     };
@@ -500,7 +487,7 @@ oops = true
             "11:9: error: when: `amount` is not a JSON pointer",
             "11:39: error: when: condition on `/b`: invalid regex",
             "11:70: error: when: condition on `/c` has two operators",
-            "15:11: error: values: `hunter2` is not a value digest",
+            "15:11: error: values: a value digest must be",
             "16:1: error: unknown key `oops` in an exemption",
         ];
         assert_eq!(d.len(), expect.len(), "{d:#?}");

@@ -68,10 +68,7 @@ fn digests<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Err
 /// Parses `sha256:<64 hex digits>`.
 pub(crate) fn parse_digest(text: &str) -> Result<[u8; 32], String> {
     let bad = || {
-        format!(
-            "`{}` is not a value digest: write \"sha256:<64 hex digits>\", as `interven-gateway policy digest` prints it (never the value itself)",
-            text.chars().take(12).collect::<String>()
-        )
+        "a value digest must be \"sha256:<64 hex digits>\", as `interven-gateway policy digest` prints it (never the value itself, which this error does not repeat)".to_owned()
     };
     let hex = text.strip_prefix("sha256:").ok_or_else(bad)?;
     if hex.len() != 64 {

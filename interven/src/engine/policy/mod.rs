@@ -214,16 +214,25 @@ impl Policy {
     /// unknown field, an invalid decision, condition, rate, exemption or
     /// `min_risk`.
     pub fn from_toml(text: &str) -> Result<Policy> {
-        let file: PolicyFile = toml::from_str(text).map_err(|e| Error::Config {
-            message: format!("invalid policy: {}", e.to_string().trim_end()),
-            source: None,
-        })?;
-        let at = |span: std::ops::Range<usize>, message: String| {
-            let (line, col) = line_col(text, span.start);
-            Error::config(format!(
-                "invalid policy: line {line}, column {col}: {message}"
-            ))
-        };
+        Policy::parse(text).map_err(|(offset, message)| {
+            Error::config(match offset {
+                Some(offset) => {
+                    let (line, col) = line_col(text, offset);
+                    format!("invalid policy: line {line}, column {col}: {message}")
+                }
+                None => format!("invalid policy: {message}"),
+            })
+        })
+    }
+
+    /// Parses a policy; an error is where (a byte offset) and what.
+    ///
+    /// The error names the place and the problem, never the source line
+    /// (a value pasted by mistake into `values` must not be echoed).
+    pub(crate) fn parse(text: &str) -> std::result::Result<Policy, (Option<usize>, String)> {
+        let file: PolicyFile = toml::from_str(text)
+            .map_err(|e| (e.span().map(|s| s.start), e.message().trim_end().to_owned()))?;
+        let at = |span: std::ops::Range<usize>, message: String| (Some(span.start), message);
         let mut rules = Vec::with_capacity(file.rules.len());
         for spanned in file.rules {
             let span = spanned.span();
