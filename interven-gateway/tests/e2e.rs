@@ -13,6 +13,9 @@ use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_interven-gateway");
 
+/// Policy v2 through the binary: `policy test|check|digest`, shared cases over HTTP, reload.
+mod policy;
+
 fn temp_db(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!(
         "interven-gw-{name}-{}-{:x}.db",
