@@ -23,3 +23,23 @@ pid=$!
 
 INTERVEN_GATEWAY_URL="http://127.0.0.1:$port" INTERVEN_API_KEY="$agent" INTERVEN_ADMIN_KEY="$admin" \
   "$work/venv/bin/python" scripts/python_sdk_e2e.py
+
+# The shared policy cases (tests/policy/, see its README) through the Python
+# SDK: one gateway per policy file, a fresh database each.
+kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=""
+for cases in tests/policy/*.jsonl; do
+  name=$(basename "$cases" .jsonl)
+  case "$name" in
+    builtin) policy=examples/policy.toml ;;
+    support-agent|coding-agent) policy="examples/policy-$name.toml" ;;
+    *) policy="tests/policy/$name.toml" ;;
+  esac
+  db="$work/policy-$name.db"
+  key=$("$bin" keys create --db "$db" --name py-policy)
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  "$bin" serve --bind "127.0.0.1:$port" --db "$db" --rate-limit 0 --policy "$policy" 2>"$work/gateway-$name.log" &
+  pid=$!
+  INTERVEN_GATEWAY_URL="http://127.0.0.1:$port" INTERVEN_API_KEY="$key" \
+    "$work/venv/bin/python" scripts/python_policy_cases.py "$cases"
+  kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=""
+done

@@ -1,4 +1,4 @@
-//! The command line: `serve`, `keys`, `scan`, `approvals`, `traces`.
+//! The command line: `serve`, `keys`, `scan`, `approvals`, `traces`, `policy`.
 
 use std::io::{BufRead, Write};
 use std::net::SocketAddr;
@@ -38,7 +38,9 @@ pub enum Command {
         /// SQLite database file (created if missing).
         #[arg(long, default_value = "interven.db")]
         db: PathBuf,
-        /// TOML policy file (default: the built-in policy).
+        /// TOML policy file (default: the built-in policy). Reloaded on SIGHUP
+        /// and when it changes; a file that does not load or check is refused
+        /// and the previous policy stays in force.
         #[arg(long, env = "INTERVEN_POLICY")]
         policy: Option<PathBuf>,
         /// Largest request body in bytes.
@@ -110,6 +112,12 @@ pub enum Command {
         /// What to do with traces.
         #[command(subcommand)]
         action: TracesAction,
+    },
+    /// Test, lint and digest policies (exit 0 ok, 1 a mismatch or error, 2 an unreadable file).
+    Policy {
+        /// What to do.
+        #[command(subcommand)]
+        action: crate::policy_cmd::PolicyAction,
     },
 }
 
@@ -185,6 +193,22 @@ pub enum TracesAction {
         #[arg(long)]
         db: PathBuf,
     },
+    /// List the latest traces that monitor-mode rules matched: what
+    /// monitoring would have done (one JSON line each, newest first).
+    List {
+        /// Only monitored traces (required: the list is for monitoring).
+        #[arg(long)]
+        monitored: bool,
+        /// Only this tenant's.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// SQLite database file.
+        #[arg(long)]
+        db: PathBuf,
+    },
     /// Check every tenant's hash chain; non-zero exit when anything was edited.
     Verify {
         /// SQLite database file.
@@ -233,7 +257,14 @@ pub fn run(cli: Cli) -> Result<()> {
             shutdown_timeout,
             console,
         } => {
-            let engine = engine(policy.as_ref())?;
+            let engine = match &policy {
+                Some(path) => Engine::new(
+                    crate::policy_cmd::load_checked(path)
+                        .map_err(|e| anyhow::anyhow!("the policy is refused:\n{e}"))?
+                        .0,
+                ),
+                None => Engine::default(),
+            };
             let store = Store::open_with(&db, sync)?;
             let config = Config {
                 body_limit,
@@ -257,6 +288,10 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             let state = AppState::new(engine, store, config);
             let rt = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
+            if let Some(path) = policy {
+                let reloader = crate::reload::Reloader::new(std::sync::Arc::clone(&state), path);
+                rt.spawn(reloader.run());
+            }
             let result = rt.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(bind).await.with_context(|| format!("cannot listen on {bind}"))?;
                 tracing::info!(addr = %listener.local_addr()?, db = %db.display(), "interven-gateway listening");
@@ -305,6 +340,19 @@ pub fn run(cli: Cli) -> Result<()> {
             std::io::stdin().lock(),
             std::io::stdout().lock(),
         ),
+        Command::Policy { action } => {
+            let code = crate::policy_cmd::run(
+                &action,
+                std::io::stdin().lock(),
+                &mut std::io::stdout().lock(),
+                &mut std::io::stderr().lock(),
+            );
+            if code == 0 {
+                Ok(())
+            } else {
+                Err(crate::policy_cmd::Exit(code).into())
+            }
+        }
         Command::Approvals { action } => match action {
             ApprovalsAction::List { db } => {
                 let store = existing(&db)?;
@@ -332,6 +380,20 @@ pub fn run(cli: Cli) -> Result<()> {
                     .trace(&tenant, &trace_id)?
                     .with_context(|| format!("no trace `{trace_id}`"))?;
                 println!("{}", serde_json::to_string_pretty(&trace)?);
+                Ok(())
+            }
+            TracesAction::List {
+                monitored,
+                tenant,
+                limit,
+                db,
+            } => {
+                if !monitored {
+                    bail!("only monitored traces are listed: add --monitored");
+                }
+                for t in existing(&db)?.monitored_traces(tenant.as_deref(), limit)? {
+                    println!("{t}");
+                }
                 Ok(())
             }
             TracesAction::Verify { db } => {

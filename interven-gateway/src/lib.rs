@@ -4,7 +4,7 @@
 //! every decision (SQLite).
 //!
 //! Run it with the `interven-gateway` binary (`serve`, `keys`, `scan`,
-//! `approvals`, `traces`); this library exposes the same pieces so that
+//! `approvals`, `traces`, `policy`); this library exposes the same pieces so that
 //! tests and embedders can start a server in-process.
 #![deny(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
@@ -14,7 +14,9 @@ pub mod console;
 pub mod json;
 pub mod listen;
 pub mod notify;
+pub mod policy_cmd;
 pub mod ratelimit;
+pub mod reload;
 pub mod server;
 pub mod store;
 pub mod store_console;

@@ -20,6 +20,16 @@ fn main() -> std::process::ExitCode {
     let cli = interven_gateway::cli::Cli::parse();
     match interven_gateway::cli::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        // `policy test|check` chose the code and printed why.
+        Err(e)
+            if e.downcast_ref::<interven_gateway::policy_cmd::Exit>()
+                .is_some() =>
+        {
+            let code = e
+                .downcast_ref::<interven_gateway::policy_cmd::Exit>()
+                .map_or(1, |x| x.0);
+            std::process::ExitCode::from(code)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE

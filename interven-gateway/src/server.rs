@@ -18,7 +18,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
-use interven::engine::{Assessment, Engine, canonical_request_hash, memory_scope, rfc3339};
+use interven::engine::{
+    AssessOptions, Assessment, Engine, canonical_request_hash, memory_scope, rfc3339,
+};
 use interven::{Approval, ApprovalId, ApprovalStatus, Decision, ScanRequest, TraceId, Verdict};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -135,6 +137,11 @@ impl AppState {
     pub fn config(&self) -> &Config {
         &self.config
     }
+
+    /// The engine (for policy reloads).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
 }
 
 /// An error answer: JSON `{"error": "..."}` with its status.
@@ -220,6 +227,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/approvals/{id}/status", get(approval_status))
         .route("/v1/approvals/{id}/approve", post(approve))
         .route("/v1/approvals/{id}/deny", post(deny))
+        .route("/v1/traces", get(list_traces))
         .route("/v1/traces/{trace_id}", get(trace))
         .merge(crate::console::router(&state))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
@@ -571,7 +579,13 @@ fn assess_and_resolve(
     request: &ScanRequest,
 ) -> anyhow::Result<(Assessment, ApprovalStep)> {
     let scope = memory_scope(&p.tenant, request.agent_id().unwrap_or("default"));
-    let a = state.engine.assess(request, &scope);
+    let a = state.engine.assess_with(
+        request,
+        &scope,
+        &AssessOptions::new()
+            .tenant(p.tenant.clone())
+            .key(p.key_id.to_string()),
+    );
     if a.decision != Decision::RequireApproval {
         return Ok((a, ApprovalStep::None));
     }
@@ -690,6 +704,7 @@ async fn scan(
                 consume = Some(id);
             }
         }
+        let policy_record = crate::policy_cmd::trace_record(&a);
         let created_at = rfc3339(SystemTime::now());
         let url = interven_display_url(&a.redacted.url);
         let stored_headers = a.redacted.headers.as_ref().map(headers_for_record);
@@ -725,6 +740,7 @@ async fn scan(
                 key_id: r.key_id,
             }),
             latency_us: started.elapsed().as_micros() as u64,
+            policy: policy_record.as_ref(),
         };
         let written = state
             .store
@@ -735,7 +751,14 @@ async fn scan(
             continue;
         };
         verdict.trace_id = TraceId::new(trace_id);
-        tracing::info!(trace_id = %verdict.trace_id, decision = %verdict.decision, tenant = %p.tenant, "scan");
+        match verdict.monitored() {
+            Some(m) => {
+                tracing::info!(trace_id = %verdict.trace_id, decision = "monitored", enforced = %verdict.decision, would_be = %m.decision, tenant = %p.tenant, "scan")
+            }
+            None => {
+                tracing::info!(trace_id = %verdict.trace_id, decision = %verdict.decision, tenant = %p.tenant, "scan")
+            }
+        }
         return Ok(Json(verdict));
     }
     Err(ApiError::new(
@@ -915,6 +938,36 @@ async fn list_approvals(
     Ok(Json(
         json!({ "approvals": rows.iter().map(to_approval).collect::<Vec<_>>() }),
     ))
+}
+
+#[derive(Deserialize)]
+struct TracesQuery {
+    monitored: Option<bool>,
+    limit: Option<usize>,
+}
+
+/// `GET /v1/traces?monitored=true[&limit=N]` (admin): the tenant's latest
+/// traces that monitor-mode rules matched, newest first.
+async fn list_traces(
+    State(state): State<Arc<AppState>>,
+    addr: Option<Extension<ClientAddr>>,
+    headers: HeaderMap,
+    Query(q): Query<TracesQuery>,
+) -> ApiResult<Json<Value>> {
+    let p = admin(&state, &headers, addr.map(|a| a.0)).await?;
+    limit_reads(&state, &p)?;
+    if q.monitored != Some(true) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "only monitored traces are listed: add ?monitored=true",
+        ));
+    }
+    let limit = q.limit.unwrap_or(100).min(1000);
+    let traces = blocking(&state, move |s| {
+        s.store.monitored_traces(Some(&p.tenant), limit)
+    })
+    .await?;
+    Ok(Json(json!({ "traces": traces })))
 }
 
 async fn trace(

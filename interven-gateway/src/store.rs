@@ -64,6 +64,12 @@ pub struct TraceRow<'a> {
     pub approval: Option<ApprovalCreated>,
     /// How long the engine took, in microseconds.
     pub latency_us: u64,
+    /// What the policy did beside the decision, merged into the record:
+    /// `"monitored": true` and `"monitor": {"decision", "reason_codes"}`
+    /// when monitor-mode rules matched, `"exempted"` findings (type, kind,
+    /// path, exemption; never values).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<&'a Value>,
 }
 
 /// What the chain records of an approval when a scan creates it.
@@ -783,6 +789,22 @@ impl Store {
             .unwrap_or(Value::Null);
         v["hash"] = json!(hash);
         Ok(Some(v))
+    }
+
+    /// The latest traces monitor-mode rules matched (newest first, at most
+    /// `limit`), of one tenant or all: what monitoring would have done.
+    pub fn monitored_traces(&self, tenant: Option<&str>, limit: usize) -> Result<Vec<Value>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT row FROM traces WHERE (?1 IS NULL OR tenant = ?1)
+             AND json_extract(row, '$.monitored') = 1 ORDER BY seq DESC LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![tenant, limit as i64], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(serde_json::from_str(&row?)?);
+        }
+        Ok(out)
     }
 
     /// A trace's agent (to scope a response scan): `None` when the tenant
@@ -1615,6 +1637,7 @@ mod tests {
             approval_executed: false,
             approval: None,
             latency_us: 1,
+            policy: None,
         }
     }
 

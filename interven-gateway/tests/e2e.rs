@@ -18,6 +18,9 @@ mod hardening;
 
 const BIN: &str = env!("CARGO_BIN_EXE_interven-gateway");
 
+/// Policy v2 through the binary: `policy test|check|digest`, shared cases over HTTP, reload.
+mod policy;
+
 fn temp_db(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!(
         "interven-gw-{name}-{}-{:x}.db",

@@ -178,8 +178,8 @@ pub use client::{Client, ClientBuilder, FailureMode, RetryPolicy};
 pub use error::{Error, Result};
 pub use gate::{Denied, Gate, GateCall, PendingApproval, Proceed};
 pub use types::{
-    Approval, ApprovalId, ApprovalStatus, Decision, RUNTIME_TYPE, ResponseScan, RiskBand,
-    ScanRequest, ScanRequestBuilder, TraceId, Verdict,
+    Approval, ApprovalId, ApprovalStatus, Decision, Monitored, RUNTIME_TYPE, ResponseScan,
+    RiskBand, ScanRequest, ScanRequestBuilder, TraceId, Verdict,
 };
 
 /// Names of the environment variables that [`Client::from_env`] reads.

@@ -218,6 +218,10 @@ pub struct Verdict {
     pub approval_id: Option<ApprovalId>,
     /// The identifier under which the engine recorded this call.
     pub trace_id: TraceId,
+    /// Set when a monitor-mode rule matched: what enforcement would have
+    /// decided (see [`Verdict::monitored`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitor: Option<Monitored>,
     /// Fields of the answer that this version of the crate does not know.
     #[serde(flatten)]
     pub extra: Map<String, Value>,
@@ -247,6 +251,7 @@ impl Verdict {
             sanitized_body: None,
             approval_id: None,
             trace_id,
+            monitor: None,
             extra: Map::new(),
         }
     }
@@ -332,6 +337,56 @@ impl Verdict {
         self.extra
             .get("sanitized_headers")
             .and_then(|v| serde_json::from_value(v.clone()).ok())
+    }
+
+    /// What enforcement would have decided, when a rule in monitor mode
+    /// matched (the wire field `monitor`). The verdict's own decision is
+    /// what the caller must do; a monitored DENY still runs the call.
+    ///
+    /// ```
+    /// use interven::engine::{Engine, Policy};
+    /// use interven::{Decision, ScanRequest};
+    ///
+    /// let policy = Policy::from_toml(r#"
+    ///     mode = "monitor"
+    ///     [[rules]]
+    ///     name = "no-deletes"
+    ///     methods = ["DELETE"]
+    ///     decision = "DENY"
+    ///     reason = "DELETE"
+    /// "#)?;
+    /// let verdict = Engine::new(policy).scan(&ScanRequest::new("DELETE", "https://api.example.com/x"));
+    /// assert_eq!(verdict.decision, Decision::Allow);
+    /// let monitored = verdict.monitored().expect("the rule matched");
+    /// assert_eq!((monitored.decision, monitored.reason_codes.as_slice()), (Decision::Deny, &["DELETE".to_owned()][..]));
+    /// # Ok::<(), interven::Error>(())
+    /// ```
+    pub fn monitored(&self) -> Option<&Monitored> {
+        self.monitor.as_ref()
+    }
+}
+
+/// What enforcement would have decided for a call that monitor-mode rules
+/// matched: [`Verdict::monitored`], the wire field
+/// `"monitor": {"decision": "DENY", "reason_codes": [...]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Monitored {
+    /// The decision had every matching rule been enforced.
+    #[serde(deserialize_with = "deserialize_decision")]
+    pub decision: Decision,
+    /// The reason codes of every matching rule, most severe first.
+    #[serde(default)]
+    pub reason_codes: Vec<String>,
+}
+
+impl Monitored {
+    /// What enforcement would have decided, and why.
+    pub fn new(decision: Decision, reason_codes: Vec<String>) -> Monitored {
+        Monitored {
+            decision,
+            reason_codes,
+        }
     }
 }
 

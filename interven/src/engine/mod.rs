@@ -17,8 +17,10 @@
 //!    per agent); a request that sends one out again is an
 //!    `EXFILTRATION_CHAIN` finding.
 //! 3. **risk** — a deterministic score in `[0, 1]` and its band.
-//! 4. **policy** — TOML rules map findings and request facts to a decision
-//!    and reason codes; the most severe decision wins.
+//! 4. **policy** — exemptions drop the findings a team allows; TOML rules
+//!    map the rest and request facts (tool, host, body fields, call rates)
+//!    to a decision and reason codes; the most severe enforcing decision
+//!    wins; monitor-mode rules report what they would have done.
 //! 5. **redact** — the body with every secret and personal value replaced
 //!    by a typed placeholder, in the same JSON shape.
 //! 6. **approvals** — local REQUIRE_APPROVAL handling, bound to the request hash.
@@ -51,7 +53,7 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt;
 use std::ops::Range;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
@@ -60,12 +62,15 @@ use sha2::{Digest, Sha256};
 
 pub use approvals::{Approver, PendingApproval, rfc3339};
 pub use memory::scope as memory_scope;
-pub use policy::{BUILTIN_POLICY, Policy, Rule};
+pub use policy::{
+    BUILTIN_POLICY, Condition, Diagnostic, Exempted, Exemption, MAX_RATE_MAX, MAX_RATE_WINDOW,
+    Mode, Policy, Rate, RateBy, Rule, Severity, value_digest,
+};
 
 use crate::error::Result;
 use crate::types::{
-    Approval, ApprovalId, ApprovalStatus, Decision, ResponseScan, RiskBand, ScanRequest, TraceId,
-    Verdict, url_for_display,
+    Approval, ApprovalId, ApprovalStatus, Decision, Monitored, ResponseScan, RiskBand, ScanRequest,
+    TraceId, Verdict, url_for_display,
 };
 use detect::{Located, detector};
 
@@ -163,12 +168,18 @@ pub struct Assessment {
     pub risk_band: RiskBand,
     /// The body with every redactable finding replaced, when there is any.
     pub sanitized_body: Option<Value>,
-    /// What the detectors found.
+    /// What the detectors found and the rules saw (exempted findings excluded).
     pub findings: Vec<Finding>,
     /// The URL, headers and names of the request with every secret and
     /// personal value found in them replaced by its placeholder: what may be
     /// stored, shown, and (for SANITIZE) sent.
     pub redacted: RedactedRequest,
+    /// Findings an `[[exempt]]` entry dropped before the rules ran (not
+    /// redacted, not scored), with the exemption's name.
+    pub exempted: Vec<Exempted>,
+    /// When a monitor-mode rule matched: what enforcing every matching rule
+    /// would have decided. The decision above is what counts.
+    pub monitor: Option<Monitored>,
     /// `sha256:<hex>` of the canonical request (see
     /// [`canonical_request_hash`]), what approvals are bound to. Computed only when the
     /// decision is `REQUIRE_APPROVAL` (empty otherwise, to keep scans fast);
@@ -305,6 +316,7 @@ impl Assessment {
         verdict.reason_codes = self.reason_codes.clone();
         verdict.risk_score = self.risk_score;
         verdict.risk_band = self.risk_band;
+        verdict.monitor = self.monitor.clone();
         if self.decision == Decision::Sanitize {
             self.sanitize_into(&mut verdict, request);
         }
@@ -337,6 +349,47 @@ impl Assessment {
     /// an approved request with redactions is answered SANITIZE.
     pub fn has_redactions(&self) -> bool {
         self.sanitized_body.is_some() || self.redacted.url_changed || self.redacted.headers_changed
+    }
+}
+
+/// Who and when a call is assessed for: the tenant and API key rate rules
+/// count by (the gateway passes its own), and the clock.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct AssessOptions {
+    /// The tenant whose rate counters count the call (default `"default"`).
+    pub tenant: Option<String>,
+    /// The API key's id, for rate rules with `by = "key"` (default: the agent).
+    pub key: Option<String>,
+    /// The time of the call (default: now). Tests move it to expire rate windows.
+    pub now: Option<SystemTime>,
+}
+
+impl AssessOptions {
+    /// Default options: tenant `"default"`, no key, now.
+    pub fn new() -> AssessOptions {
+        AssessOptions::default()
+    }
+
+    /// The tenant rate rules count by.
+    #[must_use]
+    pub fn tenant(mut self, tenant: impl Into<String>) -> Self {
+        self.tenant = Some(tenant.into());
+        self
+    }
+
+    /// The API key's id rate rules with `by = "key"` count by.
+    #[must_use]
+    pub fn key(mut self, key: impl Into<String>) -> Self {
+        self.key = Some(key.into());
+        self
+    }
+
+    /// The time of the call.
+    #[must_use]
+    pub fn at(mut self, now: SystemTime) -> Self {
+        self.now = Some(now);
+        self
     }
 }
 
@@ -452,7 +505,8 @@ impl EngineBuilder {
             .map(audit::AuditLog::open)
             .transpose()?;
         Ok(Engine {
-            policy: self.policy.unwrap_or_default(),
+            policy: RwLock::new(Arc::new(self.policy.unwrap_or_default())),
+            rates: policy::RateCounters::default(),
             approvals: approvals::Approvals::new(
                 self.approval_ttl,
                 self.approval_grace,
@@ -476,7 +530,8 @@ const MAX_TRACES: usize = 10_000;
 
 /// The embedded engine. `Send + Sync`: share it in an `Arc`.
 pub struct Engine {
-    policy: Policy,
+    policy: RwLock<Arc<Policy>>,
+    rates: policy::RateCounters,
     approvals: approvals::Approvals,
     memory: memory::Memory,
     traces: Mutex<Traces>,
@@ -486,7 +541,7 @@ pub struct Engine {
 impl fmt::Debug for Engine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Engine")
-            .field("rules", &self.policy.rules().len())
+            .field("rules", &self.policy().rules().len())
             .field("approvals", &self.approvals)
             .field("audit", &self.audit.is_some())
             .finish_non_exhaustive()
@@ -505,7 +560,8 @@ impl Engine {
     pub fn new(policy: Policy) -> Engine {
         let defaults = EngineBuilder::default();
         Engine {
-            policy,
+            policy: RwLock::new(Arc::new(policy)),
+            rates: policy::RateCounters::default(),
             approvals: approvals::Approvals::new(
                 defaults.approval_ttl,
                 defaults.approval_grace,
@@ -522,9 +578,17 @@ impl Engine {
         EngineBuilder::default()
     }
 
-    /// The engine's policy.
-    pub fn policy(&self) -> &Policy {
-        &self.policy
+    /// The engine's policy (a snapshot: [`set_policy`](Self::set_policy)
+    /// does not change a policy already handed out).
+    pub fn policy(&self) -> Arc<Policy> {
+        Arc::clone(&self.policy.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Replaces the policy, atomically: every assessment uses either the
+    /// old policy or the new one, whole. Rate counters are kept (by rule
+    /// name), so a reload does not hand a runaway agent a fresh budget.
+    pub fn set_policy(&self, policy: Policy) {
+        *self.policy.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(policy);
     }
 
     /// Assesses a request: detect, decide, redact, score. Reads (never writes)
@@ -532,6 +596,19 @@ impl Engine {
     /// Does not create approvals, traces or audit records: the gateway builds
     /// its own durable versions of those on top of this.
     pub fn assess(&self, request: &ScanRequest, memory_scope: &str) -> Assessment {
+        self.assess_with(request, memory_scope, &AssessOptions::default())
+    }
+
+    /// [`assess`](Self::assess) for a tenant and key at a time: what rate
+    /// rules count by. Each call that satisfies a rate rule's other
+    /// conditions is counted.
+    pub fn assess_with(
+        &self,
+        request: &ScanRequest,
+        memory_scope: &str,
+        options: &AssessOptions,
+    ) -> Assessment {
+        let policy = self.policy();
         if json_depth(request.body()) > MAX_BODY_DEPTH {
             return Assessment {
                 decision: Decision::Deny,
@@ -541,10 +618,12 @@ impl Engine {
                 sanitized_body: None,
                 findings: Vec::new(),
                 redacted: RedactedRequest::of(request, &[]),
+                exempted: Vec::new(),
+                monitor: None,
                 request_hash: String::new(),
             };
         }
-        let located = detector().scan_request(request, &self.policy.lists);
+        let located = detector().scan_request(request, &policy.lists);
         let mut findings: Vec<Finding> = Vec::with_capacity(located.len());
         let check_memory = !self.memory.is_empty();
         for Located { finding, digest } in located {
@@ -561,20 +640,43 @@ impl Engine {
             }
             findings.push(finding);
         }
+        let path = url::Url::parse(request.url())
+            .map(|u| u.path().to_owned())
+            .unwrap_or_default();
+        let (findings, exempted) = policy.exempt(
+            &policy::Facts {
+                request,
+                path: &path,
+                findings: &[],
+                risk: 0.0,
+            },
+            findings,
+        );
         let facts: Vec<(FindingKind, &str)> = findings
             .iter()
             .map(|f| (f.kind, f.finding_type.as_str()))
             .collect();
         let risk_score = risk::score(&facts, request);
-        let path = url::Url::parse(request.url())
-            .map(|u| u.path().to_owned())
-            .unwrap_or_default();
-        let (mut decision, mut reason_codes) = self.policy.decide(&policy::Facts {
-            request,
-            path: &path,
-            findings: &findings,
-            risk: risk_score,
-        });
+        let now_ms = options
+            .now
+            .unwrap_or_else(SystemTime::now)
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let outcome = policy.decide(
+            &policy::Facts {
+                request,
+                path: &path,
+                findings: &findings,
+                risk: risk_score,
+            },
+            &policy::RateContext {
+                counters: &self.rates,
+                tenant: options.tenant.as_deref().unwrap_or("default"),
+                key: options.key.as_deref(),
+                now_ms,
+            },
+        );
+        let (mut decision, mut reason_codes) = (outcome.decision, outcome.reason_codes);
         let sanitized_body = if findings.iter().all(|f| in_body(&f.path)) {
             redact::redact(request.body(), &findings)
         } else {
@@ -603,6 +705,8 @@ impl Engine {
             sanitized_body,
             redacted,
             findings,
+            exempted,
+            monitor: outcome.monitor,
             request_hash: if decision == Decision::RequireApproval {
                 canonical_request_hash(request)
             } else {
@@ -663,6 +767,9 @@ impl Engine {
                 "method": request.method(),
                 "url": url_for_display(&a.redacted.url),
                 "findings": a.findings.iter().map(|f| json!({"kind": f.kind, "type": f.finding_type, "path": f.path})).collect::<Vec<_>>(),
+                "exempted": a.exempted.iter().map(|e| json!({"kind": e.finding.kind, "type": e.finding.finding_type, "path": e.finding.path, "exemption": e.exemption})).collect::<Vec<_>>(),
+                "monitored": a.monitor.is_some(),
+                "monitor": a.monitor,
                 "body": body,
             }));
         }
@@ -690,7 +797,7 @@ impl Engine {
     ) -> ResponseScan {
         let mut located = Vec::new();
         if json_depth(body) <= MAX_BODY_DEPTH {
-            detector().scan_body(body, &self.policy.lists, &mut located);
+            detector().scan_body(body, &self.policy().lists, &mut located);
         }
         let sensitive: Vec<&Located> = located
             .iter()
@@ -837,7 +944,7 @@ fn canonical_json(value: &Value) -> String {
     String::from_utf8(out).unwrap_or_default()
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
     bytes
         .iter()

@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 use crate::engine::{Confidence, Finding, FindingKind};
 use crate::types::ScanRequest;
 pub(crate) use destinations::HostLists;
+pub(crate) use secrets::rule_types;
 
 /// One match inside one string.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -625,6 +625,11 @@ const RULES: &[Rule] = &[
 // The issue asks for at least fifty credential formats with a structure of their own.
 const _: () = assert!(RULES.len() >= 50);
 
+/// The type of every vendor rule (for `policy check`'s unknown-type lint).
+pub(crate) fn rule_types() -> impl Iterator<Item = &'static str> {
+    RULES.iter().map(|r| r.ty)
+}
+
 /// What a prefilter keyword triggers.
 #[derive(Debug, Clone, Copy)]
 enum Target {

@@ -1,24 +1,58 @@
-//! The policy: TOML rules that map findings and request facts to a decision.
+//! The policy: TOML rules that map findings and request facts to a
+//! decision, exemptions that drop findings before the rules run, rate
+//! rules, and monitor mode.
+//!
+//! The grammar is documented in the built-in policy, [`BUILTIN_POLICY`];
+//! [`Policy::check`] lints a policy file with line and column.
+
+mod check;
+mod exempt;
+mod rate;
+mod when;
 
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::detect::HostLists;
 use super::{Confidence, Finding, FindingKind};
 use crate::error::{Error, Result};
-use crate::types::{Decision, ScanRequest};
+use crate::types::{Decision, Monitored, ScanRequest};
+
+pub use check::{Diagnostic, Severity};
+pub use exempt::{Exempted, Exemption, value_digest};
+pub(crate) use rate::RateCounters;
+pub use rate::{MAX_RATE_MAX, MAX_RATE_WINDOW, Rate, RateBy};
+pub use when::Condition;
 
 /// The built-in policy's TOML text (also shipped as `examples/policy.toml`).
-pub const BUILTIN_POLICY: &str = include_str!("default_policy.toml");
+/// Its comments document the policy grammar.
+pub const BUILTIN_POLICY: &str = include_str!("../default_policy.toml");
+
+/// Whether a rule (or a whole policy) enforces its decision or only
+/// reports what it would have done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Mode {
+    /// The rule's decision counts (the default).
+    #[default]
+    Enforce,
+    /// The rule is evaluated and reported in the verdict's `monitor`
+    /// field, the trace and the audit log, but never changes the decision.
+    Monitor,
+}
 
 /// A policy for the embedded engine: rules, each with conditions, a
-/// decision and a reason code, and destination host lists.
+/// decision and a reason code; exemptions; destination host lists; and a
+/// mode.
 ///
 /// The format and how rules combine are documented in
 /// [`BUILTIN_POLICY`], the built-in policy, which is also the
-/// [`Default`]. In short: every matching rule counts, the most severe
-/// decision wins, no match is ALLOW.
+/// [`Default`]. In short: exempted findings are dropped first; every
+/// matching rule counts; the most severe decision among the matching
+/// enforcing rules wins, no match is ALLOW; matching monitor rules are
+/// reported beside it, never raising it.
 ///
 /// ```
 /// use interven::engine::Policy;
@@ -31,13 +65,28 @@ pub const BUILTIN_POLICY: &str = include_str!("default_policy.toml");
 ///     hosts = ["*.prod.example.com"]
 ///     decision = "DENY"
 ///     reason = "PROD_DELETE"
+///
+///     [[rules]]
+///     name = "large-refunds"
+///     tools = ["stripe"]
+///     when = [{ field = "/amount", gt = 100000 }, { field = "/currency", in = ["usd", "eur"] }]
+///     decision = "REQUIRE_APPROVAL"
+///     reason = "LARGE_REFUND"
+///
+///     [[exempt]]
+///     name = "support-mails-customers"
+///     hosts = ["*.zendesk.com"]
+///     finding_types = ["EMAIL"]
 /// "#)?;
-/// assert_eq!(policy.rules().len(), 1);
+/// assert_eq!(policy.rules().len(), 2);
+/// assert_eq!(policy.exemptions().len(), 1);
 /// # Ok::<(), interven::Error>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct Policy {
+    mode: Mode,
     rules: Vec<Rule>,
+    exemptions: Vec<Exemption>,
     pub(crate) lists: HostLists,
 }
 
@@ -81,15 +130,29 @@ pub struct Rule {
     /// The least risk score for the rule to match.
     #[serde(default)]
     pub min_risk: Option<f64>,
+    /// Conditions on the body's fields, all of which must hold.
+    #[serde(default)]
+    pub when: Vec<Condition>,
+    /// Matches only once more than `max` calls satisfying the other
+    /// conditions were seen within the window.
+    #[serde(default)]
+    pub rate: Option<Rate>,
+    /// `monitor` to only report the rule; default: the policy's mode.
+    #[serde(default)]
+    pub mode: Option<Mode>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PolicyFile {
     #[serde(default)]
+    mode: Mode,
+    #[serde(default)]
     destinations: Destinations,
     #[serde(default)]
-    rules: Vec<Rule>,
+    rules: Vec<toml::Spanned<Rule>>,
+    #[serde(default)]
+    exempt: Vec<toml::Spanned<Exemption>>,
 }
 
 #[derive(Default, Deserialize)]
@@ -117,36 +180,90 @@ pub(crate) struct Facts<'a> {
     pub(crate) risk: f64,
 }
 
+/// Where rate rules count a call: the counters, the tenant, the key, the time.
+pub(crate) struct RateContext<'a> {
+    pub(crate) counters: &'a RateCounters,
+    pub(crate) tenant: &'a str,
+    pub(crate) key: Option<&'a str>,
+    pub(crate) now_ms: u64,
+}
+
+/// What the rules decided.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Outcome {
+    pub(crate) decision: Decision,
+    pub(crate) reason_codes: Vec<String>,
+    /// Present when a monitor-mode rule matched: what enforcing every
+    /// matching rule would have decided.
+    pub(crate) monitor: Option<Monitored>,
+}
+
+/// Line and column (1-based, the column in characters) of a byte offset.
+pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset.min(text.len())).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
 impl Policy {
     /// Parses a policy from TOML text.
     ///
     /// # Errors
     /// [`Error::Config`] naming the line and column of a syntax error, an
-    /// unknown field, or an invalid decision, and naming the rule of an
-    /// invalid `min_risk`.
+    /// unknown field, an invalid decision, condition, rate, exemption or
+    /// `min_risk`.
     pub fn from_toml(text: &str) -> Result<Policy> {
-        let file: PolicyFile = toml::from_str(text).map_err(|e| Error::Config {
-            message: format!("invalid policy: {}", e.to_string().trim_end()),
-            source: None,
-        })?;
-        for rule in &file.rules {
+        Policy::parse(text).map_err(|(offset, message)| {
+            Error::config(match offset {
+                Some(offset) => {
+                    let (line, col) = line_col(text, offset);
+                    format!("invalid policy: line {line}, column {col}: {message}")
+                }
+                None => format!("invalid policy: {message}"),
+            })
+        })
+    }
+
+    /// Parses a policy; an error is where (a byte offset) and what.
+    ///
+    /// The error names the place and the problem, never the source line
+    /// (a value pasted by mistake into `values` must not be echoed).
+    pub(crate) fn parse(text: &str) -> std::result::Result<Policy, (Option<usize>, String)> {
+        let file: PolicyFile = toml::from_str(text)
+            .map_err(|e| (e.span().map(|s| s.start), e.message().trim_end().to_owned()))?;
+        let at = |span: std::ops::Range<usize>, message: String| (Some(span.start), message);
+        let mut rules = Vec::with_capacity(file.rules.len());
+        for spanned in file.rules {
+            let span = spanned.span();
+            let rule = spanned.into_inner();
             if let Some(r) = rule.min_risk
                 && !(0.0..=1.0).contains(&r)
             {
-                return Err(Error::config(format!(
-                    "invalid policy: rule `{}` has min_risk {r} outside 0..1",
-                    rule.name
-                )));
+                return Err(at(
+                    span,
+                    format!("rule `{}` has min_risk {r} outside 0..1", rule.name),
+                ));
             }
             if rule.reason.trim().is_empty() {
-                return Err(Error::config(format!(
-                    "invalid policy: rule `{}` has an empty reason",
-                    rule.name
-                )));
+                return Err(at(
+                    span,
+                    format!("rule `{}` has an empty reason", rule.name),
+                ));
             }
+            rules.push(rule);
+        }
+        let mut exemptions = Vec::with_capacity(file.exempt.len());
+        for spanned in file.exempt {
+            let span = spanned.span();
+            let mut e = spanned.into_inner();
+            e.compile().map_err(|m| at(span, m))?;
+            exemptions.push(e);
         }
         Ok(Policy {
-            rules: file.rules,
+            mode: file.mode,
+            rules,
+            exemptions,
             lists: HostLists {
                 allow: file.destinations.allow,
                 deny: file.destinations.deny,
@@ -173,36 +290,109 @@ impl Policy {
         })
     }
 
+    /// Lints a policy's TOML text: every unknown key, bad pointer, regex
+    /// or glob, unknown finding type, rule that can never match, rule
+    /// shadowed by a more severe rule with weaker conditions, with its line
+    /// and column. An empty list means the policy is clean; any
+    /// [`Severity::Error`] means [`Policy::from_toml`] fails or the policy
+    /// does not do what it says.
+    pub fn check(text: &str) -> Vec<Diagnostic> {
+        check::check(text)
+    }
+
     /// The rules, in file order.
     pub fn rules(&self) -> &[Rule] {
         &self.rules
     }
 
-    /// The decision and reason codes for a request's facts.
-    pub(crate) fn decide(&self, facts: &Facts<'_>) -> (Decision, Vec<String>) {
-        let mut matched: Vec<&Rule> = self.rules.iter().filter(|r| r.matches(facts)).collect();
-        let decision = matched
-            .iter()
-            .map(|r| r.decision)
-            .max_by_key(|d| d.severity())
-            .unwrap_or(Decision::Allow);
-        matched.sort_by_key(|r| std::cmp::Reverse(r.decision.severity()));
-        let mut reasons: Vec<String> = Vec::new();
-        for r in matched {
-            if !reasons.contains(&r.reason) {
-                reasons.push(r.reason.clone());
+    /// The exemptions, in file order.
+    pub fn exemptions(&self) -> &[Exemption] {
+        &self.exemptions
+    }
+
+    /// The policy's mode: the default of every rule without its own.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Drops the findings an exemption names; returns (kept, exempted).
+    pub(crate) fn exempt(
+        &self,
+        facts: &Facts<'_>,
+        findings: Vec<Finding>,
+    ) -> (Vec<Finding>, Vec<Exempted>) {
+        exempt::apply(&self.exemptions, facts, findings)
+    }
+
+    /// The decision and reason codes for a request's facts, and what
+    /// monitor-mode rules would have done.
+    pub(crate) fn decide(&self, facts: &Facts<'_>, rates: &RateContext<'_>) -> Outcome {
+        let mut matched: Vec<(&Rule, bool)> = Vec::new();
+        for rule in &self.rules {
+            if !rule.matches(facts) {
+                continue;
             }
+            if let Some(rate) = &rule.rate {
+                let value = match rate.by {
+                    RateBy::Agent => facts.request.agent_id().unwrap_or("default"),
+                    RateBy::Tool => facts.request.tool().unwrap_or(""),
+                    RateBy::Key => rates.key.or(facts.request.agent_id()).unwrap_or("default"),
+                };
+                if !rates
+                    .counters
+                    .hit(rates.tenant, &rule.name, rate, value, rates.now_ms)
+                {
+                    continue;
+                }
+            }
+            let enforcing = rule.mode.unwrap_or(self.mode) == Mode::Enforce;
+            matched.push((rule, enforcing));
         }
-        (decision, reasons)
+        let combine = |rules: &mut Vec<&Rule>| {
+            let decision = rules
+                .iter()
+                .map(|r| r.decision)
+                .max_by_key(|d| d.severity())
+                .unwrap_or(Decision::Allow);
+            rules.sort_by_key(|r| std::cmp::Reverse(r.decision.severity()));
+            let mut reasons: Vec<String> = Vec::new();
+            for r in rules.iter() {
+                if !reasons.contains(&r.reason) {
+                    reasons.push(r.reason.clone());
+                }
+            }
+            (decision, reasons)
+        };
+        let (decision, reason_codes) = combine(
+            &mut matched
+                .iter()
+                .filter(|(_, e)| *e)
+                .map(|(r, _)| *r)
+                .collect(),
+        );
+        let monitor = matched.iter().any(|(_, e)| !e).then(|| {
+            let (decision, reason_codes) = combine(&mut matched.iter().map(|(r, _)| *r).collect());
+            Monitored::new(decision, reason_codes)
+        });
+        Outcome {
+            decision,
+            reason_codes,
+            monitor,
+        }
     }
 }
 
+/// Whether a list of globs allows a value: an empty list allows anything.
+pub(crate) fn any_glob(globs: &[String], value: Option<&str>) -> bool {
+    globs.is_empty() || value.is_some_and(|v| globs.iter().any(|g| glob_match(g, v)))
+}
+
 impl Rule {
+    /// Whether every condition but the rate holds.
     fn matches(&self, f: &Facts<'_>) -> bool {
-        let any = |globs: &[String], value: Option<&str>| {
-            globs.is_empty() || value.is_some_and(|v| globs.iter().any(|g| glob_match(g, v)))
-        };
-        if !any(&self.tools, f.request.tool()) || !any(&self.operations, f.request.operation()) {
+        if !any_glob(&self.tools, f.request.tool())
+            || !any_glob(&self.operations, f.request.operation())
+        {
             return false;
         }
         if !self.methods.is_empty()
@@ -213,12 +403,15 @@ impl Rule {
         {
             return false;
         }
-        if !any(&self.hosts, f.request.host()) || !any(&self.paths, Some(f.path)) {
+        if !any_glob(&self.hosts, f.request.host()) || !any_glob(&self.paths, Some(f.path)) {
             return false;
         }
         if let Some(min) = self.min_risk
             && f.risk < min
         {
+            return false;
+        }
+        if !self.when.iter().all(|c| c.holds(f.request.body())) {
             return false;
         }
         if self.finding_kinds.is_empty()
@@ -278,6 +471,22 @@ fn utf8_len(first: u8) -> usize {
 mod tests {
     use super::*;
 
+    impl Policy {
+        fn decide_now(&self, facts: &Facts<'_>) -> (Decision, Vec<String>) {
+            let counters = RateCounters::default();
+            let o = self.decide(
+                facts,
+                &RateContext {
+                    counters: &counters,
+                    tenant: "t",
+                    key: None,
+                    now_ms: 0,
+                },
+            );
+            (o.decision, o.reason_codes)
+        }
+    }
+
     #[test]
     fn globs() {
         assert!(glob_match("*.corp.io", "api.corp.io"));
@@ -294,7 +503,7 @@ mod tests {
     fn builtin_policy_parses_and_matches_the_example_file() {
         let p = Policy::default();
         assert!(p.rules().len() >= 6);
-        let example = include_str!("../../../examples/policy.toml");
+        let example = include_str!("../../../../examples/policy.toml");
         assert_eq!(
             example, BUILTIN_POLICY,
             "examples/policy.toml drifted from the built-in policy"
@@ -349,7 +558,7 @@ mod tests {
             "GENERIC_SECRET",
             Confidence::Low,
         )];
-        let (d, reasons) = p.decide(&Facts {
+        let (d, reasons) = p.decide_now(&Facts {
             request: &req,
             path: "/notes",
             findings: &low,
@@ -362,7 +571,7 @@ mod tests {
             "GENERIC_SECRET",
             Confidence::High,
         )];
-        let (d, _) = p.decide(&Facts {
+        let (d, _) = p.decide_now(&Facts {
             request: &req,
             path: "/notes",
             findings: &high,
@@ -387,7 +596,7 @@ mod tests {
             ],
             risk: 0.9,
         };
-        let (d, reasons) = p.decide(&facts);
+        let (d, reasons) = p.decide_now(&facts);
         assert_eq!(d, Decision::Deny);
         assert_eq!(reasons[0], "SECRET_DETECTED");
         assert!(
@@ -395,7 +604,7 @@ mod tests {
                 && reasons.contains(&"DESTRUCTIVE_OPERATION".to_owned())
         );
         let clean = ScanRequest::new("GET", "https://api.x.io/");
-        let (d, reasons) = p.decide(&Facts {
+        let (d, reasons) = p.decide_now(&Facts {
             request: &clean,
             path: "/",
             findings: &[],
