@@ -223,13 +223,13 @@ pub fn run(cli: Cli) -> Result<()> {
             approval_grace,
             sync,
         } => {
-            let engine = match &policy {
-                Some(path) => Engine::new(
-                    crate::policy_cmd::load_checked(path)
-                        .map_err(|e| anyhow::anyhow!("the policy is refused:\n{e}"))?
-                        .0,
-                ),
-                None => Engine::default(),
+            let (engine, loaded) = match &policy {
+                Some(path) => {
+                    let (p, text) = crate::policy_cmd::load_checked(path)
+                        .map_err(|e| anyhow::anyhow!("the policy is refused:\n{e}"))?;
+                    (Engine::new(p), Some(text))
+                }
+                None => (Engine::default(), None),
             };
             let store = Store::open_with(&db, sync)?;
             let config = Config {
@@ -242,8 +242,9 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             let state = AppState::new(engine, store, config);
             let rt = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
-            if let Some(path) = policy {
-                let reloader = crate::reload::Reloader::new(std::sync::Arc::clone(&state), path);
+            if let (Some(path), Some(text)) = (policy, loaded) {
+                let reloader =
+                    crate::reload::Reloader::new(std::sync::Arc::clone(&state), path, &text);
                 rt.spawn(reloader.run());
             }
             rt.block_on(async move {
