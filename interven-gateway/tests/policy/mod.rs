@@ -145,6 +145,20 @@ fn policy_test_reports_mismatches_and_exit_codes() {
         run(&["policy", "test", s(&policy), "--cases", s(&cases)], b"").0,
         0
     );
+    // Unknown keys are said and ignored; a decision may be written in lower case.
+    let lenient = json!({"name": "k2", "key": "2", "why": "a note", "request": {"method": "GET", "url": "https://x.io/k"},
+                         "expect": {"decision": "require_approval", "risk_band": "LOW"}});
+    std::fs::write(&cases, lenient.to_string()).unwrap();
+    let (code, out, err) = run(&["policy", "test", s(&policy), "--cases", s(&cases)], b"");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains(":1: warning: unknown key `why` ignored"),
+        "{err}"
+    );
+    assert!(
+        err.contains("unknown key `expect.risk_band` ignored"),
+        "{err}"
+    );
 
     // 2: an unreadable cases file, a malformed line, a bad or missing policy.
     let missing = temp("missing", "jsonl");
