@@ -612,3 +612,78 @@ fn serve_refuses_a_policy_that_does_not_check() {
     let _ = std::fs::remove_file(&policy);
     let _ = std::fs::remove_file(&db);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_counters_are_per_tenant_and_per_key_on_the_gateway() {
+    let policy = temp("tenants", "toml");
+    std::fs::write(
+        &policy,
+        r#"
+[[rules]]
+name = "per-agent"
+paths = ["/a"]
+rate = { max = 1, per = "1h" }
+decision = "DENY"
+reason = "AGENT_BURST"
+
+[[rules]]
+name = "per-key"
+paths = ["/k"]
+rate = { max = 1, per = "1h", by = "key" }
+decision = "DENY"
+reason = "KEY_BURST"
+"#,
+    )
+    .unwrap();
+    let gw = Served::start(&policy).await;
+    let new_key = |tenant: &str| {
+        run(
+            &[
+                "keys",
+                "create",
+                "--db",
+                s(&gw.db),
+                "--name",
+                "k",
+                "--tenant",
+                tenant,
+            ],
+            b"",
+        )
+        .1
+        .trim()
+        .to_owned()
+    };
+    let (globex, acme2) = (new_key("globex"), new_key("acme"));
+    let scan = |key: String, path: &str| {
+        let url = format!("http://127.0.0.1:{}/v1/scan", gw.port);
+        let body =
+            json!({"method": "POST", "url": format!("https://x.io{path}"), "agent_id": "bot"});
+        async move {
+            let v: Value = reqwest::Client::new()
+                .post(url)
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["decision"].as_str().unwrap_or("").to_owned()
+        }
+    };
+    assert_eq!(scan(gw.agent.clone(), "/a").await, "ALLOW");
+    assert_eq!(
+        scan(acme2.clone(), "/a").await,
+        "DENY",
+        "same tenant and agent"
+    );
+    assert_eq!(scan(globex.clone(), "/a").await, "ALLOW", "another tenant");
+    assert_eq!(scan(globex.clone(), "/a").await, "DENY");
+    assert_eq!(scan(gw.agent.clone(), "/k").await, "ALLOW");
+    assert_eq!(scan(acme2.clone(), "/k").await, "ALLOW", "another key");
+    assert_eq!(scan(gw.agent.clone(), "/k").await, "DENY");
+    drop(gw);
+    let _ = std::fs::remove_file(&policy);
+}
