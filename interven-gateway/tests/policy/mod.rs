@@ -179,6 +179,18 @@ fn policy_test_reports_mismatches_and_exit_codes() {
     );
     let (code, _, _) = run(&["policy", "test", s(&missing), "--cases", s(&cases)], b"");
     assert_eq!(code, 2);
+    // A policy that loads but has a lint error still runs its cases, and says so.
+    let shadowed = temp("shadowed", "toml");
+    std::fs::write(&shadowed, "[[rules]]\nname = \"all\"\ndecision = \"DENY\"\nreason = \"ALL\"\n[[rules]]\nname = \"gets\"\nmethods = [\"GET\"]\ndecision = \"SANITIZE\"\nreason = \"GET\"\n").unwrap();
+    std::fs::write(&cases, json!({"name": "g", "request": {"method": "GET", "url": "https://x.io/"}, "expect": {"decision": "DENY", "reason_codes": ["ALL", "GET"]}}).to_string()).unwrap();
+    let (code, out, err) = run(&["policy", "test", s(&shadowed), "--cases", s(&cases)], b"");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains(":5:1: error: rule `gets` is shadowed")
+            && err.contains("the cases run anyway"),
+        "{err}"
+    );
+    let _ = std::fs::remove_file(&shadowed);
     for p in [policy, cases, bad] {
         let _ = std::fs::remove_file(p);
     }
