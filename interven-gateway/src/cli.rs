@@ -257,13 +257,13 @@ pub fn run(cli: Cli) -> Result<()> {
             shutdown_timeout,
             console,
         } => {
-            let engine = match &policy {
-                Some(path) => Engine::new(
-                    crate::policy_cmd::load_checked(path)
-                        .map_err(|e| anyhow::anyhow!("the policy is refused:\n{e}"))?
-                        .0,
-                ),
-                None => Engine::default(),
+            let (engine, loaded) = match &policy {
+                Some(path) => {
+                    let (p, text) = crate::policy_cmd::load_checked(path)
+                        .map_err(|e| anyhow::anyhow!("the policy is refused:\n{e}"))?;
+                    (Engine::new(p), Some(text))
+                }
+                None => (Engine::default(), None),
             };
             let store = Store::open_with(&db, sync)?;
             let config = Config {
@@ -288,8 +288,9 @@ pub fn run(cli: Cli) -> Result<()> {
             };
             let state = AppState::new(engine, store, config);
             let rt = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
-            if let Some(path) = policy {
-                let reloader = crate::reload::Reloader::new(std::sync::Arc::clone(&state), path);
+            if let (Some(path), Some(text)) = (policy, loaded) {
+                let reloader =
+                    crate::reload::Reloader::new(std::sync::Arc::clone(&state), path, &text);
                 rt.spawn(reloader.run());
             }
             let result = rt.block_on(async move {

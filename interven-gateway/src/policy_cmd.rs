@@ -52,9 +52,8 @@ impl std::fmt::Display for Exit {
 
 impl std::error::Error for Exit {}
 
-/// One line of a cases file.
+/// One line of a cases file. Unknown keys are reported and ignored.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct Case {
     name: String,
     request: ScanRequest,
@@ -69,8 +68,8 @@ struct Case {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct Expect {
+    #[serde(deserialize_with = "decision")]
     decision: Decision,
     #[serde(default)]
     reason_codes: Option<Vec<String>>,
@@ -80,11 +79,44 @@ struct Expect {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct ExpectMonitor {
+    #[serde(deserialize_with = "decision")]
     decision: Decision,
     #[serde(default)]
     reason_codes: Option<Vec<String>>,
+}
+
+/// A decision in any case (`"deny"` too); an unknown one is an error.
+fn decision<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Decision, D::Error> {
+    let s = String::deserialize(d)?;
+    Decision::parse(&s).ok_or_else(|| {
+        serde::de::Error::custom(format!(
+            "unknown decision `{s}`: expected ALLOW, SANITIZE, REQUIRE_APPROVAL or DENY"
+        ))
+    })
+}
+
+const CASE_KEYS: &[&str] = &["name", "request", "expect", "key", "at"];
+const EXPECT_KEYS: &[&str] = &["decision", "reason_codes", "monitor"];
+
+/// Keys of a case this version does not know (they are ignored, and said so).
+fn unknown_keys(case: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(map) = case.as_object() {
+        out.extend(
+            map.keys()
+                .filter(|k| !CASE_KEYS.contains(&k.as_str()))
+                .cloned(),
+        );
+    }
+    if let Some(map) = case.get("expect").and_then(Value::as_object) {
+        out.extend(
+            map.keys()
+                .filter(|k| !EXPECT_KEYS.contains(&k.as_str()))
+                .map(|k| format!("expect.{k}")),
+        );
+    }
+    out
 }
 
 fn some<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<ExpectMonitor>>, D::Error> {
@@ -119,12 +151,21 @@ fn read(path: &Path) -> Result<String, String> {
 
 /// Reads and checks a policy file the way `serve` loads it: a policy that
 /// does not parse, or has a `check` error, is refused with every reason.
+/// (`policy test` only needs the policy to load, and shows `check` errors.)
 ///
 /// # Errors
 /// The reasons, one per line, with line and column.
 pub fn load_checked(path: &Path) -> Result<(Policy, String), String> {
     let text = read(path)?;
-    let errors: Vec<String> = Policy::check(&text)
+    Ok((check_text(path, &text)?, text))
+}
+
+/// [`load_checked`] on text already read from `path` (named in the reasons).
+///
+/// # Errors
+/// The reasons, one per line, with line and column.
+pub fn check_text(path: &Path, text: &str) -> Result<Policy, String> {
+    let errors: Vec<String> = Policy::check(text)
         .into_iter()
         .filter(|d| d.severity == Severity::Error)
         .map(|d| format!("{}:{d}", path.display()))
@@ -132,8 +173,7 @@ pub fn load_checked(path: &Path) -> Result<(Policy, String), String> {
     if !errors.is_empty() {
         return Err(errors.join("\n"));
     }
-    let policy = Policy::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok((policy, text))
+    Policy::from_toml(text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn test(
@@ -142,7 +182,19 @@ fn test(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<u8, String> {
-    let (policy, _) = load_checked(policy)?;
+    // A policy that does not load is exit 2; `check`'s lints do not stop the
+    // cases (a shadowed rule still means something), they are shown.
+    let text = read(policy)?;
+    for d in Policy::check(&text) {
+        if d.severity == Severity::Error {
+            let _ = writeln!(
+                err,
+                "{}:{d} (policy check; the cases run anyway)",
+                policy.display()
+            );
+        }
+    }
+    let policy = Policy::from_toml(&text).map_err(|e| format!("{}: {e}", policy.display()))?;
     let file =
         std::fs::File::open(cases).map_err(|e| format!("cannot read {}: {e}", cases.display()))?;
     let mut parsed = Vec::new();
@@ -151,7 +203,17 @@ fn test(
         if line.trim().is_empty() || line.trim_start().starts_with("//") {
             continue;
         }
-        let case: Case = serde_json::from_str(&line)
+        let value: Value = serde_json::from_str(&line)
+            .map_err(|e| format!("{}:{}: not a case: {e}", cases.display(), n + 1))?;
+        for key in unknown_keys(&value) {
+            let _ = writeln!(
+                err,
+                "{}:{}: warning: unknown key `{key}` ignored",
+                cases.display(),
+                n + 1
+            );
+        }
+        let case: Case = serde_json::from_value(value)
             .map_err(|e| format!("{}:{}: not a case: {e}", cases.display(), n + 1))?;
         if case.request.method().is_empty() {
             return Err(format!("{}:{}: empty method", cases.display(), n + 1));

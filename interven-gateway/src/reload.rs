@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
-use crate::policy_cmd::load_checked;
+use crate::policy_cmd::check_text;
 use crate::server::AppState;
 
 /// How often the file is looked at.
@@ -50,15 +50,13 @@ pub enum Reload {
 }
 
 impl Reloader {
-    /// A watcher of `path`, whose current content is the policy in force.
-    pub fn new(state: Arc<AppState>, path: PathBuf) -> Reloader {
-        let seen = stat(&path).and_then(|(modified, len)| {
-            let digest = Sha256::digest(std::fs::read(&path).ok()?).into();
-            Some(Seen {
-                modified,
-                len,
-                digest,
-            })
+    /// A watcher of `path`; `loaded` is the text of the policy in force
+    /// (what `serve` loaded at start), so a change made since is picked up.
+    pub fn new(state: Arc<AppState>, path: PathBuf, loaded: &str) -> Reloader {
+        let seen = stat(&path).map(|(modified, len)| Seen {
+            modified,
+            len,
+            digest: Sha256::digest(loaded.as_bytes()).into(),
         });
         Reloader { state, path, seen }
     }
@@ -95,8 +93,11 @@ impl Reloader {
         if same_content && !force {
             return Reload::Unchanged;
         }
-        match load_checked(&self.path) {
-            Ok((policy, _)) => {
+        let loaded = String::from_utf8(bytes)
+            .map_err(|_| format!("{} is not UTF-8 text", self.path.display()))
+            .and_then(|text| check_text(&self.path, &text));
+        match loaded {
+            Ok(policy) => {
                 let rules = policy.rules().len();
                 self.state.engine().set_policy(policy);
                 tracing::info!(path = %self.path.display(), rules, "policy reloaded");

@@ -546,3 +546,19 @@ fn when_never_errors_on_odd_bodies() {
         Decision::Deny
     );
 }
+
+#[test]
+fn a_gateway_monitor_field_parses_and_an_unknown_one_fails_closed() {
+    let ok = br#"{"decision": "ALLOW", "risk_score": 0.2, "risk_band": "LOW", "reason_codes": [],
+                  "trace_id": "tr_1", "monitor": {"decision": "REQUIRE_APPROVAL", "reason_codes": ["BIG"]}}"#;
+    let v = Verdict::from_json(ok).unwrap();
+    let m = v.monitored().unwrap();
+    assert_eq!(
+        (m.decision, m.reason_codes.as_slice()),
+        (Decision::RequireApproval, &["BIG".to_owned()][..])
+    );
+    assert!(!v.extra.contains_key("monitor"));
+    let bad = br#"{"decision": "ALLOW", "trace_id": "tr_1", "monitor": {"decision": "MAYBE"}}"#;
+    let err = Verdict::from_json(bad).unwrap_err();
+    assert!(err.to_string().contains("MAYBE"), "{err}");
+}

@@ -145,6 +145,20 @@ fn policy_test_reports_mismatches_and_exit_codes() {
         run(&["policy", "test", s(&policy), "--cases", s(&cases)], b"").0,
         0
     );
+    // Unknown keys are said and ignored; a decision may be written in lower case.
+    let lenient = json!({"name": "k2", "key": "2", "why": "a note", "request": {"method": "GET", "url": "https://x.io/k"},
+                         "expect": {"decision": "require_approval", "risk_band": "LOW"}});
+    std::fs::write(&cases, lenient.to_string()).unwrap();
+    let (code, out, err) = run(&["policy", "test", s(&policy), "--cases", s(&cases)], b"");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains(":1: warning: unknown key `why` ignored"),
+        "{err}"
+    );
+    assert!(
+        err.contains("unknown key `expect.risk_band` ignored"),
+        "{err}"
+    );
 
     // 2: an unreadable cases file, a malformed line, a bad or missing policy.
     let missing = temp("missing", "jsonl");
@@ -165,6 +179,18 @@ fn policy_test_reports_mismatches_and_exit_codes() {
     );
     let (code, _, _) = run(&["policy", "test", s(&missing), "--cases", s(&cases)], b"");
     assert_eq!(code, 2);
+    // A policy that loads but has a lint error still runs its cases, and says so.
+    let shadowed = temp("shadowed", "toml");
+    std::fs::write(&shadowed, "[[rules]]\nname = \"all\"\ndecision = \"DENY\"\nreason = \"ALL\"\n[[rules]]\nname = \"gets\"\nmethods = [\"GET\"]\ndecision = \"SANITIZE\"\nreason = \"GET\"\n").unwrap();
+    std::fs::write(&cases, json!({"name": "g", "request": {"method": "GET", "url": "https://x.io/"}, "expect": {"decision": "DENY", "reason_codes": ["ALL", "GET"]}}).to_string()).unwrap();
+    let (code, out, err) = run(&["policy", "test", s(&shadowed), "--cases", s(&cases)], b"");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains(":5:1: error: rule `gets` is shadowed")
+            && err.contains("the cases run anyway"),
+        "{err}"
+    );
+    let _ = std::fs::remove_file(&shadowed);
     for p in [policy, cases, bad] {
         let _ = std::fs::remove_file(p);
     }
@@ -597,4 +623,79 @@ fn serve_refuses_a_policy_that_does_not_check() {
     assert!(err.contains("3:10: error: hosts"), "{err}");
     let _ = std::fs::remove_file(&policy);
     let _ = std::fs::remove_file(&db);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_counters_are_per_tenant_and_per_key_on_the_gateway() {
+    let policy = temp("tenants", "toml");
+    std::fs::write(
+        &policy,
+        r#"
+[[rules]]
+name = "per-agent"
+paths = ["/a"]
+rate = { max = 1, per = "1h" }
+decision = "DENY"
+reason = "AGENT_BURST"
+
+[[rules]]
+name = "per-key"
+paths = ["/k"]
+rate = { max = 1, per = "1h", by = "key" }
+decision = "DENY"
+reason = "KEY_BURST"
+"#,
+    )
+    .unwrap();
+    let gw = Served::start(&policy).await;
+    let new_key = |tenant: &str| {
+        run(
+            &[
+                "keys",
+                "create",
+                "--db",
+                s(&gw.db),
+                "--name",
+                "k",
+                "--tenant",
+                tenant,
+            ],
+            b"",
+        )
+        .1
+        .trim()
+        .to_owned()
+    };
+    let (globex, acme2) = (new_key("globex"), new_key("acme"));
+    let scan = |key: String, path: &str| {
+        let url = format!("http://127.0.0.1:{}/v1/scan", gw.port);
+        let body =
+            json!({"method": "POST", "url": format!("https://x.io{path}"), "agent_id": "bot"});
+        async move {
+            let v: Value = reqwest::Client::new()
+                .post(url)
+                .bearer_auth(key)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["decision"].as_str().unwrap_or("").to_owned()
+        }
+    };
+    assert_eq!(scan(gw.agent.clone(), "/a").await, "ALLOW");
+    assert_eq!(
+        scan(acme2.clone(), "/a").await,
+        "DENY",
+        "same tenant and agent"
+    );
+    assert_eq!(scan(globex.clone(), "/a").await, "ALLOW", "another tenant");
+    assert_eq!(scan(globex.clone(), "/a").await, "DENY");
+    assert_eq!(scan(gw.agent.clone(), "/k").await, "ALLOW");
+    assert_eq!(scan(acme2.clone(), "/k").await, "ALLOW", "another key");
+    assert_eq!(scan(gw.agent.clone(), "/k").await, "DENY");
+    drop(gw);
+    let _ = std::fs::remove_file(&policy);
 }

@@ -47,12 +47,29 @@ pub enum Mode {
 /// decision and a reason code; exemptions; destination host lists; and a
 /// mode.
 ///
-/// The format and how rules combine are documented in
-/// [`BUILTIN_POLICY`], the built-in policy, which is also the
-/// [`Default`]. In short: exempted findings are dropped first; every
-/// matching rule counts; the most severe decision among the matching
-/// enforcing rules wins, no match is ALLOW; matching monitor rules are
-/// reported beside it, never raising it.
+/// The format is documented in full in the comments of
+/// [`BUILTIN_POLICY`] (`examples/policy.toml`), the built-in policy, which
+/// is also the [`Default`]. In short:
+///
+/// | key | meaning |
+/// |---|---|
+/// | `mode` | `"enforce"` (default) or `"monitor"`: the mode of every rule without its own |
+/// | `[destinations]` `allow`, `deny` | host globs that make destination findings |
+/// | `[[rules]]` `name`, `decision`, `reason` | required; the decision and reason code when the rule matches |
+/// | `tools`, `operations`, `methods`, `hosts`, `paths` | globs (`*`, `?`, any case) on the request; any entry may match |
+/// | `finding_kinds`, `finding_types`, `confidence` | one finding must satisfy all three |
+/// | `min_risk` | the risk score is at least this |
+/// | `when = [{ field = "/a/*/b", gt = 1 }, …]` | every condition holds ([`Condition`]): `eq`, `ne`, `in`, `glob`, `regex`, `contains`, `gt`, `ge`, `lt`, `le`, `exists` |
+/// | `rate = { max, per, by }` | matches from call `max + 1` within `per` ([`Rate`]) |
+/// | `mode = "monitor"` | the rule only reports |
+/// | `[[exempt]]` | findings dropped before the rules ([`Exemption`]) |
+///
+/// How rules combine: exempted findings are dropped first; every matching
+/// rule counts; the most severe decision among the matching enforcing
+/// rules wins (DENY > REQUIRE_APPROVAL > SANITIZE > ALLOW), no match is
+/// ALLOW; when monitor-mode rules match, the verdict's
+/// [`monitored`](crate::Verdict::monitored) says what enforcing every
+/// matching rule would have decided, and the decision is not raised.
 ///
 /// ```
 /// use interven::engine::Policy;

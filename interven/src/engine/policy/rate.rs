@@ -116,11 +116,11 @@ pub(crate) fn parse_window(text: &str) -> Result<Duration, String> {
     };
     let n: u64 = digits.parse().map_err(|_| bad())?;
     let ms = match unit.trim() {
-        "" | "s" | "sec" | "secs" => n.checked_mul(1000),
+        "" | "s" | "sec" | "secs" | "second" | "seconds" => n.checked_mul(1000),
         "ms" => Some(n),
-        "m" | "min" | "mins" => n.checked_mul(60_000),
-        "h" => n.checked_mul(3_600_000),
-        "d" => n.checked_mul(86_400_000),
+        "m" | "min" | "mins" | "minute" | "minutes" => n.checked_mul(60_000),
+        "h" | "hr" | "hour" | "hours" => n.checked_mul(3_600_000),
+        "d" | "day" | "days" => n.checked_mul(86_400_000),
         _ => return Err(bad()),
     }
     .ok_or_else(bad)?;
@@ -231,6 +231,7 @@ mod tests {
         assert_eq!(parse_window("2d").unwrap(), Duration::from_secs(2 * 86400));
         assert_eq!(parse_window("45").unwrap(), Duration::from_secs(45));
         assert_eq!(parse_window("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_window("5 minutes").unwrap(), Duration::from_secs(300));
         for bad in ["", "m", "1w", "0s", "-1s", "1.5m", "99999999999999999999h"] {
             assert!(parse_window(bad).is_err(), "{bad}");
         }
