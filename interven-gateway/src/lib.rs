@@ -13,6 +13,7 @@ pub mod cli;
 pub mod json;
 pub mod listen;
 pub mod ratelimit;
+pub mod scanpool;
 pub mod server;
 pub mod store;
 
