@@ -17,6 +17,7 @@ pub mod notify;
 pub mod policy_cmd;
 pub mod ratelimit;
 pub mod reload;
+pub mod scanpool;
 pub mod server;
 pub mod store;
 pub mod store_console;

@@ -26,7 +26,6 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use tokio::sync::Semaphore;
 
 use crate::auth::{KEY_PREFIX, KeyCache, Principal, hash_key};
 use crate::listen::{ClientAddr, Limits};
@@ -68,8 +67,10 @@ pub struct Config {
     pub body_timeout: Duration,
     /// How long a stopping server waits for requests in flight (default 10 s).
     pub shutdown_timeout: Duration,
-    /// Scans run at once on the blocking pool (default 64); more wait.
-    pub max_concurrent_scans: usize,
+    /// Threads of the scan pool (default 0: one per core).
+    pub scan_threads: usize,
+    /// Scans a tenant may have waiting for the pool (default 256); more get 503.
+    pub max_queued_scans: usize,
     /// The console's and the notifications' settings.
     pub console: crate::console::ConsoleConfig,
 }
@@ -92,7 +93,8 @@ impl Default for Config {
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(10),
-            max_concurrent_scans: 64,
+            scan_threads: 0,
+            max_queued_scans: 256,
             console: crate::console::ConsoleConfig::default(),
         }
     }
@@ -108,7 +110,7 @@ pub struct AppState {
     reads: RateLimiter,
     failed_by_addr: RateLimiter<IpAddr>,
     failed_by_prefix: RateLimiter<String>,
-    scans: Semaphore,
+    scans: crate::scanpool::ScanPool,
     config: Config,
 }
 
@@ -123,7 +125,7 @@ impl AppState {
             reads: RateLimiter::new(config.read_rate_per_second, config.read_burst),
             failed_by_addr: RateLimiter::new(config.auth_failure_rate, config.auth_failure_burst),
             failed_by_prefix: RateLimiter::new(config.auth_failure_rate, config.auth_failure_burst),
-            scans: Semaphore::new(config.max_concurrent_scans.clamp(1, Semaphore::MAX_PERMITS)),
+            scans: crate::scanpool::ScanPool::new(config.scan_threads, config.max_queued_scans),
             config,
         })
     }
@@ -194,8 +196,27 @@ impl IntoResponse for ApiError {
 
 type ApiResult<T> = Result<T, ApiError>;
 
-/// Runs `f` on the blocking pool: SQLite and the engine never run on an
-/// async worker.
+/// Runs `f` on the scan pool in `tenant`'s turn (see [`crate::scanpool`]).
+async fn on_scan_pool<T: Send + 'static>(
+    state: &Arc<AppState>,
+    tenant: &str,
+    f: impl FnOnce(&AppState) -> anyhow::Result<T> + Send + 'static,
+) -> ApiResult<T> {
+    let s = state.clone();
+    match state.scans.run(tenant, move || f(&s)).await {
+        Ok(r) => r.map_err(|e| ApiError::internal(&e)),
+        Err(crate::scanpool::Refused::QueueFull) => Err(ApiError::limited(
+            "too many scans of this tenant waiting",
+            Duration::from_secs(1),
+        )),
+        Err(crate::scanpool::Refused::Failed) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error",
+        )),
+    }
+}
+
+/// Runs `f` on the blocking pool: SQLite never runs on an async worker.
 async fn blocking<T: Send + 'static>(
     state: &Arc<AppState>,
     f: impl FnOnce(&AppState) -> anyhow::Result<T> + Send + 'static,
@@ -673,16 +694,13 @@ async fn scan(
             "invalid scan request: empty method",
         ));
     }
-    let _slot = state
-        .scans
-        .acquire()
-        .await
-        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?;
     let started = Instant::now();
     // At most twice: when another scan used the approval first, resolve again.
     for _ in 0..2 {
         let (pp, rq) = (p.clone(), request.clone());
-        let (a, step) = blocking(&state, move |s| assess_and_resolve(s, &pp, &rq)).await?;
+        let tenant = p.tenant.clone();
+        let (a, step) =
+            on_scan_pool(&state, &tenant, move |s| assess_and_resolve(s, &pp, &rq)).await?;
         let mut verdict = a.verdict(TraceId::new(String::new()), &request);
         let (mut insert, mut consume) = (None, None);
         match step {
@@ -788,12 +806,8 @@ async fn scan_response(
         .check(&p.key_id)
         .map_err(|wait| ApiError::limited("rate limit exceeded for this key", wait))?;
     let req: ResponseScanRequest = read_json(&state, body, "response scan").await?;
-    let _slot = state
-        .scans
-        .acquire()
-        .await
-        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting down"))?;
-    let found = blocking(&state, move |s| {
+    let tenant = p.tenant.clone();
+    let found = on_scan_pool(&state, &tenant, move |s| {
         let Some(agent) = s.store.trace_agent(&p.tenant, &req.trace_id)? else {
             return Ok(None);
         };

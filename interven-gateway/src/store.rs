@@ -595,8 +595,9 @@ impl Store {
 
     /// Whether the store can take writes: `Err` with the reason when the
     /// database file was deleted or replaced under the server (checked every
-    /// 100 ms and before every write), or the last write failed. Cheap: it
-    /// reads flags and one `stat`, never the database.
+    /// 100 ms and before every write), or the last write failed less than
+    /// 10 s ago with no success since. Cheap: it reads flags and one `stat`,
+    /// never the database.
     ///
     /// # Errors
     /// The reason the store is not ready.

@@ -638,6 +638,20 @@ mod tests {
         assert!(p.is_sanitized());
         assert_eq!(p.body(), &json!({"text": "[REDACTED:EMAIL]"}));
         assert!(!format!("{p:?}").contains("hi"));
+        assert_eq!(p.url(), "https://api.example.com/x", "no redaction there");
+    }
+
+    #[test]
+    fn sanitize_proceeds_with_the_sanitized_url() {
+        let mut v = verdict(Decision::Sanitize);
+        v.extra.insert(
+            "sanitized_url".into(),
+            json!("https://api.example.com/u/[REDACTED:EMAIL]"),
+        );
+        let Gate::Proceed(p) = Gate::new(Client::local_default(), request(), v) else {
+            panic!()
+        };
+        assert_eq!(p.url(), "https://api.example.com/u/[REDACTED:EMAIL]");
     }
 
     #[test]

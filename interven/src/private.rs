@@ -696,7 +696,19 @@ mod tests {
         assert!(enforce(&SITE, req.clone(), v).is_err());
         let mut v = Verdict::new(Decision::Sanitize, trace("t"));
         v.sanitized_body = Some(json!("not an object"));
-        assert!(enforce(&SITE, req, v).is_err());
+        assert!(enforce(&SITE, req.clone(), v).is_err());
+        // A guarded function cannot send a redacted URL or headers: an error, never a run.
+        for field in ["sanitized_url", "sanitized_headers"] {
+            let mut v = Verdict::new(Decision::Sanitize, trace("t"));
+            v.sanitized_body = Some(json!({}));
+            let value = if field == "sanitized_url" {
+                json!("https://x.io/[REDACTED:EMAIL]")
+            } else {
+                json!({"X-To": "[REDACTED:EMAIL]"})
+            };
+            v.extra.insert(field.into(), value);
+            assert!(enforce(&SITE, req.clone(), v).is_err(), "{field}");
+        }
     }
 
     #[test]

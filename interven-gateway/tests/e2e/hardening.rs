@@ -627,23 +627,23 @@ async fn slow_scans_and_a_locked_database_never_stall_the_server() {
         rate_per_second: 0.0,
         ..Config::default()
     });
-    // About 245 KB of `a@b.co`: slow for a detector that is not linear.
+    // 35 KB of `a@b.co`: seconds of CPU each in a debug build, for a
+    // detector that is not linear (the review's 245 KB took 1.3 s each in
+    // release). On the async workers eight of them stalled everything; on
+    // the scan pool they delay their own tenant only.
     let heavy =
-        json!({"method": "POST", "url": "https://x.io", "body": {"t": "a@b.co ".repeat(35_000)}});
+        json!({"method": "POST", "url": "https://x.io", "body": {"t": "a@b.co ".repeat(5_000)}});
     let slow: Vec<_> = (0..8)
         .map(|_| {
             let (url, key, heavy) = (gw.url(), gw.agent.clone(), heavy.clone());
             tokio::spawn(async move {
-                let t = Instant::now();
-                let r = reqwest::Client::new()
+                reqwest::Client::new()
                     .post(format!("{url}/v1/scan"))
                     .bearer_auth(key)
                     .json(&heavy)
                     .send()
                     .await
-                    .map(|r| r.status().as_u16());
-                println!("a slow scan answered after {:?}", t.elapsed());
-                r
+                    .map(|r| r.status().as_u16())
             })
         })
         .collect();
@@ -657,7 +657,11 @@ async fn slow_scans_and_a_locked_database_never_stall_the_server() {
         health.is_ok_and(|r| r.status() == 200),
         "/health stalled behind slow scans"
     );
-    let other = quick
+    // Another tenant waits for at most one running scan per pool thread.
+    let other = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
         .post(format!("{}/v1/scan", gw.url()))
         .bearer_auth(&gw.other_admin)
         .json(&json!({"method": "POST", "url": "https://x.io", "body": {"t": "hi"}}))
@@ -667,11 +671,9 @@ async fn slow_scans_and_a_locked_database_never_stall_the_server() {
         other.is_ok_and(|r| r.status() == 200),
         "another tenant stalled"
     );
-    let t = Instant::now();
     for s in slow {
         assert_eq!(s.await.unwrap().unwrap(), 200);
     }
-    println!("slow scans done after {:?}", t.elapsed());
 
     // Another process holds the write lock: writes wait (on the blocking
     // pool), `/health` and the liveness route answer at once.
@@ -704,11 +706,9 @@ async fn slow_scans_and_a_locked_database_never_stall_the_server() {
         "the writes waited for the lock"
     );
     conn.execute_batch("COMMIT;").unwrap();
-    let t = Instant::now();
     for w in waiting {
         let _ = w.await.unwrap();
     }
-    println!("locked writes done after {:?}", t.elapsed());
 }
 
 /// Item 14: failed authentications are limited per address before any

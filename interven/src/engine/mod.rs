@@ -1019,6 +1019,72 @@ mod tests {
     }
 
     #[test]
+    fn canonical_hash_binds_headers_and_agent() {
+        let base = || {
+            ScanRequest::builder("DELETE", "https://api.example.com/x")
+                .tool("t")
+                .agent_id("a1")
+        };
+        let h = |r: ScanRequest| canonical_request_hash(&r);
+        let plain = h(base().build().unwrap());
+        let with = h(base()
+            .header("X-HTTP-Method-Override", "PURGE")
+            .build()
+            .unwrap());
+        let lower = h(base()
+            .header("x-http-method-override", "PURGE")
+            .build()
+            .unwrap());
+        assert_ne!(plain, with, "a header changes the hash");
+        assert_eq!(with, lower, "header names are compared lower-cased");
+        assert_ne!(plain, h(base().agent_id("a2").build().unwrap()));
+        assert_ne!(plain, h(base().agent_name("n").build().unwrap()));
+        // Absent and empty differ; parts cannot shift into each other.
+        assert_ne!(
+            h(ScanRequest::builder("GET", "u").build().unwrap()),
+            h(ScanRequest::builder("GET", "u").tool("").build().unwrap())
+        );
+        assert_ne!(
+            h(ScanRequest::builder("GET", "u").tool("ab").build().unwrap()),
+            h(ScanRequest::builder("GET", "u")
+                .tool("a")
+                .operation("b")
+                .build()
+                .unwrap())
+        );
+    }
+
+    #[test]
+    fn names_are_scanned_and_redacted() {
+        let e = Engine::default();
+        let r = ScanRequest::builder("POST", "https://api.example.com/u/jane.doe@acme.io?x=1")
+            .tool("mail jane.doe@acme.io")
+            .agent_id("bob.roe@acme.io")
+            .header("X-To", "jane.doe@acme.io")
+            .build()
+            .unwrap();
+        let a = e.assess(&r, "s");
+        assert_eq!(a.redacted.tool.as_deref(), Some("mail [REDACTED:EMAIL]"));
+        assert_eq!(a.redacted.agent_id.as_deref(), Some("[REDACTED:EMAIL]"));
+        assert_eq!(
+            a.redacted.url,
+            "https://api.example.com/u/[REDACTED:EMAIL]?x=1"
+        );
+        let v = a.verdict(new_trace_id(), &r);
+        assert_eq!(v.decision, Decision::Sanitize);
+        assert_eq!(
+            v.sanitized_url(),
+            Some("https://api.example.com/u/[REDACTED:EMAIL]?x=1")
+        );
+        assert_eq!(v.sanitized_headers().unwrap()["X-To"], "[REDACTED:EMAIL]");
+        assert_eq!(
+            v.sanitized_body,
+            Some(json!({})),
+            "the body had nothing to redact"
+        );
+    }
+
+    #[test]
     fn decisions_of_the_builtin_policy() {
         let e = Engine::default();
         assert_eq!(
