@@ -10,6 +10,7 @@
 //! use rmcp::{ErrorData, tool, tool_router};
 //!
 //! #[derive(serde::Serialize, serde::Deserialize, rmcp::schemars::JsonSchema)]
+//! #[schemars(crate = "rmcp::schemars")]
 //! struct SendReq { to: String, body: String }
 //!
 //! struct Mailer;

@@ -5,3 +5,4 @@ mod client;
 mod corpus;
 mod engine;
 mod guard;
+mod rmcp;
