@@ -128,9 +128,13 @@ async fn each_decision_reaches_the_mcp_client() {
     .await;
 
     // ALLOW: runs with the arguments as sent.
-    let r = call(&client, "send_email", json!({"to": "ops", "body": "deploy done"}))
-        .await
-        .unwrap();
+    let r = call(
+        &client,
+        "send_email",
+        json!({"to": "ops", "body": "deploy done"}),
+    )
+    .await
+    .unwrap();
     assert_eq!(r.is_error, Some(false));
     assert_eq!(text(&r), "sent to ops: deploy done");
 
@@ -154,7 +158,10 @@ async fn each_decision_reaches_the_mcp_client() {
     .unwrap();
     assert_eq!(r.is_error, Some(true));
     let t = text(&r);
-    assert!(t.contains("SECRET_DETECTED") && t.contains("trace tr_"), "{t}");
+    assert!(
+        t.contains("SECRET_DETECTED") && t.contains("trace tr_"),
+        "{t}"
+    );
     assert!(!t.contains("AKIAZ7QWERTYUIOP4ZXC"), "{t}");
     let meta = serde_json::to_value(&r.meta).unwrap();
     assert_eq!(meta["interven"]["decision"], "DENY");
