@@ -121,6 +121,8 @@ pub fn tool_result(error: Error) -> Result<CallToolResult, ErrorData> {
     Ok(result)
 }
 
+// Not offered as a hint when another error type lacks `From<interven::Error>`.
+#[diagnostic::do_not_recommend]
 impl crate::__private::GuardError<CallToolResult> for ErrorData {
     fn fail(error: Error) -> Result<CallToolResult, ErrorData> {
         tool_result(error)
