@@ -69,6 +69,10 @@ pub struct Guard {
     pins_lock: Mutex<()>,
     approval: ApprovalMode,
     withheld: Mutex<HashMap<String, Withheld>>,
+    /// Each listed tool's annotations (untrusted hints), sent with its scans.
+    annotations: Mutex<HashMap<String, Map<String, Value>>>,
+    /// Every tool name seen in a `tools/list` answer.
+    seen: Mutex<std::collections::HashSet<String>>,
     listed: Mutex<bool>,
 }
 
@@ -179,6 +183,8 @@ impl Guard {
             pins_lock: Mutex::new(()),
             approval: settings.approval,
             withheld: Mutex::new(HashMap::new()),
+            annotations: Mutex::new(HashMap::new()),
+            seen: Mutex::default(),
             listed: Mutex::new(false),
         })
     }
@@ -220,9 +226,10 @@ impl Guard {
         }
     }
 
-    /// `true` once a `tools/list` answer has been checked.
-    pub fn has_listed(&self) -> bool {
-        *lock(&self.listed)
+    /// `true` once a `tools/list` answer has been checked (and not gone
+    /// stale since) and `tool` was in it.
+    pub fn has_checked(&self, tool: &str) -> bool {
+        *lock(&self.listed) && lock(&self.seen).contains(tool)
     }
 
     /// Why `tool` is withheld, if it is.
@@ -240,11 +247,23 @@ impl Guard {
         arguments: Option<&Map<String, Value>>,
     ) -> interven::Result<ScanRequest> {
         let name = self.name();
-        ScanRequest::builder("POST", format!("mcp://{name}/tools/{tool}"))
+        let mut builder = ScanRequest::builder("POST", format!("mcp://{name}/tools/{tool}"))
             .json_body(Value::Object(arguments.cloned().unwrap_or_default()))
             .tool(name)
-            .operation(tool)
-            .build()
+            .operation(tool);
+        // The server's hints (`destructiveHint`…), untrusted, for policies
+        // that look at headers: `mcp-annotation-destructivehint: true`.
+        if let Some(hints) = lock(&self.annotations).get(tool) {
+            for (key, value) in hints {
+                if let Value::Bool(b) = value {
+                    builder = builder.header(
+                        format!("mcp-annotation-{}", key.to_ascii_lowercase()),
+                        b.to_string(),
+                    );
+                }
+            }
+        }
+        builder.build()
     }
 
     /// Decides a `tools/call`.
@@ -403,6 +422,7 @@ impl Guard {
             let Some(name) = tool.get("name").and_then(Value::as_str).map(str::to_owned) else {
                 continue;
             };
+            lock(&self.seen).insert(name.clone());
             if let Some(p) = poison::check(&tool, &others, &self.inspector) {
                 tracing::warn!(server = %server, tool = %name, findings = ?p.findings, "tool withheld: poisoned description ({TOOL_POISONING})");
                 withheld.insert(
@@ -413,6 +433,9 @@ impl Guard {
                     },
                 );
                 continue;
+            }
+            if let Some(Value::Object(hints)) = tool.get("annotations") {
+                lock(&self.annotations).insert(name.clone(), hints.clone());
             }
             let hash = pins::definition_hash(&tool);
             let (check, changed) = file.check(&server, &name, &hash);
@@ -498,6 +521,25 @@ mod tests {
             CallAction::Forward { arguments, .. } => assert_eq!(arguments, Some(args)),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn annotations_travel_as_headers() {
+        let g = guard(temp("ann"));
+        let t = json!({"name": "rm", "description": "Removes.", "inputSchema": {"type": "object"},
+                       "annotations": {"destructiveHint": true, "readOnlyHint": false, "title": "Remove"}});
+        g.filter_tools(vec![t]);
+        let r = g.request("rm", None).unwrap();
+        let h = r.headers().unwrap();
+        assert_eq!(
+            h.get("mcp-annotation-destructivehint").map(String::as_str),
+            Some("true")
+        );
+        assert_eq!(
+            h.get("mcp-annotation-readonlyhint").map(String::as_str),
+            Some("false")
+        );
+        assert!(!h.contains_key("mcp-annotation-title"));
     }
 
     #[tokio::test]

@@ -274,10 +274,14 @@ impl Session {
         }
     }
 
-    /// Checks every tool's definition before the first call (a client may
-    /// call without listing).
-    async fn ensure_listed(&self, ctx: &RequestContext<RoleServer>) -> Result<(), ErrorData> {
-        if self.guard.has_listed() {
+    /// Checks the tools' definitions before a call to a tool not checked
+    /// yet (a client may call without listing, or list only a page).
+    async fn ensure_listed(
+        &self,
+        tool: &str,
+        ctx: &RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        if self.guard.has_checked(tool) {
             return Ok(());
         }
         let upstream = self.upstream(&ctx.peer).await?;
@@ -300,9 +304,9 @@ impl Session {
         mut call: CallToolRequest,
         ctx: &RequestContext<RoleServer>,
     ) -> Result<ServerResult, ErrorData> {
-        self.ensure_listed(ctx).await?;
-        let server = self.guard.name();
         let tool = call.params.name.to_string();
+        self.ensure_listed(&tool, ctx).await?;
+        let server = self.guard.name();
         let action = self
             .guard
             .decide_call(&tool, call.params.arguments.as_ref())

@@ -45,7 +45,7 @@ fn command(args: &[&str], server: &[&str]) -> tokio::process::Command {
     cmd
 }
 
-async fn stdio(pins: &PathBuf, server: &[&str]) -> RunningService<RoleClient, ()> {
+async fn stdio(pins: &std::path::Path, server: &[&str]) -> RunningService<RoleClient, ()> {
     let cmd = command(&["stdio", "--pins", pins.to_str().unwrap()], server);
     let (transport, _) = TokioChildProcess::builder(cmd)
         .stderr(Stdio::null())
