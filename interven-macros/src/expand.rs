@@ -193,8 +193,81 @@ fn async_trait_block(block: &mut Block) -> Option<&mut Block> {
     }
 }
 
+/// rmcp's extractors that carry the request's context, never its arguments.
+const RMCP_CONTEXT_TYPES: &[&str] = &[
+    "RequestContext",
+    "Peer",
+    "Extension",
+    "Extensions",
+    "RequestMetaObject",
+    "RequestId",
+    "CancellationToken",
+    "ToolName",
+    "RequestState",
+    "InputResponses",
+];
+
+/// `true` for an attribute that is rmcp's `#[tool]` (`#[tool]`, `#[rmcp::tool]`),
+/// matched the way rmcp's own `#[tool_router]` finds it.
+fn is_tool_attr(attr: &Attribute) -> bool {
+    attr.path()
+        .segments
+        .last()
+        .is_some_and(|s| s.ident == "tool")
+}
+
+/// `true` for a parameter type that is one of rmcp's context extractors:
+/// named as such in a `#[tool]` function, or spelled with an `rmcp::` path.
+fn is_rmcp_context(ty: &Type, in_tool: bool) -> bool {
+    let Type::Path(p) = ty else {
+        return false;
+    };
+    let Some(last) = p.path.segments.last() else {
+        return false;
+    };
+    let rmcp_path = p.path.segments.iter().any(|s| s.ident == "rmcp");
+    (in_tool || rmcp_path) && RMCP_CONTEXT_TYPES.iter().any(|n| last.ident == n)
+}
+
+/// The path of a type, as tokens without spaces (`::std::pin::Pin<...>`).
+fn type_text(ty: &Type) -> String {
+    ty.to_token_stream().to_string().replace(' ', "")
+}
+
+/// `true` when rmcp's `#[tool]` has already rewritten this `async fn` (the
+/// guard was written below it): rmcp turns it into a plain `fn` returning
+/// `::std::pin::Pin<Box<dyn ::std::future::Future<Output = R> + Send + '_>>`
+/// whose body is `Box::pin(async move { body })`.
+fn rewritten_by_rmcp_tool(function: &ItemFn) -> bool {
+    let ReturnType::Type(_, ty) = &function.sig.output else {
+        return false;
+    };
+    if function.sig.asyncness.is_some()
+        || !type_text(ty).starts_with("::std::pin::Pin<Box<dyn::std::future::Future<Output=")
+    {
+        return false;
+    }
+    let [Stmt::Expr(Expr::Call(call), None)] = function.block.stmts.as_slice() else {
+        return false;
+    };
+    let Expr::Path(func) = &*call.func else {
+        return false;
+    };
+    let pin_path = func.path.leading_colon.is_none()
+        && func.path.segments.len() == 2
+        && func.path.segments[0].ident == "Box"
+        && func.path.segments[1].ident == "pin";
+    pin_path && matches!(call.args.first(), Some(Expr::Async(a)) if a.capture.is_some())
+}
+
+const GUARD_BELOW_TOOL: &str = "put `#[interven::guard]` above `#[tool]`: here rmcp's `#[tool]` ran first and already turned this `async fn` into a boxed future, so the guard would not see the function as written (move the `#[interven::guard(...)]` line up, directly above `#[tool(...)]`)";
+
 fn expand(args: &GuardArgs, mut function: ItemFn) -> syn::Result<TokenStream> {
     let mut errors = Errors::default();
+    if rewritten_by_rmcp_tool(&function) {
+        return Err(syn::Error::new(Span::call_site(), GUARD_BELOW_TOOL));
+    }
+    let in_tool = function.attrs.iter().any(is_tool_attr);
     let sig = &function.sig;
     if args.tool.is_none() {
         errors.push(GuardArgs::missing_tool());
@@ -254,9 +327,10 @@ fn expand(args: &GuardArgs, mut function: ItemFn) -> syn::Result<TokenStream> {
                     .collect();
                 let top_level =
                     matches!(&*t.pat, Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none());
+                let context = is_rmcp_context(&t.ty, in_tool);
                 for (ident, mutable) in found {
                     all_names.push(ident.clone());
-                    if skip.iter().any(|s| s == &ident) {
+                    if context || skip.iter().any(|s| s == &ident) {
                         continue;
                     }
                     let kind = match (&*t.ty, top_level) {
@@ -654,6 +728,53 @@ mod tests {
         let scan = out.find("__private :: check (").unwrap();
         assert!(scan > pin, "{out}");
         assert!(out.contains(". await"), "{out}");
+    }
+
+    #[test]
+    fn rmcp_context_parameters_are_never_scanned() {
+        let out = expand_str(
+            "tool = \"mail\"",
+            "#[tool(description = \"Send\")]
+             async fn send(&self, Parameters(req): Parameters<Req>, ctx: RequestContext<RoleServer>,
+                           peer: Peer<RoleServer>, Extension(db): Extension<Db>) -> Result<CallToolResult, ErrorData> { todo!() }",
+        );
+        assert!(out.contains("\"req\""), "{out}");
+        for name in ["\"ctx\"", "\"peer\"", "\"db\""] {
+            assert!(!out.contains(name), "{name} scanned: {out}");
+        }
+        // The attribute is kept, after the guard's own expansion, for rmcp to expand.
+        assert!(out.contains("# [tool (description = \"Send\")]"), "{out}");
+        // Outside a `#[tool]`, a type of that name is scanned unless spelled `rmcp::...`.
+        let out = expand_str(
+            "tool = \"t\"",
+            "async fn f(peer: Peer, ctx: rmcp::service::RequestContext<R>) -> Result<(), E> { Ok(()) }",
+        );
+        assert!(
+            out.contains("\"peer\"") && !out.contains("\"ctx\""),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn below_rmcp_tool_is_an_error_that_says_to_move_it_up() {
+        let out = expand_str(
+            "tool = \"mail\"",
+            "fn send(&self) -> ::std::pin::Pin<Box<dyn ::std::future::Future<Output = Result<CallToolResult, ErrorData>> + Send + '_>> {
+                 Box::pin(async move { Ok(CallToolResult::success(vec![])) })
+             }",
+        );
+        assert!(
+            out.contains("put `#[interven::guard]` above `#[tool]`"),
+            "{out}"
+        );
+        // A hand-written boxed future (as `#[async_trait]` writes it) is still guarded.
+        let out = expand_str(
+            "tool = \"t\"",
+            "fn f(&self) -> ::core::pin::Pin<Box<dyn ::core::future::Future<Output = Result<u8, E>> + ::core::marker::Send + 'async_trait>> {
+                 Box::pin(async move { let __self = self; Ok(1) })
+             }",
+        );
+        assert!(!out.contains("compile_error"), "{out}");
     }
 
     #[test]

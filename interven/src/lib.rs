@@ -44,6 +44,10 @@ pub mod __private;
 #[cfg(feature = "engine")]
 pub mod engine;
 
+#[cfg(feature = "rmcp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "rmcp")))]
+pub mod rmcp;
+
 /// Guards a function: its arguments are scanned by the policy engine before
 /// its body runs, and the verdict is enforced.
 ///
@@ -96,7 +100,16 @@ pub mod engine;
 ///
 /// The function must return `Result<T, E>` with `E: From<interven::Error>`:
 /// [`Result`], `anyhow::Result`, `Result<T, Box<dyn std::error::Error>>`,
-/// your own error with a `From` impl, and aliases of these all work.
+/// your own error with a `From` impl, and aliases of these all work. With
+/// the `rmcp` feature, an rmcp tool's `Result<CallToolResult, ErrorData>`
+/// works too, with no `From` impl: a denial is an `isError` tool result.
+///
+/// # rmcp tools (feature `rmcp`)
+///
+/// Put `#[interven::guard(...)]` **above** `#[tool(...)]` (below it is a
+/// compile error that says so). `Parameters(req): Parameters<T>` is scanned
+/// and rebound; rmcp's context types (`RequestContext`, `Peer`,
+/// `Extension<_>`…) are never scanned. See the `rmcp` module.
 ///
 /// # What it does
 ///

@@ -565,16 +565,19 @@ fn fallback_changed<T>(cleared: &Cleared, name: &str, type_name: &str) -> Result
     note = "return `Result<T, E>` where `E: From<interven::Error>`, e.g. `interven::Result<T>`, `anyhow::Result<T>` or `Result<T, Box<dyn std::error::Error>>`"
 )]
 pub trait GuardReturn {
+    /// The success type.
+    type Ok;
     /// The error type.
     type Err;
-    /// `Err(error)`.
-    fn from_err(error: Self::Err) -> Self;
+    /// The `Result` itself.
+    fn from_result(result: Result<Self::Ok, Self::Err>) -> Self;
 }
 
 impl<T, E> GuardReturn for ::core::result::Result<T, E> {
+    type Ok = T;
     type Err = E;
-    fn from_err(error: E) -> Self {
-        Err(error)
+    fn from_result(result: Result<T, E>) -> Self {
+        result
     }
 }
 
@@ -584,24 +587,29 @@ impl<T, E> GuardReturn for ::core::result::Result<T, E> {
     label = "the guard returns `interven::Error` through this type",
     note = "implement `From<interven::Error>` for `{Self}` (e.g. a `#[from]` variant with thiserror), or return `interven::Result`, `anyhow::Result` or `Box<dyn std::error::Error>`"
 )]
-pub trait GuardError {
-    /// Converts the guard's error.
-    fn from_interven(error: Error) -> Self;
+///
+/// `T` is the function's success type: with the `rmcp` feature, an rmcp
+/// tool returning `Result<CallToolResult, ErrorData>` answers a denial with
+/// `Ok` (a tool result with `isError: true`), see `interven::rmcp`.
+pub trait GuardError<T>: Sized {
+    /// What the guarded function returns instead of running.
+    fn fail(error: Error) -> Result<T, Self>;
 }
 
-impl<E: From<Error>> GuardError for E {
-    fn from_interven(error: Error) -> Self {
-        E::from(error)
+impl<T, E: From<Error>> GuardError<T> for E {
+    fn fail(error: Error) -> Result<T, E> {
+        Err(E::from(error))
     }
 }
 
-/// `Err(E::from(error))` in the guarded function's own `Result` type.
+/// `Err(E::from(error))` in the guarded function's own `Result` type (or
+/// what its [`GuardError`] impl answers instead).
 pub fn fail<R>(error: Error) -> R
 where
     R: GuardReturn,
-    R::Err: GuardError,
+    R::Err: GuardError<R::Ok>,
 {
-    R::from_err(GuardError::from_interven(error))
+    R::from_result(<R::Err as GuardError<R::Ok>>::fail(error))
 }
 
 #[cfg(test)]

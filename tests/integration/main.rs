@@ -6,3 +6,4 @@ mod corpus;
 mod engine;
 mod guard;
 mod policy;
+mod rmcp;

@@ -1,0 +1,414 @@
+"""interven-mcp driven by the official Python MCP SDK (PyPI `mcp`), against
+real MCP servers: @modelcontextprotocol/server-everything,
+@modelcontextprotocol/server-filesystem and scripts/mcp_test_server.py.
+
+Run by scripts/mcp-e2e.sh, which installs everything and sets:
+  INTERVEN_MCP_BIN  the interven-mcp binary
+  MCP_EVERYTHING    server-everything's entry point (a .js file, run with node)
+  MCP_FILESYSTEM    server-filesystem's entry point
+"""
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from mcp.client.session import ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp import types
+
+BIN = os.environ["INTERVEN_MCP_BIN"]
+EVERYTHING = os.environ["MCP_EVERYTHING"]
+FILESYSTEM = os.environ["MCP_FILESYSTEM"]
+HERE = Path(__file__).resolve().parent
+NOTES = str(HERE / "mcp_test_server.py")
+WORK = Path(tempfile.mkdtemp(prefix="interven-mcp-e2e-"))
+ENV = {k: v for k, v in os.environ.items() if not k.startswith("INTERVEN_API_KEY")}
+# A secret the detectors know (an AWS access key id with a valid structure) and an email.
+SECRET = "AKIAZ7QWERTYUIOP4ZXC"
+EMAIL = "jane.doe@acme.io"
+
+passed = []
+
+
+def check(cond, what):
+    if not cond:
+        raise AssertionError(what)
+
+
+def text_of(result):
+    return "".join(c.text for c in result.content if getattr(c, "type", "") == "text")
+
+
+def meta_of(result):
+    return (result.meta or {}).get("interven", {})
+
+
+def proxy(*server, pins, extra=(), env=None):
+    args = ["stdio", "--pins", str(pins), *extra, "--", *server]
+    return StdioServerParameters(command=BIN, args=args, env={**ENV, **(env or {})})
+
+
+@asynccontextmanager
+async def session(params, **kwargs):
+    async with stdio_client(params) as (r, w):
+        async with ClientSession(r, w, **kwargs) as s:
+            await s.initialize()
+            yield s
+
+
+def scenario(fn):
+    async def run():
+        started = time.monotonic()
+        await fn()
+        passed.append(fn.__name__)
+        print(f"ok   {fn.__name__} ({time.monotonic() - started:.1f}s)", flush=True)
+
+    run.__name__ = fn.__name__
+    return run
+
+
+@scenario
+async def the_four_decisions():
+    pins = WORK / "decisions.json"
+    # ALLOW, SANITIZE, DENY on server-everything's echo.
+    async with session(proxy("node", EVERYTHING, pins=pins)) as s:
+        r = await s.call_tool("echo", {"message": "deploy finished"})
+        check(not r.is_error and text_of(r) == "Echo: deploy finished", f"ALLOW: {r}")
+        r = await s.call_tool("echo", {"message": f"mail {EMAIL}"})
+        check(not r.is_error and text_of(r) == "Echo: mail [REDACTED:EMAIL]", f"SANITIZE: {r}")
+        r = await s.call_tool("echo", {"message": f"key {SECRET}"})
+        check(r.is_error, f"DENY is an error result: {r}")
+        check("SECRET_DETECTED" in text_of(r) and "tr_" in text_of(r), f"DENY names codes and trace: {r}")
+        check(meta_of(r).get("decision") == "DENY", f"DENY meta: {r.meta}")
+        check(SECRET not in text_of(r), "the secret is not echoed back")
+
+    # REQUIRE_APPROVAL: delete_note is destructive under the default policy.
+    asked = []
+
+    async def approve(context, params):
+        asked.append(params.message)
+        return types.ElicitResult(action="accept", content={"approve": True})
+
+    async def refuse(context, params):
+        asked.append(params.message)
+        return types.ElicitResult(action="decline")
+
+    async with session(proxy(sys.executable, NOTES, pins=pins), elicitation_callback=approve) as s:
+        r = await s.call_tool("delete_note", {"name": "groceries"})
+        check(not r.is_error and text_of(r) == "deleted groceries", f"approved through elicitation: {r}")
+        check(asked and "DESTRUCTIVE_OPERATION" in asked[0] and "groceries" in asked[0], f"asked: {asked}")
+    async with session(proxy(sys.executable, NOTES, pins=pins), elicitation_callback=refuse) as s:
+        r = await s.call_tool("delete_note", {"name": "groceries"})
+        check(r.is_error and "APPROVAL_DENIED" in text_of(r), f"declined: {r}")
+    # A client without elicitation, and --approval deny: APPROVAL_UNAVAILABLE.
+    async with session(proxy(sys.executable, NOTES, pins=pins)) as s:
+        r = await s.call_tool("delete_note", {"name": "groceries"})
+        check(r.is_error and "APPROVAL_UNAVAILABLE" in text_of(r), f"no elicitation: {r}")
+        check(meta_of(r).get("trace_id", "").startswith("tr_"), f"{r.meta}")
+    async with session(
+        proxy(sys.executable, NOTES, pins=pins, extra=("--approval", "deny")), elicitation_callback=approve
+    ) as s:
+        r = await s.call_tool("delete_note", {"name": "groceries"})
+        check(r.is_error and "APPROVAL_UNAVAILABLE" in text_of(r), f"--approval deny: {r}")
+
+
+@scenario
+async def exfiltration_chain_and_result_redaction():
+    root = WORK / "files"
+    root.mkdir(exist_ok=True)
+    (root / "creds.txt").write_text(f"aws_access_key_id = {SECRET}\n")
+    (root / "contact.txt").write_text(f"Our customer: {EMAIL}\n")
+    pins = WORK / "fs.json"
+    async with session(proxy("node", FILESYSTEM, str(root), pins=pins)) as s:
+        # The same email, never read: only redacted (SANITIZE), the call runs.
+        r = await s.call_tool("write_file", {"path": str(root / "a.txt"), "content": f"to {EMAIL}"})
+        check(not r.is_error, f"plain PII is sanitized, not denied: {r}")
+        check((root / "a.txt").read_text() == "to [REDACTED:EMAIL]", (root / "a.txt").read_text())
+
+        # Read a file holding a secret: the result reaches the client redacted.
+        r = await s.call_tool("read_text_file", {"path": str(root / "creds.txt")})
+        check(not r.is_error, f"read: {r}")
+        check(SECRET not in json.dumps(r.model_dump()), f"the secret never reaches the client: {r}")
+        check("[REDACTED:" in text_of(r), f"redacted in place: {text_of(r)}")
+
+        # Read a file with personal data, then send it out with another tool.
+        r = await s.call_tool("read_text_file", {"path": str(root / "contact.txt")})
+        check(EMAIL in text_of(r), f"personal data is read as is: {r}")
+        r = await s.call_tool("write_file", {"path": str(root / "out.txt"), "content": f"leak {EMAIL}"})
+        check(r.is_error and "EXFILTRATION_CHAIN" in text_of(r), f"read then write: {r}")
+        check(not (root / "out.txt").exists(), "the server was not called")
+        # The secret read earlier, sent out: denied, also as a chain.
+        r = await s.call_tool("write_file", {"path": str(root / "out.txt"), "content": SECRET})
+        codes = meta_of(r).get("reason_codes", [])
+        check(r.is_error and "EXFILTRATION_CHAIN" in codes, f"secret chain: {r}")
+
+
+@scenario
+async def pinning_a_changed_definition():
+    pins = WORK / "pins.json"
+    async with session(proxy(sys.executable, NOTES, pins=pins, env={"NOTES_VERSION": "1"})) as s:
+        names = [t.name for t in (await s.list_tools()).tools]
+        check("add_note" in names, names)
+    stored = json.loads(pins.read_text())
+    check("add_note" in stored["servers"]["notes"], stored)
+
+    # Second run: add_note's description changed (a rug pull).
+    async with session(proxy(sys.executable, NOTES, pins=pins, env={"NOTES_VERSION": "2"})) as s:
+        names = [t.name for t in (await s.list_tools()).tools]
+        check("add_note" not in names and "send_note" in names, f"withheld: {names}")
+        r = await s.call_tool("add_note", {"text": "x"})
+        check(r.is_error and "TOOL_DEFINITION_CHANGED" in text_of(r), f"call to a changed tool: {r}")
+        r = await s.call_tool("send_note", {"to": "me", "text": "hi"})
+        check(not r.is_error, f"the unchanged tools still work: {r}")
+
+    listed = subprocess.run([BIN, "pins", "list", "--pins", str(pins)], capture_output=True, text=True, check=True)
+    check("notes/add_note" in listed.stdout and "CHANGED" in listed.stdout, listed.stdout)
+    accepted = subprocess.run(
+        [BIN, "pins", "accept", "add_note", "--pins", str(pins)], capture_output=True, text=True, check=True
+    )
+    check("accepted notes/add_note" in accepted.stdout, accepted.stdout)
+
+    async with session(proxy(sys.executable, NOTES, pins=pins, env={"NOTES_VERSION": "2"})) as s:
+        names = [t.name for t in (await s.list_tools()).tools]
+        check("add_note" in names, f"accepted: {names}")
+        r = await s.call_tool("add_note", {"text": "x"})
+        check(not r.is_error, f"{r}")
+    again = subprocess.run([BIN, "pins", "accept", "--pins", str(pins)], capture_output=True, text=True)
+    check(again.returncode != 0 and "no changed definition" in again.stderr, again.stderr)
+
+
+@scenario
+async def poisoned_description():
+    pins = WORK / "poison.json"
+    async with session(proxy(sys.executable, NOTES, pins=pins, env={"NOTES_POISON": "1"})) as s:
+        names = [t.name for t in (await s.list_tools()).tools]
+        check("lookup" not in names and "add_note" in names, f"poisoned tool withheld: {names}")
+        r = await s.call_tool("lookup", {"word": "x"})
+        check(r.is_error and "TOOL_POISONING" in text_of(r), f"{r}")
+    # Calls without listing first are checked too.
+    async with session(proxy(sys.executable, NOTES, pins=WORK / "poison2.json", env={"NOTES_POISON": "1"})) as s:
+        r = await s.call_tool("lookup", {"word": "x"})
+        check(r.is_error and "TOOL_POISONING" in text_of(r), f"no list first: {r}")
+
+
+@scenario
+async def passthrough_of_everything_else():
+    pins = WORK / "pass.json"
+    direct = StdioServerParameters(command="node", args=[EVERYTHING], env=ENV)
+    async with session(direct) as d, session(proxy("node", EVERYTHING, pins=pins)) as p:
+        check(d.server_info.name == p.server_info.name, (d.server_info, p.server_info))
+        dc = d.server_capabilities.model_dump(exclude_none=True)
+        pc = p.server_capabilities.model_dump(exclude_none=True)
+        # The experimental `tasks` capability (2025-11-25) is not relayed: rmcp's
+        # model does not carry it, so the client never sends task-augmented calls.
+        dc.pop("tasks", None)
+        check(dc == pc, f"capabilities: {dc} != {pc}")
+        check(d.instructions == p.instructions, "instructions")
+        await p.send_ping()
+        dp, pp = await d.list_prompts(), await p.list_prompts()
+        check(dp.model_dump() == pp.model_dump(), "prompts/list")
+        first = dp.prompts[0]
+        args = {a.name: "x" for a in (first.arguments or []) if a.required}
+        g1, g2 = await d.get_prompt(first.name, args), await p.get_prompt(first.name, args)
+        check(g1.model_dump() == g2.model_dump(), "prompts/get")
+        dr, pr = await d.list_resources(), await p.list_resources()
+        check(dr.model_dump() == pr.model_dump(), "resources/list")
+        uri = dr.resources[0].uri
+        r1, r2 = await d.read_resource(uri), await p.read_resource(uri)
+        check(r1.model_dump() == r2.model_dump(), "resources/read")
+        t1, t2 = await d.list_resource_templates(), await p.list_resource_templates()
+        check(t1.model_dump() == t2.model_dump(), "resources/templates/list")
+        # `execution` (task support, with the `tasks` capability) is not relayed either.
+        dt = [t.model_dump(exclude={"execution"}) for t in (await d.list_tools()).tools]
+        pt = [t.model_dump(exclude={"execution"}) for t in (await p.list_tools()).tools]
+        diff = [(a, b) for a, b in zip(dt, pt) if a != b]
+        check(len(dt) == len(pt) and not diff, f"tools/list: the same definitions, none withheld: {diff[:1]}")
+        await p.set_logging_level("debug")
+        # Progress notifications of a long call reach the client with its token.
+        seen = []
+
+        async def progress(done, total, message):
+            seen.append(done)
+
+        r = await p.call_tool(
+            "trigger-long-running-operation", {"duration": 1, "steps": 3}, progress_callback=progress
+        )
+        check(not r.is_error and len(seen) >= 2, f"progress: {seen} {r}")
+
+
+@scenario
+async def raw_ids_and_a_clean_stdout():
+    """String and numeric ids come back as sent; stdout carries JSON-RPC only."""
+    pins = WORK / "raw.json"
+    proc = subprocess.Popen(
+        [BIN, "stdio", "--pins", str(pins), "--", sys.executable, NOTES],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=ENV,
+        text=True,
+    )
+
+    def send(msg):
+        proc.stdin.write(json.dumps(msg) + "\n")
+        proc.stdin.flush()
+
+    def recv():
+        line = proc.stdout.readline()
+        return json.loads(line)
+
+    send({"jsonrpc": "2.0", "id": "init-α", "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}}})
+    r = recv()
+    check(r["id"] == "init-α" and r["result"]["serverInfo"]["name"] == "notes", r)
+    send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+    send({"jsonrpc": "2.0", "id": 7, "method": "tools/list"})
+    r = recv()
+    check(r["id"] == 7 and any(t["name"] == "add_note" for t in r["result"]["tools"]), r)
+    send({"jsonrpc": "2.0", "id": "x-8", "method": "tools/call", "params": {"name": "add_note", "arguments": {"text": "hi"}}})
+    r = recv()
+    check(r["id"] == "x-8" and r["result"]["content"][0]["text"] == "added note 1: hi", r)
+    send({"jsonrpc": "2.0", "id": 9, "method": "no/such/method"})
+    r = recv()
+    check(r["id"] == 9 and "error" in r, f"an unknown method is an error, with its id: {r}")
+    proc.stdin.close()
+    check(proc.wait(timeout=10) == 0, "exits cleanly when the client closes")
+
+
+@scenario
+async def an_upstream_that_crashes_and_a_client_that_leaves():
+    pins = WORK / "crash.json"
+    pidfile = WORK / "notes.pid"
+    async with session(proxy(sys.executable, NOTES, pins=pins, env={"NOTES_PIDFILE": str(pidfile)})) as s:
+        try:
+            r = await asyncio.wait_for(s.call_tool("crash", {}), timeout=15)
+            raise AssertionError(f"a crashed server gave a result: {r}")
+        except asyncio.TimeoutError:
+            raise AssertionError("the call to a crashed server hung")
+        except Exception as e:  # an McpError from the proxy: a clean JSON-RPC error
+            check("not running" in str(e) or "exited" in str(e), f"clean error: {e!r}")
+        try:
+            await asyncio.wait_for(s.call_tool("add_note", {"text": "x"}), timeout=15)
+            raise AssertionError("a call after the crash gave a result")
+        except asyncio.TimeoutError:
+            raise AssertionError("a call after the crash hung")
+        except Exception as e:
+            check("not running" in str(e), f"clean error after the crash: {e!r}")
+
+    # A client that disconnects ends the upstream process.
+    pidfile.unlink(missing_ok=True)
+    async with session(proxy(sys.executable, NOTES, pins=pins, env={"NOTES_PIDFILE": str(pidfile)})) as s:
+        await s.list_tools()
+        pid = int(pidfile.read_text())
+        os.kill(pid, 0)  # alive now
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError(f"the upstream process {pid} outlived the client")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_for_port(port, proc):
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"exited early with {proc.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"nothing listens on {port}")
+
+
+@scenario
+async def streamable_http():
+    pins = WORK / "http.json"
+    procs = []
+    try:
+        # The proxy spawns the server command, one process per session.
+        port = free_port()
+        procs.append(subprocess.Popen(
+            [BIN, "http", "--bind", f"127.0.0.1:{port}", "--pins", str(pins), "--", sys.executable, NOTES],
+            env=ENV, stderr=subprocess.DEVNULL))
+        wait_for_port(port, procs[-1])
+        async with streamable_http_client(f"http://127.0.0.1:{port}/mcp") as (r, w):
+            async with ClientSession(r, w) as s:
+                init = await s.initialize()
+                check(init.server_info.name == "notes", init)
+                names = [t.name for t in (await s.list_tools()).tools]
+                check("add_note" in names, names)
+                res = await s.call_tool("add_note", {"text": "over http"})
+                check(not res.is_error and "over http" in text_of(res), f"{res}")
+                res = await s.call_tool("send_note", {"to": "x", "text": SECRET})
+                check(res.is_error and "SECRET_DETECTED" in text_of(res), f"{res}")
+
+        # The proxy in front of a streamable-HTTP server (--upstream).
+        up = free_port()
+        procs.append(subprocess.Popen([sys.executable, NOTES], env={**ENV, "NOTES_HTTP_PORT": str(up)},
+                                      stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL))
+        wait_for_port(up, procs[-1])
+        port = free_port()
+        procs.append(subprocess.Popen(
+            [BIN, "http", "--bind", f"127.0.0.1:{port}", "--pins", str(pins), "--name", "remote-notes",
+             "--upstream", f"http://127.0.0.1:{up}/mcp"], env=ENV, stderr=subprocess.DEVNULL))
+        wait_for_port(port, procs[-1])
+        async with streamable_http_client(f"http://127.0.0.1:{port}/mcp") as (r, w):
+            async with ClientSession(r, w) as s:
+                await s.initialize()
+                res = await s.call_tool("send_note", {"to": "x", "text": f"mail {EMAIL}"})
+                check(not res.is_error and "[REDACTED:EMAIL]" in text_of(res), f"{res}")
+                res = await s.call_tool("send_note", {"to": "x", "text": SECRET})
+                check(res.is_error and "SECRET_DETECTED" in text_of(res), f"{res}")
+        stored = json.loads(pins.read_text())
+        check("remote-notes" in stored["servers"], f"--name names the server: {list(stored['servers'])}")
+    finally:
+        for p in procs:
+            p.terminate()
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+async def main():
+    scenarios = [
+        the_four_decisions,
+        exfiltration_chain_and_result_redaction,
+        pinning_a_changed_definition,
+        poisoned_description,
+        passthrough_of_everything_else,
+        raw_ids_and_a_clean_stdout,
+        an_upstream_that_crashes_and_a_client_that_leaves,
+        streamable_http,
+    ]
+    wanted = set(sys.argv[1:])
+    for s in scenarios:
+        if wanted and s.__name__ not in wanted:
+            continue
+        await s()
+    print(f"interven-mcp e2e: {len(passed)} scenarios passed")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
