@@ -338,8 +338,8 @@ fn formats(g: &mut Gen) -> Vec<Format> {
         f("SLACK_APP_TOKEN", format!("xapp-1-A{}-{}-{}", g.s(UPNUM, 10), g.s(DIGITS, 13), g.s(HEX, 64))),
         f("SLACK_WEBHOOK", format!("https://hooks.slack.com/services/T{}/B{}/{}", g.s(UPNUM, 8), g.s(UPNUM, 10), g.s(AN, 24))),
         f("DISCORD_WEBHOOK", format!("https://discord.com/api/webhooks/{}/{}", g.s(DIGITS, 18), g.s(URLSAFE, 68))),
-        f("DISCORD_BOT_TOKEN", format!("M{}{}.{}.{}", g.s("TDzNjQ", 1), g.s(AN, 23), g.s(URLSAFE, 6), g.s(URLSAFE, 38))),
-        f("DISCORD_BOT_TOKEN", format!("N{}.{}.{}", g.s(AN, 23), g.s(URLSAFE, 6), g.s(URLSAFE, 27))),
+        f("DISCORD_BOT_TOKEN", format!("{}.{}.{}", URL_SAFE_NO_PAD.encode(format!("1{}", g.s(DIGITS, 18))), g.s(URLSAFE, 6), g.s(URLSAFE, 38))),
+        f("DISCORD_BOT_TOKEN", format!("{}.{}.{}", URL_SAFE_NO_PAD.encode(format!("9{}", g.s(DIGITS, 17))), g.s(URLSAFE, 6), g.s(URLSAFE, 27))),
         f("TELEGRAM_BOT_TOKEN", format!("{}:AA{}", g.s(DIGITS, 10), g.s(URLSAFE, 33))),
         f("MICROSOFT_TEAMS_WEBHOOK", format!("https://acme.webhook.office.com/webhookb2/{}@{}/IncomingWebhook/{}/{}", g.uuid(), g.uuid(), g.s(HEX, 32), g.uuid())),
         f("AWS_ACCESS_KEY_ID", format!("AKIA{}", g.s(B32, 16))),
@@ -593,11 +593,11 @@ fn evasions(g: &mut Gen, fmt: &Format, out: &mut Vec<Case>) {
         let concat = format!("const {} = \"{a}\" + \"{c}\";", camel(k));
         let raw = format!("{a}\" + \"{c}");
         push(Case::new("concatenation", json!({"code": concat})).secret(ty, "/code", &raw));
-        push(
+        if fmt.key.is_none() { push(
             Case::new("split fields", json!({"parts": [a, c]}))
                 .secret(ty, "/parts/0", a)
                 .secret(ty, "/parts/1", c),
-        );
+        ); }
         let pe = urlencode(&format!("{k}={v}"));
         let raw = urlencode(v);
         push(Case::new("url-encoded", json!({"query": pe})).secret(ty, "/query", &raw));

@@ -372,6 +372,20 @@ impl Engine {
             };
         }
         let located = detector().scan_request(request, &self.policy.lists);
+        if located.len() > detect::MAX_FINDINGS {
+            // Fail closed: past the cap, detection stopped; what was found is
+            // still redacted, and the call is denied.
+            let findings: Vec<Finding> = located.into_iter().map(|l| l.finding).collect();
+            return Assessment {
+                decision: Decision::Deny,
+                reason_codes: vec!["TOO_MANY_FINDINGS".to_owned()],
+                risk_score: 1.0,
+                risk_band: RiskBand::Critical,
+                sanitized_body: redact::redact(request.body(), &findings),
+                findings,
+                request_hash: String::new(),
+            };
+        }
         let mut findings: Vec<Finding> = Vec::with_capacity(located.len());
         let check_memory = !self.memory.is_empty();
         for Located { finding, digest } in located {
