@@ -149,7 +149,12 @@ fn score() -> &'static Score {
                     let found: Vec<String> = a
                         .findings
                         .iter()
-                        .map(|f| format!("{}({})@{}:{:?}", f.finding_type, f.confidence, f.path, f.span))
+                        .map(|f| {
+                            format!(
+                                "{}({})@{}:{:?}",
+                                f.finding_type, f.confidence, f.path, f.span
+                            )
+                        })
                         .collect();
                     s.misses.push(format!(
                         "{} [{}] at {} {:?} {:?} in {} -> {:?} {found:?}",
@@ -207,7 +212,12 @@ fn corpus_is_big_and_varied() {
     for c in cases {
         for v in &c.values {
             let text = c.text_at(&v.path).expect("labelled path exists");
-            assert_eq!(text.get(v.span.clone()), Some(v.raw.as_str()), "span of {}", v.ty);
+            assert_eq!(
+                text.get(v.span.clone()),
+                Some(v.raw.as_str()),
+                "span of {}",
+                v.ty
+            );
         }
     }
 }
@@ -215,7 +225,12 @@ fn corpus_is_big_and_varied() {
 #[test]
 fn corpus_recall_per_value() {
     let s = score();
-    println!("secret recall {}/{} = {:.2}%", s.secrets.1, s.secrets.0, pct(s.secrets));
+    println!(
+        "secret recall {}/{} = {:.2}%",
+        s.secrets.1,
+        s.secrets.0,
+        pct(s.secrets)
+    );
     println!("PII recall {}/{} = {:.2}%", s.pii.1, s.pii.0, pct(s.pii));
     for (ty, t) in &s.per_type {
         if t.1 < t.0 {
@@ -225,7 +240,11 @@ fn corpus_recall_per_value() {
     for m in &s.misses {
         println!("  miss: {m}");
     }
-    assert!(pct(s.secrets) >= 98.0, "secret recall {:.2}%", pct(s.secrets));
+    assert!(
+        pct(s.secrets) >= 98.0,
+        "secret recall {:.2}%",
+        pct(s.secrets)
+    );
     assert!(pct(s.pii) >= 98.0, "PII recall {:.2}%", pct(s.pii));
 }
 
@@ -240,20 +259,36 @@ fn corpus_false_positives_per_family() {
     for (family, t) in &s.families {
         println!("| {family} | {} | {} | {:.1} |", t.0, t.1, pct(*t));
     }
-    println!("| **overall** | {total} | {flagged} | {:.2} |", pct((total, flagged)));
+    println!(
+        "| **overall** | {total} | {flagged} | {:.2} |",
+        pct((total, flagged))
+    );
     for fp in &s.false_positives {
         println!("  fp: {fp}");
     }
-    assert!(pct((total, flagged)) <= 0.5, "false positives {:.2}%", pct((total, flagged)));
+    assert!(
+        pct((total, flagged)) <= 0.5,
+        "false positives {:.2}%",
+        pct((total, flagged))
+    );
     for (family, t) in &s.families {
-        assert!(pct(*t) <= 2.0, "family {family}: {:.1}% false positives", pct(*t));
+        assert!(
+            pct(*t) <= 2.0,
+            "family {family}: {:.1}% false positives",
+            pct(*t)
+        );
     }
 }
 
 #[test]
 fn corpus_nothing_left_after_sanitize() {
     let s = score();
-    assert!(s.left.is_empty(), "{} values left after SANITIZE: {:#?}", s.left.len(), s.left);
+    assert!(
+        s.left.is_empty(),
+        "{} values left after SANITIZE: {:#?}",
+        s.left.len(),
+        s.left
+    );
 }
 
 #[test]
@@ -272,7 +307,10 @@ fn corpus_encoded_decides_like_plain() {
 #[test]
 fn corpus_sanitized_bodies_hold_nothing_raw() {
     let engine = Engine::default();
-    for case in corpus().iter().filter(|c| !c.negative && c.headers.is_empty()) {
+    for case in corpus()
+        .iter()
+        .filter(|c| !c.negative && c.headers.is_empty())
+    {
         let a = engine.assess(&request(case), "corpus");
         let Some(sanitized) = a.sanitized_body else {
             continue;

@@ -1,7 +1,7 @@
 //! The embedded engine's properties on any input (the labelled corpus is scored in `corpus.rs`).
 
-use interven::engine::{Engine, FindingKind};
 use interven::ScanRequest;
+use interven::engine::{Engine, FindingKind};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 

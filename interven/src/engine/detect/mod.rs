@@ -144,7 +144,7 @@ impl Detector {
                 .ascii_case_insensitive(true)
                 .build([
                     "pass", "pwd", "secret", "key", "token", "auth", "cred", "ssn", "social",
-                    "dob", "birth", "passport",
+                    "dob", "birth", "born", "passport",
                 ])
                 .unwrap_or_else(|e| panic!("key hints: {e}")),
             embedded_url: re(r#"https?://[^\s"'<>\\]+"#),
@@ -277,9 +277,14 @@ impl Detector {
         let joined = format!("{tail}{head}");
         for hit in self.scan_text(&joined, None, lists, MAX_DECODE_DEPTH) {
             let straddles = hit.span.start < tail.len() && hit.span.end > tail.len();
-            if !straddles || hit.kind != FindingKind::Secret || hit.placeholder || secrets::is_generic(&hit.ty) {
+            if !straddles
+                || hit.kind != FindingKind::Secret
+                || hit.placeholder
+                || secrets::is_generic(&hit.ty)
+            {
                 continue;
             }
+            // Split at a token boundary already seen, the parts were found on their own.
             let in_a = tail_start + hit.span.start..a.len();
             let in_b = 0..hit.span.end - tail.len();
             let mut first = hit.clone();
@@ -369,6 +374,15 @@ impl Detector {
             .find(|c| header.matches(*c).count() >= 1 && header.len() < 2048);
         let Some(sep) = sep else { return };
         let columns: Vec<&str> = header.trim_end().split(sep).map(str::trim).collect();
+        // A header is a row of short names: `name,ssn,city`, `| user | password |`.
+        let names = columns.iter().filter(|c| !c.is_empty()).count();
+        if names < 2
+            || columns
+                .iter()
+                .any(|c| c.len() > 40 || c.contains([':', '=', '"', '{', '}']))
+        {
+            return;
+        }
         let keyed: Vec<Option<&str>> = columns
             .iter()
             .map(|c| Some(*c).filter(|c| !c.is_empty() && self.key_hints.is_match(c)))
@@ -378,6 +392,11 @@ impl Detector {
         }
         let mut at = header.len();
         for line in lines.take(10_000) {
+            let cells = line.trim_end_matches(['\n', '\r']).split(sep).count();
+            if cells != columns.len() {
+                at += line.len();
+                continue;
+            }
             let mut cell_start = at;
             for (i, cell) in line.trim_end_matches(['\n', '\r']).split(sep).enumerate() {
                 if let Some(Some(key)) = keyed.get(i) {
@@ -410,9 +429,9 @@ impl Detector {
         if covered(hits) {
             return;
         }
-        if let Some((ty, confidence)) = secrets::secret_for_key(key, text, false) {
-            // A vendor rule that needs its name (`dd_api_key`, `twilio_auth_token`)
-            // sees the key and the value together.
+        // A vendor rule that needs its name (`dd_api_key`, `twilio_auth_token`)
+        // sees the key and the value together.
+        if key.len() <= 128 && text.len() <= 4096 {
             let synthetic = format!("{key}: {text}");
             let mut named = Vec::new();
             self.secrets.scan(&synthetic, &mut named);
@@ -427,6 +446,8 @@ impl Detector {
                 });
                 return;
             }
+        }
+        if let Some((ty, confidence)) = secrets::secret_for_key(key, text, false) {
             hits.push(Hit::new(FindingKind::Secret, ty, whole).with_confidence(confidence));
             return;
         }

@@ -46,7 +46,9 @@ impl PiiRules {
             phone_national: re(
                 r"\(?[2-9][0-9]{2}\)?[ .\-][0-9]{3}[ .\-][0-9]{4}|0[1-9][0-9]{1,3}[ \-][0-9]{3,4}[ \-][0-9]{3,4}",
             ),
-            ssn: re(r"[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4}|[0-9]{3}\.[0-9]{2}\.[0-9]{4}"),
+            ssn: re(
+                r"[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4}|[0-9]{3}\.[0-9]{2}\.[0-9]{4}",
+            ),
             iban: re(r"[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?"),
             dob: re(&format!(
                 r#"(?i:\bdob\b|d\.o\.b\.?|date[ _\-]?of[ _\-]?birth|birth[ _\-]?date|birthday|born(?: on)?)["']?\s*[:=]?\s*["']?(?P<v>{DATE})"#
@@ -73,7 +75,9 @@ impl PiiRules {
         if bracketed_at(bytes) {
             for m in self.email_obfuscated.find_iter(text) {
                 if bounded(text, m.start(), m.end()) {
-                    hits.push(Hit::new(Kind::Pii, "EMAIL", m.range()).with_confidence(Confidence::Low));
+                    hits.push(
+                        Hit::new(Kind::Pii, "EMAIL", m.range()).with_confidence(Confidence::Low),
+                    );
                 }
             }
         }
@@ -364,7 +368,10 @@ fn card_candidates(sub: &str) -> Vec<std::ops::Range<usize>> {
         for j in g..groups.len() {
             if j > g {
                 let gap = &b[groups[j - 1].end..groups[j].start];
-                if gap.len() != 1 || !matches!(gap[0], b' ' | b'-') || sep.is_some_and(|s| s != gap[0]) {
+                if gap.len() != 1
+                    || !matches!(gap[0], b' ' | b'-')
+                    || sep.is_some_and(|s| s != gap[0])
+                {
                     break;
                 }
                 sep = Some(gap[0]);
@@ -397,7 +404,9 @@ impl PiiRules {
                 .as_str()
                 .rsplit(|c: char| !c.is_ascii_digit())
                 .find(|p| p.len() == 4)
-                .or_else(|| Some(&m.as_str()[..4]).filter(|p| p.bytes().all(|b| b.is_ascii_digit())))
+                .or_else(|| {
+                    Some(&m.as_str()[..4]).filter(|p| p.bytes().all(|b| b.is_ascii_digit()))
+                })
                 .and_then(|p| p.parse::<u32>().ok());
             if !year.is_some_and(|y| (1900..=LATEST_BIRTH_YEAR).contains(&y))
                 || !bounded(text, m.start(), m.end())
@@ -411,9 +420,12 @@ impl PiiRules {
             let before = &text[from..m.start()];
             let line = before.rsplit('\n').next().unwrap_or(before);
             let previous_line = before.rsplit('\n').nth(1).unwrap_or("");
-            if self.name.is_match(line) || (line.trim().len() < 16 && self.name.is_match(previous_line)) {
+            if self.name.is_match(line)
+                || (line.trim().len() < 16 && self.name.is_match(previous_line))
+            {
                 hits.push(
-                    Hit::new(Kind::Pii, "DATE_OF_BIRTH", m.range()).with_confidence(Confidence::Low),
+                    Hit::new(Kind::Pii, "DATE_OF_BIRTH", m.range())
+                        .with_confidence(Confidence::Low),
                 );
             }
         }

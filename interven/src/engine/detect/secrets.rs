@@ -51,7 +51,7 @@ struct Rule {
 /// `|`, or prose's ` is `, with optional quotes.
 macro_rules! sep {
     () => {
-        r#"(?:(?:\s+(?:for|of|on|in)\s+[\w\-]{1,32})?["'`]?\s*(?:=>|:=|[:=|]|\s+is\s+)\s*["'`]?)"#
+        r#"(?:(?:\s+(?:for|of|on|in)\s+[\w\-]{1,32})?["'`]?\s*(?:=>|:=|[:=|]|\s+is\s+)\s*(?:[bBrRuUfF]{0,2}["'`])?)"#
     };
 }
 
@@ -158,7 +158,11 @@ const RULES: &[Rule] = &[
             "secret access key",
             "aws-secret",
         ],
-        pattern: concat!(r"(?i:aws[_\-\s]?secret[_\-\s]?(?:access[_\-\s]?)?key|secret[_\-\s]?access[_\-\s]?key)", sep!(), r"(?P<v>[A-Za-z0-9/+]{40})"),
+        pattern: concat!(
+            r"(?i:aws[_\-\s]?secret[_\-\s]?(?:access[_\-\s]?)?key|secret[_\-\s]?access[_\-\s]?key)",
+            sep!(),
+            r"(?P<v>[A-Za-z0-9/+]{40})"
+        ),
         check: Check::Entropy(3.5),
         reach: 512,
     },
@@ -170,7 +174,11 @@ const RULES: &[Rule] = &[
             "security_token",
             "x-amz-security-token",
         ],
-        pattern: concat!(r"(?i:aws[_\-\s]?session[_\-\s]?token|session[_\-\s]?token|security[_\-\s]?token|x-amz-security-token)", sep!(), r"(?P<v>[A-Za-z0-9/+=]{100,})"),
+        pattern: concat!(
+            r"(?i:aws[_\-\s]?session[_\-\s]?token|session[_\-\s]?token|security[_\-\s]?token|x-amz-security-token)",
+            sep!(),
+            r"(?P<v>[A-Za-z0-9/+=]{100,})"
+        ),
         check: Check::Entropy(4.0),
         reach: 4096,
     },
@@ -240,14 +248,22 @@ const RULES: &[Rule] = &[
     Rule {
         ty: "IBM_CLOUD_API_KEY",
         keywords: &["ibm"],
-        pattern: concat!(r"(?i:ibm[_\-\s]?(?:cloud[_\-\s]?)?api[_\-\s]?key)", sep!(), r"(?P<v>[A-Za-z0-9_\-]{44})"),
+        pattern: concat!(
+            r"(?i:ibm[_\-\s]?(?:cloud[_\-\s]?)?api[_\-\s]?key)",
+            sep!(),
+            r"(?P<v>[A-Za-z0-9_\-]{44})"
+        ),
         check: Check::Entropy(4.0),
         reach: 512,
     },
     Rule {
         ty: "CLOUDFLARE_API_TOKEN",
         keywords: &["cloudflare", "cf_api"],
-        pattern: concat!(r"(?i:cloudflare[_\-\s]?api[_\-\s]?(?:token|key)|cf_api_(?:token|key))", sep!(), r"(?P<v>[A-Za-z0-9_\-]{37,40})"),
+        pattern: concat!(
+            r"(?i:cloudflare[_\-\s]?api[_\-\s]?(?:token|key)|cf_api_(?:token|key))",
+            sep!(),
+            r"(?P<v>[A-Za-z0-9_\-]{37,40})"
+        ),
         check: Check::Entropy(3.5),
         reach: 512,
     },
@@ -362,7 +378,11 @@ const RULES: &[Rule] = &[
     Rule {
         ty: "TWILIO_AUTH_TOKEN",
         keywords: &["twilio"],
-        pattern: concat!(r"(?i:twilio[_\-\s]?(?:auth[_\-\s]?)?token)", sep!(), r"(?P<v>[a-f0-9]{32})"),
+        pattern: concat!(
+            r"(?i:twilio[_\-\s]?(?:auth[_\-\s]?)?token)",
+            sep!(),
+            r"(?P<v>[a-f0-9]{32})"
+        ),
         check: Check::Entropy(3.0),
         reach: 512,
     },
@@ -390,22 +410,48 @@ const RULES: &[Rule] = &[
     Rule {
         ty: "POSTMARK_SERVER_TOKEN",
         keywords: &["postmark"],
-        pattern: concat!(r"(?i:postmark[_\-\s]?(?:server[_\-\s]?)?(?:api[_\-\s]?)?token)", sep!(), r"(?P<v>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"),
+        pattern: concat!(
+            r"(?i:postmark[_\-\s]?(?:server[_\-\s]?)?(?:api[_\-\s]?)?token)",
+            sep!(),
+            r"(?P<v>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
+        ),
         check: Check::Structure,
         reach: 512,
     },
     // Observability
     Rule {
         ty: "DATADOG_API_KEY",
-        keywords: &["dd_api_key", "datadog", "dd-api-key", "ddapikey", "dd api key"],
-        pattern: concat!(r"(?i:dd[_\-\s]?api[_\-\s]?key|datadog[_\-\s]?api[_\-\s]?key)", sep!(), r"(?P<v>[a-f0-9]{32})"),
+        keywords: &[
+            "dd_api_key",
+            "datadog",
+            "dd-api-key",
+            "ddapikey",
+            "dd api key",
+        ],
+        pattern: concat!(
+            r"(?i:dd[_\-\s]?api[_\-\s]?key|datadog[_\-\s]?api[_\-\s]?key)",
+            sep!(),
+            r"(?P<v>[a-f0-9]{32})"
+        ),
         check: Check::Entropy(3.0),
         reach: 512,
     },
     Rule {
         ty: "DATADOG_APP_KEY",
-        keywords: &["dd_app", "dd-app", "ddapp", "dd app", "datadog", "application_key", "application-key"],
-        pattern: concat!(r"(?i:dd[_\-\s]?app(?:lication)?[_\-\s]?key|datadog[_\-\s]?app(?:lication)?[_\-\s]?key|dd[_\-\s]?application[_\-\s]?key)", sep!(), r"(?P<v>[a-f0-9]{40})"),
+        keywords: &[
+            "dd_app",
+            "dd-app",
+            "ddapp",
+            "dd app",
+            "datadog",
+            "application_key",
+            "application-key",
+        ],
+        pattern: concat!(
+            r"(?i:dd[_\-\s]?app(?:lication)?[_\-\s]?key|datadog[_\-\s]?app(?:lication)?[_\-\s]?key|dd[_\-\s]?application[_\-\s]?key)",
+            sep!(),
+            r"(?P<v>[a-f0-9]{40})"
+        ),
         check: Check::Entropy(3.0),
         reach: 512,
     },
@@ -646,7 +692,14 @@ const RULES: &[Rule] = &[
     },
     Rule {
         ty: "BASIC_AUTH",
-        keywords: &["-u ", "--user", "basic auth", "basic_auth", "basic-auth", "basicauth"],
+        keywords: &[
+            "-u ",
+            "--user",
+            "basic auth",
+            "basic_auth",
+            "basic-auth",
+            "basicauth",
+        ],
         pattern: r#"(?i:(?:^|\s)(?:-u|--user)(?:\s+|=)|basic[_\-\s]?auth(?:entication)?(?:\s+(?:is|=|:)\s*|\s*[:=]\s*))['"]?(?P<v>[A-Za-z0-9._\-@]{1,64}:[^\s'"]{3,128})"#,
         check: Check::UserPass,
         reach: 512,
@@ -791,6 +844,14 @@ impl SecretRules {
                         continue;
                     };
                     let (mut start, mut raw) = (value.start(), value.as_str());
+                    // A string prefix (`b"…"`, `r'…'`) is not part of the value.
+                    let prefix = raw.bytes().take_while(u8::is_ascii_alphabetic).count();
+                    if prefix <= 2
+                        && matches!(raw.as_bytes().get(prefix), Some(b'"' | b'\'' | b'`'))
+                    {
+                        raw = &raw[prefix..];
+                        start += prefix;
+                    }
                     if let Some(q) = raw.chars().next().filter(|c| matches!(c, '"' | '\'' | '`')) {
                         raw = raw.trim_start_matches(q).trim_end_matches(q);
                         start += q.len_utf8();
@@ -810,10 +871,12 @@ impl SecretRules {
             let rule = &RULES[*slot];
             for caps in captures_in(&self.regexes[*slot], text, win) {
                 let Some(whole) = caps.get(0) else { continue };
-                if !bounded(text, whole.start(), whole.end())
+                // A named value (`dd_api_key=…`) is bounded at the value; a format, at its match.
+                let edge = caps.name("v").unwrap_or(whole);
+                if !bounded(text, edge.start(), edge.end())
                     && !matches!(
                         rule.check,
-                        Check::UrlPassword | Check::Basic | Check::Bearer
+                        Check::UrlPassword | Check::Basic | Check::Bearer | Check::UserPass
                     )
                 {
                     continue;
@@ -905,7 +968,11 @@ fn confidence(rule: &Rule) -> Confidence {
 fn check(check: Check, whole: &str, value: &str, tail: Option<&str>) -> bool {
     match check {
         Check::UserPass => value.split_once(':').is_some_and(|(user, pass)| {
-            !user.is_empty() && pass.len() >= 3 && !is_placeholder(pass) && !is_reference(pass) && !is_word(pass)
+            !user.is_empty()
+                && pass.len() >= 3
+                && !is_placeholder(pass)
+                && !is_reference(pass)
+                && !is_word(pass)
         }),
         Check::Discord => tail.is_some_and(|id| {
             base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -956,7 +1023,7 @@ const GENERIC_KEYWORDS: &[&str] = &[
 /// `password=…`, `api_key: …`, `"secret": "…"`, `| token | … |`, `the db
 /// password for staging is …`, `let apiKey = "…"` inside free text. The
 /// value is a quoted string or a run without spaces.
-const GENERIC_ASSIGNMENT: &str = r#"(?i)(?P<k>[a-z0-9_.\-]*(?:pass(?:word|wd|phrase|code)?|pwd|secret|api[_\-\s]?key|access[_\-\s]?key|private[_\-\s]?key|token|credentials?)[a-z0-9_.\-]*)(?:\s+(?:for|of|on|to|in)(?:\s+(?:the|this|our|my|your))?\s+[a-z0-9_.\-]{1,32})?["'`]?\s*(?:=>|:=|[:=|]|\s+is\s+|\s+was\s+)\s*(?P<v>"[^"\n]{1,256}"|'[^'\n]{1,256}'|`[^`\n]{1,256}`|[^\s"'`,;}{)(\]\[<>|]{2,256})"#;
+const GENERIC_ASSIGNMENT: &str = r#"(?i)(?P<k>[a-z0-9_.\-]*(?:pass(?:word|wd|phrase|code)?|pwd|secret[_\-\s]?key|client[_\-\s]?secret|secret|api[_\-\s]?key|access[_\-\s]?key|private[_\-\s]?key|(?:auth|access|api|bot)[_\-\s]?token|token|credentials?)[a-z0-9_.\-]*)(?:\s+(?:for|of|on|to|in)(?:\s+(?:the|this|our|my|your))?\s+[a-z0-9_.\-]{1,32})?["'`]?\s*(?:=>|:=|[:=|]|\s+is\s+|\s+was\s+)\s*(?P<v>[bBrRuUfF]{0,2}"[^"\n]{1,256}"|[bBrRuUfF]{0,2}'[^'\n]{1,256}'|`[^`\n]{1,256}`|[^\s"'`,;}{)(\]\[<>|]{2,256})"#;
 
 /// Whether a type is a generic (name-based) credential rather than a vendor format.
 pub(crate) fn is_generic(ty: &str) -> bool {
@@ -1039,7 +1106,9 @@ pub(crate) fn classify_key(key: &str) -> Option<KeyClass> {
         || k == "pwd"
         || k.ends_with("pwd")
         || k == "pass"
-        || ["_pass", "-pass", ".pass", " pass"].iter().any(|p| raw.ends_with(p))
+        || ["_pass", "-pass", ".pass", " pass"]
+            .iter()
+            .any(|p| raw.ends_with(p))
         || key.trim().ends_with("Pass");
     let token = [
         "secret",

@@ -89,14 +89,18 @@ pub(crate) fn is_reference(value: &str) -> bool {
     let Some(first) = v.bytes().next() else {
         return true;
     };
-    if matches!(first, b'$' | b'%' | b'{' | b'[' | b'(' | b'<' | b'!' | b'*' | b'&' | b'@')
-        || v.starts_with("#{")
+    if matches!(
+        first,
+        b'$' | b'%' | b'{' | b'[' | b'(' | b'<' | b'!' | b'*' | b'&' | b'@'
+    ) || v.starts_with("#{")
         || matches!(v.bytes().last(), Some(b'}' | b'>' | b')' | b']'))
     {
         return true;
     }
     // An environment variable's name: PASSWORD, DB_PASSWORD, API_KEY_2.
-    let env_name = v.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+    let env_name = v
+        .bytes()
+        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
         && first.is_ascii_uppercase()
         && (v.contains('_') || v.bytes().all(|b| b.is_ascii_uppercase()));
     if env_name {
@@ -106,7 +110,9 @@ pub(crate) fn is_reference(value: &str) -> bool {
     if let Some((scheme, rest)) = v.split_once(':')
         && !scheme.is_empty()
         && scheme.len() <= 24
-        && scheme.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'+' | b'.' | b'-'))
+        && scheme.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'+' | b'.' | b'-')
+        })
         && scheme.as_bytes()[0].is_ascii_lowercase()
         && (rest.starts_with("//") || rest.contains(':') || rest.contains('/'))
     {
@@ -116,20 +122,27 @@ pub(crate) fn is_reference(value: &str) -> bool {
     let segment = |s: &str| {
         !s.is_empty()
             && s.len() <= 32
-            && (s.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_' || b == b'$')
-                || s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'))
+            && (s
+                .bytes()
+                .all(|b| b.is_ascii_alphabetic() || b == b'_' || b == b'$')
+                || s.bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'))
     };
     if v.contains('.') && v.split('.').all(segment) {
         return true;
     }
     // A path: every segment lower case (random tokens mix cases), or a file name.
     if v.contains('/') {
-        let lower = v
-            .split('/')
-            .all(|s| s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-' | b'~' | b'#')));
-        let file = v
-            .rsplit_once('.')
-            .is_some_and(|(_, ext)| (1..=5).contains(&ext.len()) && ext.bytes().all(|b| b.is_ascii_lowercase()));
+        let lower = v.split('/').all(|s| {
+            s.bytes().all(|b| {
+                b.is_ascii_lowercase()
+                    || b.is_ascii_digit()
+                    || matches!(b, b'.' | b'_' | b'-' | b'~' | b'#')
+            })
+        });
+        let file = v.rsplit_once('.').is_some_and(|(_, ext)| {
+            (1..=5).contains(&ext.len()) && ext.bytes().all(|b| b.is_ascii_lowercase())
+        });
         if lower || file {
             return true;
         }
