@@ -362,3 +362,150 @@ fn corpus_dump_for_other_scanners() {
     }
     std::fs::write(dir.join("manifest.jsonl"), manifest).unwrap();
 }
+
+fn assess(body: Value) -> Assessment {
+    let req = ScanRequest::builder("POST", "https://api.acme-corp.net/v1/x")
+        .json_body(body)
+        .build()
+        .unwrap();
+    Engine::default().assess(&req, "t")
+}
+
+/// Each evasion form, by hand: found, and redacted exactly over the bytes
+/// that were sent (the text around stays as it was).
+#[test]
+fn evasion_forms_redact_exactly_the_encoded_bytes() {
+    let email = "jane.doe@acme-corp.io";
+    let entity: String = email
+        .chars()
+        .map(|c| {
+            if c == '@' {
+                "&#64;".to_owned()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect();
+    let zero_width = "ja\u{200B}ne.d\u{200D}oe@ac\u{2060}me-corp.io";
+    let fullwidth: String = email
+        .chars()
+        .map(|c| char::from_u32(c as u32 - 0x21 + 0xFF01).unwrap())
+        .collect();
+    let escaped: String = email
+        .chars()
+        .map(|c| format!("\\u{:04x}", c as u32))
+        .collect();
+    for (body, expected) in [
+        (
+            json!({"t": format!("<p>{entity}</p>")}),
+            json!({"t": "<p>[REDACTED:EMAIL]</p>"}),
+        ),
+        (
+            json!({"t": format!("mail {zero_width} now")}),
+            json!({"t": "mail [REDACTED:EMAIL] now"}),
+        ),
+        (
+            json!({"t": format!("mail {fullwidth}!")}),
+            json!({"t": "mail [REDACTED:EMAIL]!"}),
+        ),
+        (
+            json!({"t": format!("s = \"{escaped}\";")}),
+            json!({"t": "s = \"[REDACTED:EMAIL]\";"}),
+        ),
+        (
+            json!({"t": "write to jane [at] acme [dot] io"}),
+            json!({"t": "write to [REDACTED:EMAIL]"}),
+        ),
+        (
+            json!({"t": "ssn 123.45.6789 and 123 45 6789"}),
+            json!({"t": "ssn [REDACTED:US_SSN] and [REDACTED:US_SSN]"}),
+        ),
+        (
+            json!({"card": 4111111111111111u64}),
+            json!({"card": "[REDACTED:PAYMENT_CARD]"}),
+        ),
+        (
+            serde_json::from_str(r#"{"card": 4111111111111111.0}"#).unwrap(),
+            json!({"card": "[REDACTED:PAYMENT_CARD].0"}),
+        ),
+        (
+            json!({"t": "qty 1 4111111111111111 ok"}),
+            json!({"t": "qty 1 [REDACTED:PAYMENT_CARD] ok"}),
+        ),
+        (
+            json!({"t": "Jane Doe (March 04, 1983) joined"}),
+            json!({"t": "Jane Doe ([REDACTED:DATE_OF_BIRTH]) joined"}),
+        ),
+        (
+            json!({"t": "Maria Lopez, 28 May 1998, Porto"}),
+            json!({"t": "Maria Lopez, [REDACTED:DATE_OF_BIRTH], Porto"}),
+        ),
+    ] {
+        let a = assess(body.clone());
+        assert_eq!(a.decision, Decision::Sanitize, "{body}: {:?}", a.findings);
+        assert_eq!(a.sanitized_body, Some(expected), "{body}");
+    }
+}
+
+/// A secret hidden by each encoding is denied like the plain one, and the
+/// reason is the secret's.
+#[test]
+fn encoded_secrets_are_denied() {
+    let key = format!("sk_live_{}", "4eC39HqLyjWDarjtT1zdp7dX");
+    let hex: String = key.bytes().map(|b| format!("{b:02x}")).collect();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, format!("STRIPE={key}").as_bytes()).unwrap();
+    let gz = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        gz.finish().unwrap(),
+    );
+    let (a, b) = key.split_at(12);
+    for body in [
+        json!({"t": key}),
+        json!({"t": format!("k=hex:{hex}")}),
+        json!({"blob": gz}),
+        json!({"code": format!("const k = \"{a}\" + \"{b}\";")}),
+        json!({"parts": [a, b]}),
+        json!({"t": key.replace('_', "&#95;")}),
+    ] {
+        let v = assess(body.clone());
+        assert_eq!(v.decision, Decision::Deny, "{body}");
+        assert_eq!(v.reason_codes[0], "SECRET_DETECTED", "{body}");
+        assert!(
+            v.findings
+                .iter()
+                .any(|f| f.finding_type == "STRIPE_SECRET_KEY"),
+            "{body}"
+        );
+    }
+    // Split fields: each part is redacted.
+    let v = assess(json!({"parts": [a, b]}));
+    let redacted = v.sanitized_body.unwrap().to_string();
+    assert!(!redacted.contains(a) && !redacted.contains(b), "{redacted}");
+}
+
+/// Past the findings cap the call is denied, and what was found is still redacted.
+#[test]
+fn too_many_findings_fail_closed() {
+    let text: String = (0..1_500).map(|i| format!("u{i}@acme-corp.io ")).collect();
+    let a = assess(json!({ "t": text }));
+    assert_eq!(a.decision, Decision::Deny);
+    assert_eq!(a.reason_codes, ["TOO_MANY_FINDINGS"]);
+    let redacted = a.sanitized_body.unwrap().to_string();
+    assert!(!redacted.contains("u0@acme-corp.io") && !redacted.contains("u900@acme-corp.io"));
+}
+
+/// Documented vendor examples are not findings; a live-shaped key beside them is.
+#[test]
+fn documented_examples_are_left_alone() {
+    for body in [
+        json!({"aws_access_key_id": "AKIAIOSFODNN7EXAMPLE", "aws_secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}),
+        json!({"stripe": "sk_test_4eC39HqLyjWDarjtT1zdp7dc"}),
+        json!({"jwt": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"}),
+    ] {
+        let a = assess(body.clone());
+        assert_eq!(a.decision, Decision::Allow, "{body}: {:?}", a.findings);
+    }
+    let a = assess(json!({"stripe": "sk_test_4eC39HqLyjWDarjtT1zdp7dX"}));
+    assert_eq!(a.decision, Decision::Deny);
+}
