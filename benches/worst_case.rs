@@ -43,6 +43,8 @@ fn shapes() -> Vec<(&'static str, Value)> {
     vec![
         ("emails", json!({ "text": repeat("a@b.co ") })),
         ("emails_no_space", json!({ "text": repeat("a@b.co") })),
+        ("at_flood", json!({ "text": repeat("a@") })),
+        ("almost_emails", json!({ "text": repeat("a.b-c@d-e.f ") })),
         (
             "password_keywords",
             json!({ "text": repeat("password=x ") }),

@@ -48,6 +48,7 @@ def main():
     kf_only, ours_only, both_missed = [], [], []
     fp_ours_only = []
     tally = collections.Counter()
+    by_group = collections.defaultdict(lambda: [0, 0, 0])
     with open(os.path.join(dump, "manifest.jsonl"), encoding="utf-8") as f:
         for line in f:
             case = json.loads(line)
@@ -67,6 +68,10 @@ def main():
                 theirs = any(covers(snippet, v["raw"]) for _, snippet in kf)
                 tally["kf_found"] += theirs
                 tally["we_found"] += v["ours"]
+                g = by_group[case["group"]]
+                g[0] += 1
+                g[1] += v["ours"]
+                g[2] += theirs
                 if theirs and not v["ours"]:
                     kf_only.append(f'{name} {v["ty"]} [{case["group"]}] {v["raw"][:60]!r}')
                 if not theirs and not v["ours"]:
@@ -85,6 +90,9 @@ def main():
     print(f"\n== values both miss: {len(both_missed)}")
     for e in both_missed[:50]:
         print("  " + e)
+    print("\n== secret values found, per position or encoding: | position | values | interven | Kingfisher |")
+    for group, (n_, ours, theirs) in sorted(by_group.items()):
+        print(f"  | {group} | {n_} | {ours} | {theirs} |")
     kf_fp_families = collections.Counter()
     with open(os.path.join(dump, "manifest.jsonl"), encoding="utf-8") as f:
         for line in f:
@@ -93,7 +101,6 @@ def main():
                 kf_fp_families[case["group"]] += 1
     print("\n== negative families Kingfisher flags (for reference)")
     for fam, k in kf_fp_families.most_common():
-        rules = sorted({r for c in [] for r in c})
         print(f"  {fam}: {k}")
 
 

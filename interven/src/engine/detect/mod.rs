@@ -275,6 +275,11 @@ impl Detector {
             return;
         }
         let joined = format!("{tail}{head}");
+        // Only a vendor format can be told from two random halves: its keyword
+        // (or a Discord token's dots) must be there.
+        if !self.secrets.may_hold_vendor_secret(&joined) {
+            return;
+        }
         for hit in self.scan_text(&joined, None, lists, MAX_DECODE_DEPTH) {
             let straddles = hit.span.start < tail.len() && hit.span.end > tail.len();
             if !straddles
@@ -343,7 +348,7 @@ impl Detector {
                 destinations::check_embedded_url(m.as_str(), m.start(), lists, &mut hits);
             }
         }
-        if depth < MAX_DECODE_DEPTH {
+        if depth < MAX_DECODE_DEPTH && hits.len() <= MAX_FINDINGS {
             if let Some(folded) = normalize::fold(text) {
                 for inner in self.scan_text(&folded.text, key, lists, depth + 1) {
                     if inner.kind == FindingKind::Destination {
@@ -392,6 +397,9 @@ impl Detector {
         }
         let mut at = header.len();
         for line in lines.take(10_000) {
+            if hits.len() > MAX_FINDINGS {
+                break;
+            }
             let cells = line.trim_end_matches(['\n', '\r']).split(sep).count();
             if cells != columns.len() {
                 at += line.len();
@@ -431,7 +439,7 @@ impl Detector {
         }
         // A vendor rule that needs its name (`dd_api_key`, `twilio_auth_token`)
         // sees the key and the value together.
-        if key.len() <= 128 && text.len() <= 4096 {
+        if key.len() <= 128 && text.len() <= 4096 && self.secrets.names_a_vendor(key) {
             let synthetic = format!("{key}: {text}");
             let mut named = Vec::new();
             self.secrets.scan(&synthetic, &mut named);
@@ -727,6 +735,46 @@ mod tests {
             ["DATE_OF_BIRTH"]
         );
         assert!(types("1990-04-12", Some("created_at")).is_empty());
+        assert!(types("user:4211:profile-settings", Some("key")).is_empty());
+        assert!(types("pk_live_51HqLyjWDarjtT1zdp7dcXyZ", Some("api_key")).is_empty());
+        assert!(types("var.db_password", Some("password")).is_empty());
+        assert_eq!(types("March 04, 1983", Some("born")), ["DATE_OF_BIRTH"]);
+        assert_eq!(
+            types("3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c", Some("dd_api_key")),
+            ["DATADOG_API_KEY"]
+        );
+    }
+
+    #[test]
+    fn generic_assignments_in_every_syntax() {
+        for text in [
+            "password: Zq8!kPm2x",
+            "DB_PASSWORD=Zq8!kPm2x",
+            "db_password = \"Zq8!kPm2x\"",
+            "const dbPassword = 'Zq8!kPm2x';",
+            "| password | Zq8!kPm2x |",
+            "the password for staging is Zq8!kPm2x.",
+            "[db]\npassword = Zq8!kPm2x\n",
+            "--http-password=Zq8!kPm2x",
+        ] {
+            assert_eq!(types(text, None), ["PASSWORD"], "{text}");
+        }
+        for text in [
+            "password: required",
+            "password: String,",
+            "password = ${DB_PASSWORD}",
+            "password = os.environ['DB_PASSWORD']",
+            "password = (sensitive value)",
+            "password: ********",
+            "password: !vault |",
+            "api_key = process.env.API_KEY",
+        ] {
+            assert!(
+                types(text, None).is_empty(),
+                "{text}: {:?}",
+                types(text, None)
+            );
+        }
     }
 
     #[test]

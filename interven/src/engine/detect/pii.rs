@@ -44,7 +44,7 @@ impl PiiRules {
             ssn_bare: re(r"[0-9]{9}"),
             phone_intl: re(r"\+[1-9][0-9]{0,3}(?:[ .\-]?\(?[0-9]{1,4}\)?){2,5}"),
             phone_national: re(
-                r"\(?[2-9][0-9]{2}\)?[ .\-][0-9]{3}[ .\-][0-9]{4}|0[1-9][0-9]{1,3}[ \-][0-9]{3,4}[ \-][0-9]{3,4}",
+                r"\(?[2-9][0-9]{2}\)?[ .\-][0-9]{3}[ .\-][0-9]{4}|0[1-9][0-9]{1,3}[ \-][0-9]{3,4}[ \-][0-9]{3,4}|0[1-9][0-9]{3} [0-9]{6}",
             ),
             ssn: re(
                 r"[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4}|[0-9]{3}\.[0-9]{2}\.[0-9]{4}",
@@ -64,6 +64,9 @@ impl PiiRules {
         let bytes = text.as_bytes();
         if memchr_at(bytes) {
             for m in self.email.find_iter(text) {
+                if hits.len() > super::MAX_FINDINGS {
+                    break;
+                }
                 if email_plausible(m.as_str())
                     && bounded(text, m.start(), m.end())
                     && !url_userinfo(text, m.start())
@@ -73,7 +76,11 @@ impl PiiRules {
             }
         }
         if bracketed_at(bytes) {
-            for m in self.email_obfuscated.find_iter(text) {
+            for m in self
+                .email_obfuscated
+                .find_iter(text)
+                .take(super::MAX_FINDINGS + 1)
+            {
                 if bounded(text, m.start(), m.end()) {
                     hits.push(
                         Hit::new(Kind::Pii, "EMAIL", m.range()).with_confidence(Confidence::Low),
@@ -117,6 +124,9 @@ impl PiiRules {
             // the shape pass found those windows; each pattern runs only on
             // the windows with enough digits for it.
             for w in &shape.windows {
+                if hits.len() > super::MAX_FINDINGS {
+                    break;
+                }
                 let sub = &text[w.range.clone()];
                 let at = |r: std::ops::Range<usize>| r.start + w.range.start..r.end + w.range.start;
                 let ssn = if w.digits >= 9 {
@@ -321,11 +331,16 @@ fn overlaps(hits: &[Hit], span: &std::ops::Range<usize>) -> bool {
 
 /// Whether the match at `start` is the user part of a URL (`https://key@host`, a DSN).
 fn url_userinfo(text: &str, start: usize) -> bool {
-    let before = &text.as_bytes()[..start];
+    // A URL's user part is short: look back a bounded distance (linear time).
+    let mut from = start.saturating_sub(256);
+    while !text.is_char_boundary(from) {
+        from -= 1;
+    }
+    let before = &text.as_bytes()[from..start];
     let run = before
         .iter()
         .rposition(|b| b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b'<' | b'('))
-        .map_or(0, |i| i + 1);
+        .map_or(from, |i| from + i + 1);
     let token = &text[run..start];
     token
         .find("://")
@@ -369,7 +384,7 @@ fn card_candidates(sub: &str) -> Vec<std::ops::Range<usize>> {
             if j > g {
                 let gap = &b[groups[j - 1].end..groups[j].start];
                 if gap.len() != 1
-                    || !matches!(gap[0], b' ' | b'-')
+                    || !matches!(gap[0], b' ' | b'-' | b'.')
                     || sep.is_some_and(|s| s != gap[0])
                 {
                     break;
@@ -400,6 +415,9 @@ impl PiiRules {
     /// that can be a birth year: `Jane Doe (March 04, 1983)`, `Jane Doe,1983-03-04`.
     fn scan_dates_beside_names(&self, text: &str, hits: &mut Vec<Hit>) {
         for m in self.date.find_iter(text) {
+            if hits.len() > super::MAX_FINDINGS {
+                break;
+            }
             let year = m
                 .as_str()
                 .rsplit(|c: char| !c.is_ascii_digit())
@@ -642,6 +660,13 @@ mod tests {
         assert_eq!(types("pay to DE89 3704 0044 0532 0130 00"), ["IBAN"]);
         assert_eq!(types("call +44 20 7946 0958"), ["PHONE_NUMBER"]);
         assert_eq!(types("call (415) 555-2671"), ["PHONE_NUMBER"]);
+        assert_eq!(types("mobile 07700 900123"), ["PHONE_NUMBER"]);
+        assert_eq!(types("card 4111.1111.1111.1111"), ["PAYMENT_CARD"]);
+        assert_eq!(types("ssn 123 45 6789"), ["US_SSN"]);
+        assert!(
+            types("ref 0718 9482 4430").is_empty(),
+            "12 digits is no phone number"
+        );
         let mut hits = Vec::new();
         PiiRules::new().scan(
             "(jane@x.io, +1 415 555 0132) asks",

@@ -779,6 +779,26 @@ impl SecretRules {
         }
     }
 
+    /// Whether a name (a JSON key, a header) holds a keyword of a vendor rule
+    /// that is recognised by its name (`dd_api_key`, `twilio_auth_token`).
+    pub(crate) fn names_a_vendor(&self, key: &str) -> bool {
+        self.prefilter.find_overlapping_iter(key).any(|m| {
+            matches!(self.keyword_target.get(m.pattern().as_usize()),
+                Some(Target::Rule(i)) if RULES[*i].pattern.contains("(?P<v>"))
+        })
+    }
+
+    /// Whether `text` holds a vendor rule's keyword, or dots as a Discord token has.
+    pub(crate) fn may_hold_vendor_secret(&self, text: &str) -> bool {
+        text.contains('.')
+            || self.prefilter.find_overlapping_iter(text).any(|m| {
+                matches!(
+                    self.keyword_target.get(m.pattern().as_usize()),
+                    Some(Target::Rule(_))
+                )
+            })
+    }
+
     /// Every secret in `text`. The prefilter decides which rules run at all.
     pub(crate) fn scan(&self, text: &str, hits: &mut Vec<Hit>) -> Context {
         // (slot, window) per keyword hit; slot RULES.len() is the generic rule.
@@ -838,6 +858,9 @@ impl SecretRules {
             }
         }
         for (slot, win) in &merged {
+            if hits.len() > super::MAX_FINDINGS {
+                break;
+            }
             if *slot == RULES.len() {
                 for caps in captures_in(&self.generic, text, win) {
                     let (Some(key), Some(value)) = (caps.name("k"), caps.name("v")) else {
@@ -1182,6 +1205,18 @@ pub(crate) fn secret_for_key(
             // A bare `key` or `auth` names many things (cache keys, object keys).
             let k = normalize_key(key);
             let weak = matches!(k.as_str(), "key" | "auth" | "credential" | "credentials");
+            // Under a bare `key`, a cache key (`user:42:profile`) or an object
+            // name is far more likely than a credential: only a value that
+            // mixes all three classes, with no separators, is one.
+            if weak
+                && (char_classes(value) < 3 || value.len() < 20 || value.contains([':', '/', '.']))
+            {
+                return None;
+            }
+            // Publishable keys are public by design (Stripe's `pk_live_…`).
+            if value.starts_with("pk_live_") || value.starts_with("pk_test_") {
+                return None;
+            }
             let strong_value = value.len() >= 20 && entropy(value) >= 3.5;
             let confidence = if !weak && strong_value {
                 Confidence::High
