@@ -509,3 +509,69 @@ fn documented_examples_are_left_alone() {
     let a = assess(json!({"stripe": "sk_test_4eC39HqLyjWDarjtT1zdp7dX"}));
     assert_eq!(a.decision, Decision::Deny);
 }
+
+/// Probes written apart from the generator (other phrasings, other
+/// encodings, other harmless look-alikes): printed with their verdicts.
+/// `cargo test --test integration corpus::probes -- --ignored --nocapture`
+#[test]
+#[ignore = "a report, not a bar"]
+fn probes() {
+    let b64url =
+        |s: &str| base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, s);
+    let gh = "ghp_".to_owned() + "K0PrwfedWc87PukuicdXVf3HBWFqM418E05W";
+    let positives = vec![
+        json!({"t": format!("my github token is {gh}")}),
+        json!({"t": format!("token {}", b64url(&format!("x={gh}")))}),
+        json!({"t": format!("%2567%2568%2570{}", &gh[3..])}),
+        json!({"t": "Password: hunter22"}),
+        json!({"t": "pwd=Secr3t!x"}),
+        json!({"t": "Here's the API key: 3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c"}),
+        json!({"t": "psql postgresql://admin:S3cr3tPw@10.0.0.5/db"}),
+        json!({"t": "export AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYzKQ0aB1cD2"}),
+        json!({"data": {"password": "cGFzc3dvcmQxMjM="}}),
+        json!({"t": "my SSN is 123456789"}),
+        json!({"t": "Call me at +1 (415) 555-0132"}),
+        json!({"t": "email: JANE.DOE@ACME-CORP.IO"}),
+        json!({"t": "DOB 03/04/1983"}),
+        json!({"t": "ｊａｎｅ＠ａｃｍｅ．ｉｏ"}),
+        json!({"t": "card ４１１１ １１１１ １１１１ １１１１"}),
+        json!({"parts": ["sk_li", "ve_4eC39HqLyjWDarjtT1zdp7dX"]}),
+        json!({"a": "xoxb-720958103346-", "b": "2958301746192-Qm7Rz2Kp9Vx4Lt8Wn3Hs6Jd1"}),
+        json!({"t": "IBAN: GB33 BUKB 2020 1555 5555 55"}),
+        json!({"t": format!("<script>var k='{}'</script>", gh.replace('_', "\\x5f"))}),
+    ];
+    let negatives = vec![
+        json!({"customer": "cus_NffrFeUfNV2Hib", "intent": "pi_3MtwBwLkdIwHu7ix28a3tqPa"}),
+        json!({"api_key_hash": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}),
+        json!({"password_hint": "my dog's name", "token_count": 1234, "secret": true}),
+        json!({"tf": "password = var.db_password"}),
+        json!({"helm": "password: {{ .Values.db.password }}"}),
+        json!({"compose": "POSTGRES_PASSWORD: postgres"}),
+        json!({"key": "checkout.button.submit"}),
+        json!({"key": "user:1234:profile"}),
+        json!({"secret_name": "prod/db"}),
+        json!({"commit": "fix: rotate api key (closes #123)"}),
+        json!({"t": "Founded in 1998, the company"}),
+        json!({"t": "call the function at line 415 555 0132"}),
+        json!({"t": "the build took 4111 1111 seconds"}),
+        json!({"t": "See RFC 7519 and ISO 8601; version 1.2.3.4; port 8080"}),
+        json!({"ids": ["1d2f3a4b5c6d7e8f", "9a8b7c6d5e4f3a2b"]}),
+        json!({"t": "token: <insert token here>", "u": "https://user@example.com/path"}),
+        json!({"t": "ping me on slack @jane.doe or at jane[at]"}),
+        json!({"t": "Maria Lopez joined in March 2021"}),
+        json!({"t": "sha1: da39a3ee5e6b4b0d3255bfef95601890afd80709"}),
+        json!({"t": "The secret is to keep it simple."}),
+        json!({"t": "password123 is a terrible password"}),
+    ];
+    for (label, bodies) in [("positive", positives), ("negative", negatives)] {
+        for body in bodies {
+            let a = assess(body.clone());
+            let f: Vec<String> = a
+                .findings
+                .iter()
+                .map(|f| format!("{}({})", f.finding_type, f.confidence))
+                .collect();
+            println!("{label} {:?} {body} {f:?}", a.decision);
+        }
+    }
+}
