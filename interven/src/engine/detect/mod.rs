@@ -226,13 +226,22 @@ impl Detector {
             }
             Value::Object(map) => {
                 let len = path.len();
+                // `{"name": "DB_PASSWORD", "value": "…"}` (container env lists,
+                // parameter stores): the value is keyed by its sibling's name.
+                let named = ["name", "Name", "key", "Key", "parameter", "ParameterKey"]
+                    .iter()
+                    .find_map(|k| map.get(*k).and_then(Value::as_str))
+                    .filter(|n| n.len() <= 128 && self.key_hints.is_match(n));
                 let mut previous: Option<(&str, String)> = None;
                 for (k, v) in map {
                     path.push('/');
                     path.push_str(&escape_pointer(k));
                     let hits = self.scan_text(k, None, lists, 0);
                     push_located(out, path, k, hits, true);
-                    self.walk(v, path, Some(k.as_str()), lists, out);
+                    let sibling_named = named.filter(|_| {
+                        matches!(k.as_str(), "value" | "Value" | "ParameterValue" | "secret")
+                    });
+                    self.walk(v, path, sibling_named.or(Some(k.as_str())), lists, out);
                     if let Value::String(s) = v {
                         if let Some((prev, prev_path)) = &previous {
                             self.scan_joined(prev, prev_path, s, path, lists, out);
@@ -746,8 +755,22 @@ mod tests {
     }
 
     #[test]
+    fn a_value_named_by_its_sibling() {
+        let mut out = Vec::new();
+        let body = serde_json::json!({"env": [{"name": "DB_PASSWORD", "value": "Zq8!kPm2x"}, {"name": "REGION", "value": "eu-west-1"}]});
+        detector().scan_body(&body, &HostLists::default(), &mut out);
+        let found: Vec<(&str, &str)> = out
+            .iter()
+            .map(|l| (l.finding.finding_type.as_str(), l.finding.path.as_str()))
+            .collect();
+        assert_eq!(found, [("PASSWORD", "/env/0/value")]);
+    }
+
+    #[test]
     fn generic_assignments_in_every_syntax() {
         for text in [
+            "mysql --password Zq8!kPm2x --user app",
+            "<password>Zq8!kPm2x</password>",
             "password: Zq8!kPm2x",
             "DB_PASSWORD=Zq8!kPm2x",
             "db_password = \"Zq8!kPm2x\"",
@@ -768,6 +791,8 @@ mod tests {
             "password: ********",
             "password: !vault |",
             "api_key = process.env.API_KEY",
+            "mysql --password --user app",
+            "<password></password>",
         ] {
             assert!(
                 types(text, None).is_empty(),

@@ -732,6 +732,8 @@ pub(crate) struct SecretRules {
     /// Prefilter pattern index → what it triggers.
     keyword_target: Vec<Target>,
     generic: Regex,
+    /// `--password Hunter2!`: a command-line flag and its value.
+    flag: Regex,
 }
 
 impl SecretRules {
@@ -776,6 +778,7 @@ impl SecretRules {
             prefilter,
             keyword_target,
             generic,
+            flag: Regex::new(GENERIC_FLAG).unwrap_or_else(|e| panic!("flag rule: {e}")),
         }
     }
 
@@ -862,7 +865,8 @@ impl SecretRules {
                 break;
             }
             if *slot == RULES.len() {
-                for caps in captures_in(&self.generic, text, win) {
+                let assignments = captures_in(&self.generic, text, win);
+                for caps in assignments.chain(captures_in(&self.flag, text, win)) {
                     let (Some(key), Some(value)) = (caps.name("k"), caps.name("v")) else {
                         continue;
                     };
@@ -1046,7 +1050,10 @@ const GENERIC_KEYWORDS: &[&str] = &[
 /// `password=…`, `api_key: …`, `"secret": "…"`, `| token | … |`, `the db
 /// password for staging is …`, `let apiKey = "…"` inside free text. The
 /// value is a quoted string or a run without spaces.
-const GENERIC_ASSIGNMENT: &str = r#"(?i)(?P<k>[a-z0-9_.\-]*(?:pass(?:word|wd|phrase|code)?|pwd|secret[_\-\s]?key|client[_\-\s]?secret|secret|api[_\-\s]?key|access[_\-\s]?key|private[_\-\s]?key|(?:auth|access|api|bot)[_\-\s]?token|token|credentials?)[a-z0-9_.\-]*)(?:\s+(?:for|of|on|to|in)(?:\s+(?:the|this|our|my|your))?\s+[a-z0-9_.\-]{1,32})?["'`]?\s*(?:=>|:=|[:=|]|\s+is\s+|\s+was\s+)\s*(?P<v>[bBrRuUfF]{0,2}"[^"\n]{1,256}"|[bBrRuUfF]{0,2}'[^'\n]{1,256}'|`[^`\n]{1,256}`|[^\s"'`,;}{)(\]\[<>|]{2,256})"#;
+const GENERIC_ASSIGNMENT: &str = r#"(?i)(?P<k>[a-z0-9_.\-]*(?:pass(?:word|wd|phrase|code)?|pwd|secret[_\-\s]?key|client[_\-\s]?secret|secret|api[_\-\s]?key|access[_\-\s]?key|private[_\-\s]?key|(?:auth|access|api|bot)[_\-\s]?token|token|credentials?)[a-z0-9_.\-]*)(?:\s+(?:for|of|on|to|in)(?:\s+(?:the|this|our|my|your))?\s+[a-z0-9_.\-]{1,32})?["'`]?\s*(?:=>|:=|[:=|>]|\s+is\s+|\s+was\s+)\s*(?P<v>[bBrRuUfF]{0,2}"[^"\n]{1,256}"|[bBrRuUfF]{0,2}'[^'\n]{1,256}'|`[^`\n]{1,256}`|[^\s"'`,;}{)(\]\[<>|]{2,256})"#;
+
+/// `--password Hunter2!`, `-token abc…`: a flag naming a credential, then its value.
+const GENERIC_FLAG: &str = r#"(?i)(?:^|\s)--?(?P<k>[a-z0-9_\-]*(?:pass(?:word|wd|phrase)?|pwd|secret|token|api[_\-]?key|access[_\-]?key|credentials?)[a-z0-9_\-]*)\s+(?P<v>"[^"\n]{1,256}"|'[^'\n]{1,256}'|[^\s"'`-][^\s"'`]{1,255})"#;
 
 /// Whether a type is a generic (name-based) credential rather than a vendor format.
 pub(crate) fn is_generic(ty: &str) -> bool {
