@@ -746,6 +746,24 @@ fn positions(g: &mut Gen, fmt: &Format, out: &mut Vec<Case>) {
         let raw = urlencode(v);
         out.push(Case::new("url", json!({"callback": url})).secret(ty, "/callback", &raw));
     }
+    out.push(
+        Case::new(
+            "xml",
+            json!({"xml": format!("<config><region>eu</region><{k}>{v}</{k}></config>")}),
+        )
+        .secret(ty, "/xml", v),
+    );
+    out.push(
+        Case::new(
+            "command-line flag",
+            json!({"argv": format!("deploy --{} {v} --region eu", k.replace('_', "-"))}),
+        )
+        .secret(ty, "/argv", v),
+    );
+    out.push(
+        Case::new("name/value list", json!({"env": [{"name": "REGION", "value": "eu-west-1"}, {"name": upper(k), "value": v}]}))
+            .secret(ty, "/env/1/value", v),
+    );
     let hname = if keyed {
         format!("X-{}", camel(&format!("_{k}")))
     } else {

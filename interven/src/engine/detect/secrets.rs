@@ -48,10 +48,11 @@ struct Rule {
 }
 
 /// What separates a name from its value: `=`, `:`, `=>`, `:=`, a table's
-/// `|`, or prose's ` is `, with optional quotes.
+/// `|`, an XML tag's `>`, prose's ` is `, or a command-line flag's space,
+/// with optional quotes (the value patterns of named rules are strict).
 macro_rules! sep {
     () => {
-        r#"(?:(?:\s+(?:for|of|on|in)\s+[\w\-]{1,32})?["'`]?\s*(?:=>|:=|[:=|]|\s+is\s+)\s*(?:[bBrRuUfF]{0,2}["'`])?)"#
+        r#"(?:(?:\s+(?:for|of|on|in)\s+[\w\-]{1,32})?["'`]?\s*(?:=>|:=|[:=|>]|\s+is\s+|\s)\s*(?:[bBrRuUfF]{0,2}["'`])?)"#
     };
 }
 
