@@ -433,6 +433,14 @@ fn evasion_forms_redact_exactly_the_encoded_bytes() {
             json!({"t": "qty 1 [REDACTED:PAYMENT_CARD] ok"}),
         ),
         (
+            serde_json::from_str(r#"{"card": -4111111111111111}"#).unwrap(),
+            json!({"card": "-[REDACTED:PAYMENT_CARD]"}),
+        ),
+        (
+            serde_json::from_str(r#"{"cards": [5500000000000004, 340000000000009]}"#).unwrap(),
+            json!({"cards": ["[REDACTED:PAYMENT_CARD]", "[REDACTED:PAYMENT_CARD]"]}),
+        ),
+        (
             json!({"t": "Jane Doe (March 04, 1983) joined"}),
             json!({"t": "Jane Doe ([REDACTED:DATE_OF_BIRTH]) joined"}),
         ),

@@ -199,7 +199,12 @@ impl Detector {
                 // As written (arbitrary precision): a card number stays a card number.
                 let s = n.to_string();
                 if s.bytes().filter(u8::is_ascii_digit).count() >= 9 {
-                    let hits = self.scan_text(&s, key, lists, 0);
+                    // A minus sign is not part of the number's digits.
+                    let sign = usize::from(s.starts_with('-'));
+                    let mut hits = self.scan_text(&s[sign..], key, lists, 0);
+                    for h in &mut hits {
+                        h.span = h.span.start + sign..h.span.end + sign;
+                    }
                     push_located(out, path, &s, hits, false);
                 }
             }
