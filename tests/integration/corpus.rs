@@ -1,819 +1,585 @@
-//! The labelled corpus: tool-call bodies carrying secrets of every supported
-//! format in varied positions, personal data, and hard negatives.
+//! The generated corpus (`tests/corpus/generator.rs`), scored per value
+//! with the bars of issue 10; each test fails when its bar slips:
 //!
-//! Secrets are generated at test time from a fixed seed (so no file in the
-//! repository holds anything shaped like a live credential), following each
-//! format's published structure, checksums included. The hand-written hard
-//! negatives live in `tests/corpus/hard_negatives.jsonl`.
+//! - secret recall ≥ 98 % and PII recall ≥ 98 %, per labelled value;
+//! - false positives ≤ 0.5 % of hard negatives overall and ≤ 2 % in every family;
+//! - no labelled value left in a SANITIZE body, in the form it was sent;
+//! - the decision on an encoded value equals the decision on its plain form.
+//!
+//! `INTERVEN_CORPUS_SEED=<n>` generates another corpus;
+//! `INTERVEN_CORPUS_DUMP=<dir>` writes it to files with our results
+//! (what `scripts/kingfisher-compare.sh` reads).
 
-use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+#[path = "../corpus/generator.rs"]
+#[allow(dead_code)]
+mod generator;
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use interven::engine::{Assessment, Engine, FindingKind};
+use interven::{Decision, ScanRequest};
 use serde_json::{Value, json};
 
-/// What a corpus entry should be found to contain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Label {
-    Secret,
-    Pii,
-    Negative,
+pub use generator::{Case, Kind, Labelled};
+
+/// The corpus for the seed in use, generated once per test binary.
+pub fn corpus() -> &'static [Case] {
+    static CORPUS: LazyLock<Vec<Case>> =
+        LazyLock::new(|| generator::corpus_with_seed(generator::seed()));
+    &CORPUS
 }
 
-#[derive(Debug, Clone)]
-pub struct Case {
-    pub label: Label,
-    /// The expected finding type (empty for negatives).
-    pub ty: String,
-    /// How the value is placed, for failure messages.
-    pub position: &'static str,
-    pub url: String,
-    pub body: Value,
-    pub headers: Vec<(String, String)>,
+pub fn request(case: &Case) -> ScanRequest {
+    let mut b = ScanRequest::builder("POST", case.url.clone())
+        .json_body(case.body.clone())
+        .tool("corpus");
+    for (k, v) in &case.headers {
+        b = b.header(k.clone(), v.clone());
+    }
+    b.build().unwrap()
 }
 
-const AN: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-const UPNUM: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-const HEX: &str = "0123456789abcdef";
-const DIGITS: &str = "0123456789";
-const LETTERS: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-const URLSAFE: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-";
-const B64: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+/// Whether the engine caught a labelled value: a finding of its kind that
+/// overlaps its span, and a decision that is not ALLOW.
+fn caught(a: &Assessment, v: &Labelled) -> bool {
+    let kind = match v.kind {
+        Kind::Secret => FindingKind::Secret,
+        Kind::Pii => FindingKind::Pii,
+    };
+    a.decision != Decision::Allow
+        && a.findings.iter().any(|f| {
+            !f.placeholder
+                && f.kind == kind
+                && f.path == v.path
+                && f.span.start < v.span.end
+                && v.span.start < f.span.end
+        })
+}
 
-struct Gen(fastrand::Rng);
-
-impl Gen {
-    fn s(&mut self, alphabet: &str, n: usize) -> String {
-        let a: Vec<char> = alphabet.chars().collect();
-        (0..n).map(|_| a[self.0.usize(..a.len())]).collect()
-    }
-
-    fn base62(mut n: u32) -> String {
-        let a = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-        let mut out = Vec::new();
-        while n > 0 {
-            out.push(a[(n % 62) as usize]);
-            n /= 62;
-        }
-        while out.len() < 6 {
-            out.push(b'0');
-        }
-        out.reverse();
-        String::from_utf8(out).unwrap()
-    }
-
-    fn crc_token(&mut self, prefix: &str) -> String {
-        let body = self.s(AN, 30);
-        let tail = Gen::base62(crc32fast::hash(body.as_bytes()));
-        format!("{prefix}{body}{tail}")
-    }
-
-    fn uuid(&mut self) -> String {
-        format!(
-            "{}-{}-4{}-a{}-{}",
-            self.s(HEX, 8),
-            self.s(HEX, 4),
-            self.s(HEX, 3),
-            self.s(HEX, 3),
-            self.s(HEX, 12)
-        )
-    }
-
-    fn luhn_complete(&mut self, prefix: &str, len: usize) -> String {
-        let mut digits: Vec<u32> = prefix.chars().map(|c| c.to_digit(10).unwrap()).collect();
-        while digits.len() < len - 1 {
-            digits.push(self.0.u32(0..10));
-        }
-        let sum: u32 = digits
+fn flagged(a: &Assessment) -> bool {
+    a.decision != Decision::Allow
+        || a.findings
             .iter()
-            .rev()
-            .enumerate()
-            .map(|(i, &d)| {
-                if i % 2 == 0 {
-                    let v = d * 2;
-                    if v > 9 { v - 9 } else { v }
-                } else {
-                    d
+            .any(|f| !f.placeholder && matches!(f.kind, FindingKind::Secret | FindingKind::Pii))
+}
+
+fn strings(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Number(n) => out.push(n.to_string()),
+        Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
+        Value::Object(m) => m.iter().for_each(|(k, x)| {
+            out.push(k.clone());
+            strings(x, out);
+        }),
+        _ => {}
+    }
+}
+
+/// Labelled values of a SANITIZE verdict still in its sanitized body.
+fn left_after_sanitize(case: &Case, a: &Assessment) -> Vec<String> {
+    if a.decision != Decision::Sanitize {
+        return Vec::new();
+    }
+    let mut texts = Vec::new();
+    if let Some(body) = &a.sanitized_body {
+        strings(body, &mut texts);
+    } else {
+        strings(&case.body, &mut texts);
+    }
+    case.values
+        .iter()
+        .filter(|v| !v.path.starts_with("headers/"))
+        .filter(|v| texts.iter().any(|t| t.contains(&v.raw)))
+        .map(|v| format!("{} [{}] {:?}", v.ty, case.group, v.raw))
+        .collect()
+}
+
+#[derive(Default)]
+struct Score {
+    secrets: (usize, usize),
+    pii: (usize, usize),
+    misses: Vec<String>,
+    /// family → (cases, flagged)
+    families: BTreeMap<String, (usize, usize)>,
+    false_positives: Vec<String>,
+    left: Vec<String>,
+    decision_mismatch: Vec<String>,
+    per_type: BTreeMap<String, (usize, usize)>,
+}
+
+fn score() -> &'static Score {
+    static SCORE: LazyLock<Score> = LazyLock::new(|| {
+        let engine = Engine::default();
+        let mut s = Score::default();
+        for case in corpus() {
+            let a = engine.assess(&request(case), "corpus");
+            if case.negative {
+                let e = s.families.entry(case.group.clone()).or_default();
+                e.0 += 1;
+                if flagged(&a) {
+                    e.1 += 1;
+                    let found: Vec<String> = a
+                        .findings
+                        .iter()
+                        .map(|f| format!("{}({})@{}", f.finding_type, f.confidence, f.path))
+                        .collect();
+                    s.false_positives.push(format!(
+                        "[{}] {} -> {:?} {found:?}",
+                        case.group,
+                        case.body.to_string().chars().take(300).collect::<String>(),
+                        a.decision
+                    ));
                 }
-            })
-            .sum();
-        digits.push((10 - sum % 10) % 10);
-        digits
-            .iter()
-            .map(|d| char::from_digit(*d, 10).unwrap())
-            .collect()
-    }
-
-    fn iban(country: &str, bban: String) -> String {
-        let rearranged = format!("{bban}{country}00");
-        let mut rem = 0u32;
-        for c in rearranged.chars() {
-            let v = c.to_digit(36).unwrap();
-            rem = if v >= 10 {
-                (rem * 100 + v) % 97
-            } else {
-                (rem * 10 + v) % 97
-            };
-        }
-        format!("{country}{:02}{bban}", 98 - rem)
-    }
-}
-
-/// (type, value, key): a value and, for formats recognised by their key, the key.
-fn secrets(g: &mut Gen) -> Vec<(&'static str, String, Option<&'static str>)> {
-    let jwt = format!(
-        "{}.{}.{}",
-        URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","typ":"JWT"}"#),
-        URL_SAFE_NO_PAD.encode(format!(r#"{{"sub":"{}","iat":1732400000}}"#, g.s(AN, 12))),
-        g.s(URLSAFE, 43)
-    );
-    let pem_lines: Vec<String> = (0..6).map(|_| g.s(B64, 64)).collect();
-    let pem = format!(
-        "-----BEGIN RSA PRIVATE KEY-----\n{}\n-----END RSA PRIVATE KEY-----",
-        pem_lines.join("\n")
-    );
-    let openssh = format!(
-        "-----BEGIN OPENSSH PRIVATE KEY-----\n{}\n-----END OPENSSH PRIVATE KEY-----",
-        pem_lines[..3].join("\n")
-    );
-    vec![
-        ("GITHUB_TOKEN", g.crc_token("ghp_"), None),
-        ("GITHUB_TOKEN", g.crc_token("ghs_"), None),
-        (
-            "GITHUB_FINE_GRAINED_TOKEN",
-            format!("github_pat_{}_{}", g.s(AN, 22), g.s(AN, 59)),
-            None,
-        ),
-        ("GITLAB_TOKEN", format!("glpat-{}", g.s(URLSAFE, 20)), None),
-        (
-            "BITBUCKET_APP_PASSWORD",
-            format!("ATBB{}", g.s(AN, 32)),
-            None,
-        ),
-        (
-            "SLACK_TOKEN",
-            format!(
-                "xoxb-{}-{}-{}",
-                g.s(DIGITS, 12),
-                g.s(DIGITS, 13),
-                g.s(AN, 24)
-            ),
-            None,
-        ),
-        (
-            "SLACK_APP_TOKEN",
-            format!(
-                "xapp-1-A{}-{}-{}",
-                g.s(UPNUM, 10),
-                g.s(DIGITS, 13),
-                g.s(HEX, 64)
-            ),
-            None,
-        ),
-        (
-            "SLACK_WEBHOOK",
-            format!(
-                "https://hooks.slack.com/services/T{}/B{}/{}",
-                g.s(UPNUM, 8),
-                g.s(UPNUM, 10),
-                g.s(AN, 24)
-            ),
-            None,
-        ),
-        (
-            "DISCORD_WEBHOOK",
-            format!(
-                "https://discord.com/api/webhooks/{}/{}",
-                g.s(DIGITS, 18),
-                g.s(URLSAFE, 68)
-            ),
-            None,
-        ),
-        (
-            "DISCORD_BOT_TOKEN",
-            format!(
-                "Bot M{}.{}.{}",
-                g.s(AN, 23),
-                g.s(URLSAFE, 6),
-                g.s(URLSAFE, 27)
-            ),
-            None,
-        ),
-        (
-            "TELEGRAM_BOT_TOKEN",
-            format!("{}:AA{}", g.s(DIGITS, 9), g.s(URLSAFE, 33)),
-            None,
-        ),
-        (
-            "MICROSOFT_TEAMS_WEBHOOK",
-            format!(
-                "https://acme.webhook.office.com/webhookb2/{}@{}/IncomingWebhook/{}/{}",
-                g.uuid(),
-                g.uuid(),
-                g.s(HEX, 32),
-                g.uuid()
-            ),
-            None,
-        ),
-        (
-            "AWS_ACCESS_KEY_ID",
-            format!("AKIA{}", g.s("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)),
-            None,
-        ),
-        (
-            "AWS_ACCESS_KEY_ID",
-            format!("ASIA{}", g.s("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)),
-            None,
-        ),
-        (
-            "AWS_SECRET_ACCESS_KEY",
-            format!("aws_secret_access_key={}", g.s(B64, 40)),
-            None,
-        ),
-        (
-            "AWS_SESSION_TOKEN",
-            format!("aws_session_token={}", g.s(B64, 220)),
-            None,
-        ),
-        ("GOOGLE_API_KEY", format!("AIza{}", g.s(URLSAFE, 35)), None),
-        (
-            "GOOGLE_OAUTH_CLIENT_SECRET",
-            format!("GOCSPX-{}", g.s(URLSAFE, 28)),
-            None,
-        ),
-        (
-            "GOOGLE_OAUTH_ACCESS_TOKEN",
-            format!("ya29.{}", g.s(URLSAFE, 80)),
-            None,
-        ),
-        (
-            "AZURE_STORAGE_CONNECTION_STRING",
-            format!(
-                "DefaultEndpointsProtocol=https;AccountName=acmestore;AccountKey={}==;EndpointSuffix=core.windows.net",
-                g.s(B64, 86)
-            ),
-            None,
-        ),
-        (
-            "AZURE_SAS_TOKEN",
-            format!(
-                "https://acmestore.blob.core.windows.net/c/b.txt?sv=2022-11-02&ss=b&srt=o&sp=r&se=2026-12-01T00:00:00Z&sig={}%3D",
-                g.s(AN, 43)
-            ),
-            None,
-        ),
-        (
-            "AZURE_CLIENT_SECRET",
-            format!("{}{}Q~{}", g.s(AN, 3), g.s(DIGITS, 1), g.s(AN, 34)),
-            None,
-        ),
-        (
-            "DIGITALOCEAN_TOKEN",
-            format!("dop_v1_{}", g.s(HEX, 64)),
-            None,
-        ),
-        ("HEROKU_API_KEY", format!("HRKU-{}", g.s(URLSAFE, 60)), None),
-        (
-            "ALIBABA_ACCESS_KEY_ID",
-            format!("LTAI{}", g.s(AN, 20)),
-            None,
-        ),
-        (
-            "IBM_CLOUD_API_KEY",
-            format!("ibm_api_key={}", g.s(URLSAFE, 44)),
-            None,
-        ),
-        (
-            "CLOUDFLARE_API_TOKEN",
-            format!("cloudflare_api_token={}", g.s(URLSAFE, 40)),
-            None,
-        ),
-        (
-            "OPENAI_API_KEY",
-            format!("sk-proj-{}T3BlbkFJ{}", g.s(URLSAFE, 40), g.s(URLSAFE, 40)),
-            None,
-        ),
-        (
-            "ANTHROPIC_API_KEY",
-            format!("sk-ant-api03-{}AA", g.s(URLSAFE, 93)),
-            None,
-        ),
-        (
-            "HUGGINGFACE_TOKEN",
-            format!("hf_{}", g.s(LETTERS, 34)),
-            None,
-        ),
-        ("GROQ_API_KEY", format!("gsk_{}", g.s(AN, 52)), None),
-        ("REPLICATE_API_TOKEN", format!("r8_{}", g.s(AN, 37)), None),
-        ("PERPLEXITY_API_KEY", format!("pplx-{}", g.s(AN, 48)), None),
-        ("XAI_API_KEY", format!("xai-{}", g.s(AN, 80)), None),
-        (
-            "LANGSMITH_API_KEY",
-            format!("lsv2_pt_{}_{}", g.s(HEX, 32), g.s(HEX, 10)),
-            None,
-        ),
-        (
-            "STRIPE_SECRET_KEY",
-            format!("sk_live_{}", g.s(AN, 24)),
-            None,
-        ),
-        (
-            "STRIPE_SECRET_KEY",
-            format!("rk_test_{}", g.s(AN, 32)),
-            None,
-        ),
-        (
-            "STRIPE_WEBHOOK_SECRET",
-            format!("whsec_{}", g.s(AN, 32)),
-            None,
-        ),
-        (
-            "SQUARE_ACCESS_TOKEN",
-            format!("sq0atp-{}", g.s(URLSAFE, 22)),
-            None,
-        ),
-        (
-            "SQUARE_OAUTH_SECRET",
-            format!("sq0csp-{}", g.s(URLSAFE, 43)),
-            None,
-        ),
-        (
-            "PAYPAL_BRAINTREE_TOKEN",
-            format!(
-                "access_token$production${}${}",
-                g.s("abcdefghijklmnopqrstuvwxyz0123456789", 16),
-                g.s(HEX, 32)
-            ),
-            None,
-        ),
-        ("SHOPIFY_TOKEN", format!("shpat_{}", g.s(HEX, 32)), None),
-        ("TWILIO_API_KEY", format!("SK{}", g.s(HEX, 32)), None),
-        (
-            "SENDGRID_API_KEY",
-            format!("SG.{}.{}", g.s(URLSAFE, 22), g.s(URLSAFE, 43)),
-            None,
-        ),
-        ("MAILGUN_API_KEY", format!("key-{}", g.s(HEX, 32)), None),
-        ("MAILCHIMP_API_KEY", format!("{}-us14", g.s(HEX, 32)), None),
-        (
-            "POSTMARK_SERVER_TOKEN",
-            format!("postmark_server_token={}", g.uuid()),
-            None,
-        ),
-        (
-            "DATADOG_API_KEY",
-            format!("dd_api_key={}", g.s(HEX, 32)),
-            None,
-        ),
-        ("NEW_RELIC_KEY", format!("NRAK-{}", g.s(UPNUM, 27)), None),
-        ("SENTRY_TOKEN", format!("sntrys_{}", g.s(AN, 64)), None),
-        (
-            "GRAFANA_TOKEN",
-            format!("glsa_{}_{}", g.s(AN, 32), g.s(HEX, 8)),
-            None,
-        ),
-        (
-            "HONEYCOMB_API_KEY",
-            format!("hcaik_{}", g.s("abcdefghijklmnopqrstuvwxyz0123456789", 58)),
-            None,
-        ),
-        (
-            "DATABASE_URL",
-            format!(
-                "postgres://app_admin:{}@db.acme-corp.net:5432/orders",
-                g.s(AN, 18)
-            ),
-            None,
-        ),
-        (
-            "DATABASE_URL",
-            format!(
-                "mongodb+srv://svc:{}@cluster0.acme-corp.net/prod",
-                g.s(AN, 16)
-            ),
-            None,
-        ),
-        ("DATABRICKS_TOKEN", format!("dapi{}", g.s(HEX, 32)), None),
-        ("SUPABASE_TOKEN", format!("sbp_{}", g.s(HEX, 40)), None),
-        (
-            "PLANETSCALE_TOKEN",
-            format!("pscale_tkn_{}", g.s(AN, 43)),
-            None,
-        ),
-        (
-            "AIRTABLE_TOKEN",
-            format!("pat{}.{}", g.s(AN, 14), g.s(HEX, 64)),
-            None,
-        ),
-        ("NPM_TOKEN", g.crc_token("npm_"), None),
-        (
-            "PYPI_TOKEN",
-            format!("pypi-AgEIcHlwaS5vcmc{}", g.s(URLSAFE, 70)),
-            None,
-        ),
-        (
-            "RUBYGEMS_API_KEY",
-            format!("rubygems_{}", g.s(HEX, 48)),
-            None,
-        ),
-        (
-            "NUGET_API_KEY",
-            format!("oy2{}", g.s("abcdefghijklmnopqrstuvwxyz0123456789", 43)),
-            None,
-        ),
-        (
-            "DOCKERHUB_TOKEN",
-            format!("dckr_pat_{}", g.s(URLSAFE, 27)),
-            None,
-        ),
-        ("CRATES_IO_TOKEN", format!("cio{}", g.s(AN, 32)), None),
-        (
-            "HASHICORP_VAULT_TOKEN",
-            format!("hvs.{}", g.s(URLSAFE, 90)),
-            None,
-        ),
-        (
-            "TERRAFORM_CLOUD_TOKEN",
-            format!("{}.atlasv1.{}", g.s(AN, 14), g.s(URLSAFE, 67)),
-            None,
-        ),
-        ("PULUMI_TOKEN", format!("pul-{}", g.s(HEX, 40)), None),
-        ("DOPPLER_TOKEN", format!("dp.pt.{}", g.s(AN, 43)), None),
-        (
-            "POSTMAN_API_KEY",
-            format!("PMAK-{}-{}", g.s(HEX, 24), g.s(HEX, 34)),
-            None,
-        ),
-        ("LINEAR_API_KEY", format!("lin_api_{}", g.s(AN, 40)), None),
-        (
-            "NOTION_TOKEN",
-            format!("ntn_{}{}", g.s(DIGITS, 11), g.s(AN, 35)),
-            None,
-        ),
-        (
-            "ATLASSIAN_API_TOKEN",
-            format!("ATATT3{}", g.s(URLSAFE, 186)),
-            None,
-        ),
-        ("FIGMA_TOKEN", format!("figd_{}", g.s(URLSAFE, 40)), None),
-        (
-            "CONTENTFUL_TOKEN",
-            format!("CFPAT-{}", g.s(URLSAFE, 43)),
-            None,
-        ),
-        (
-            "MAPBOX_SECRET_TOKEN",
-            format!("sk.eyJ{}.{}", g.s(URLSAFE, 60), g.s(URLSAFE, 22)),
-            None,
-        ),
-        (
-            "AGE_SECRET_KEY",
-            format!(
-                "AGE-SECRET-KEY-1{}",
-                g.s("QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L", 58)
-            ),
-            None,
-        ),
-        (
-            "ONEPASSWORD_SERVICE_TOKEN",
-            format!("ops_eyJ{}", g.s(URLSAFE, 260)),
-            None,
-        ),
-        (
-            "FIREBASE_CLOUD_MESSAGING_KEY",
-            format!("AAAA{}:{}", g.s(URLSAFE, 7), g.s(URLSAFE, 140)),
-            None,
-        ),
-        ("JWT", jwt, None),
-        ("PRIVATE_KEY", pem, None),
-        ("PRIVATE_KEY", openssh, None),
-        (
-            "URL_CREDENTIALS",
-            format!("https://deploy:{}@git.acme-corp.net/infra.git", g.s(AN, 20)),
-            None,
-        ),
-        (
-            "BASIC_AUTH",
-            format!(
-                "Authorization: Basic {}",
-                STANDARD.encode(format!("svc-reporting:{}", g.s(AN, 16)))
-            ),
-            None,
-        ),
-        (
-            "BEARER_TOKEN",
-            format!("Authorization: Bearer {}", g.s(AN, 40)),
-            None,
-        ),
-        (
-            "PASSWORD",
-            format!("Zq{}!k{}", g.s(AN, 6), g.s(DIGITS, 2)),
-            Some("password"),
-        ),
-        (
-            "PASSWORD",
-            format!("Tr{}#3x", g.s(LETTERS, 7)),
-            Some("db_passwd"),
-        ),
-        ("GENERIC_SECRET", g.s(AN, 32), Some("client_secret")),
-        ("GENERIC_SECRET", g.s(AN, 40), Some("api_key")),
-    ]
-}
-
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
+                continue;
             }
-        })
-        .collect()
+            for v in &case.values {
+                let hit = caught(&a, v);
+                let tally = match v.kind {
+                    Kind::Secret => &mut s.secrets,
+                    Kind::Pii => &mut s.pii,
+                };
+                tally.0 += 1;
+                tally.1 += usize::from(hit);
+                let t = s.per_type.entry(v.ty.clone()).or_default();
+                t.0 += 1;
+                t.1 += usize::from(hit);
+                if !hit {
+                    let found: Vec<String> = a
+                        .findings
+                        .iter()
+                        .map(|f| {
+                            format!(
+                                "{}({})@{}:{:?}",
+                                f.finding_type, f.confidence, f.path, f.span
+                            )
+                        })
+                        .collect();
+                    s.misses.push(format!(
+                        "{} [{}] at {} {:?} {:?} in {} -> {:?} {found:?}",
+                        v.ty,
+                        case.group,
+                        v.path,
+                        v.span,
+                        v.raw.chars().take(80).collect::<String>(),
+                        case.body.to_string().chars().take(240).collect::<String>(),
+                        a.decision
+                    ));
+                }
+            }
+            s.left.extend(left_after_sanitize(case, &a));
+            if let Some(plain) = &case.plain {
+                let p = engine.assess(&request(plain), "corpus");
+                if p.decision != a.decision {
+                    s.decision_mismatch.push(format!(
+                        "{} [{}]: encoded {:?}, plain {:?}",
+                        case.values.first().map(|v| v.ty.as_str()).unwrap_or(""),
+                        case.group,
+                        a.decision,
+                        p.decision
+                    ));
+                }
+            }
+        }
+        s
+    });
+    &SCORE
 }
 
-fn case(label: Label, ty: &str, position: &'static str, body: Value) -> Case {
-    Case {
-        label,
-        ty: ty.to_owned(),
-        position,
-        url: "https://api.acme-corp.net/v1/tools/run".to_owned(),
-        body,
-        headers: Vec::new(),
+fn pct(t: (usize, usize)) -> f64 {
+    t.1 as f64 * 100.0 / t.0.max(1) as f64
+}
+
+#[test]
+fn corpus_is_big_and_varied() {
+    let cases = corpus();
+    let negatives = cases.iter().filter(|c| c.negative).count();
+    let families: std::collections::BTreeSet<&str> = cases
+        .iter()
+        .filter(|c| c.negative)
+        .map(|c| c.group.as_str())
+        .collect();
+    let types: std::collections::BTreeSet<&str> = cases
+        .iter()
+        .flat_map(|c| c.values.iter().filter(|v| v.kind == Kind::Secret))
+        .map(|v| v.ty.as_str())
+        .collect();
+    assert!(cases.len() >= 3_000, "{} cases", cases.len());
+    assert!(negatives >= 1_200, "{negatives} negatives");
+    assert!(families.len() >= 40, "{} families", families.len());
+    assert!(types.len() >= 80, "{} secret types", types.len());
+    for c in cases {
+        for v in &c.values {
+            let text = c.text_at(&v.path).expect("labelled path exists");
+            assert_eq!(
+                text.get(v.span.clone()),
+                Some(v.raw.as_str()),
+                "span of {}",
+                v.ty
+            );
+        }
     }
 }
 
-/// Every secret in six positions: nested value, free text, base64, JSON in
-/// a string, URL-encoded, header; key-recognised ones under their key.
-fn secret_cases(g: &mut Gen) -> Vec<Case> {
-    let mut out = Vec::new();
-    for (ty, value, key) in secrets(g) {
-        if let Some(key) = key {
-            out.push(case(
-                Label::Secret,
-                ty,
-                "under its key",
-                json!({ "db": { key: value.clone() } }),
-            ));
-            out.push(case(
-                Label::Secret,
-                ty,
-                "key=value in text",
-                json!({ "script": format!("export {}={value}", key.to_uppercase()) }),
-            ));
-            out.push(case(
-                Label::Secret,
-                ty,
-                "key in JSON text",
-                json!({ "payload": json!({ key: value }).to_string() }),
-            ));
+#[test]
+fn corpus_recall_per_value() {
+    let s = score();
+    println!(
+        "secret recall {}/{} = {:.2}%",
+        s.secrets.1,
+        s.secrets.0,
+        pct(s.secrets)
+    );
+    println!("PII recall {}/{} = {:.2}%", s.pii.1, s.pii.0, pct(s.pii));
+    for (ty, t) in &s.per_type {
+        if t.1 < t.0 {
+            println!("  {ty}: {}/{}", t.1, t.0);
+        }
+    }
+    for m in &s.misses {
+        println!("  miss: {m}");
+    }
+    assert!(
+        pct(s.secrets) >= 98.0,
+        "secret recall {:.2}%",
+        pct(s.secrets)
+    );
+    assert!(pct(s.pii) >= 98.0, "PII recall {:.2}%", pct(s.pii));
+}
+
+#[test]
+fn corpus_false_positives_per_family() {
+    let s = score();
+    let (total, flagged) = s
+        .families
+        .values()
+        .fold((0, 0), |(t, f), (a, b)| (t + a, f + b));
+    println!("| family | cases | flagged | FP % |\n|---|---|---|---|");
+    for (family, t) in &s.families {
+        println!("| {family} | {} | {} | {:.1} |", t.0, t.1, pct(*t));
+    }
+    println!(
+        "| **overall** | {total} | {flagged} | {:.2} |",
+        pct((total, flagged))
+    );
+    for fp in &s.false_positives {
+        println!("  fp: {fp}");
+    }
+    assert!(
+        pct((total, flagged)) <= 0.5,
+        "false positives {:.2}%",
+        pct((total, flagged))
+    );
+    for (family, t) in &s.families {
+        assert!(
+            pct(*t) <= 2.0,
+            "family {family}: {:.1}% false positives",
+            pct(*t)
+        );
+    }
+}
+
+#[test]
+fn corpus_nothing_left_after_sanitize() {
+    let s = score();
+    assert!(
+        s.left.is_empty(),
+        "{} values left after SANITIZE: {:#?}",
+        s.left.len(),
+        s.left
+    );
+}
+
+#[test]
+fn corpus_encoded_decides_like_plain() {
+    let s = score();
+    assert!(
+        s.decision_mismatch.is_empty(),
+        "{} encoded values decided differently: {:#?}",
+        s.decision_mismatch.len(),
+        s.decision_mismatch
+    );
+}
+
+/// Every SANITIZE body of the corpus, scanned again, holds only placeholders,
+/// and scanning it again changes nothing.
+#[test]
+fn corpus_sanitized_bodies_hold_nothing_raw() {
+    let engine = Engine::default();
+    for case in corpus()
+        .iter()
+        .filter(|c| !c.negative && c.headers.is_empty())
+    {
+        let a = engine.assess(&request(case), "corpus");
+        let Some(sanitized) = a.sanitized_body else {
             continue;
+        };
+        let mut again_case = case.clone();
+        again_case.body = sanitized;
+        let again = engine.assess(&request(&again_case), "corpus");
+        assert!(
+            again.findings.iter().all(|f| f.placeholder),
+            "[{}]: raw findings survive: {:?} in {}",
+            case.group,
+            again.findings,
+            again_case.body
+        );
+        assert_eq!(again.sanitized_body, None, "sanitizing is idempotent");
+    }
+}
+
+/// With `INTERVEN_CORPUS_DUMP=<dir>`: one file per case (the body as JSON,
+/// then its headers) and `manifest.jsonl` with the labels and our results.
+#[test]
+fn corpus_dump_for_other_scanners() {
+    let Some(dir) = std::env::var_os("INTERVEN_CORPUS_DUMP") else {
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    std::fs::create_dir_all(dir.join("cases")).unwrap();
+    let engine = Engine::default();
+    let mut manifest = String::new();
+    for (i, case) in corpus().iter().enumerate() {
+        let a = engine.assess(&request(case), "corpus");
+        let file = format!("cases/{i:05}.json");
+        let mut text = serde_json::to_string_pretty(&case.body).unwrap();
+        for (k, v) in &case.headers {
+            text.push_str(&format!("\n{k}: {v}"));
         }
-        out.push(case(
-            Label::Secret,
-            ty,
-            "nested value",
-            json!({ "config": { "credentials": [{ "value": value.clone() }] } }),
-        ));
-        out.push(case(Label::Secret, ty, "free text", json!({ "messages": [{ "role": "user", "content": format!("use this to deploy: {value} thanks") }] })));
-        out.push(case(
-            Label::Secret,
-            ty,
-            "base64",
-            json!({ "attachment": STANDARD.encode(format!("config:\n  key: {value}\n")) }),
-        ));
-        out.push(case(
-            Label::Secret,
-            ty,
-            "JSON in a string",
-            json!({ "payload": json!({ "inner": { "note": value.clone() } }).to_string() }),
-        ));
-        out.push(case(
-            Label::Secret,
-            ty,
-            "URL-encoded",
-            json!({ "query": percent_encode(&format!("k={value}")) }),
-        ));
-        let mut c = case(Label::Secret, ty, "header", json!({}));
-        c.headers.push(("X-Tool-Arg".to_owned(), value));
-        out.push(c);
-    }
-    out
-}
-
-fn pii_cases(g: &mut Gen) -> Vec<Case> {
-    let mut values: Vec<(&str, String)> = Vec::new();
-    for i in 0..6 {
-        values.push((
-            "EMAIL",
-            format!(
-                "{}.{}{i}@{}.com",
-                g.s("abcdefghijklmnopqrstuvwxyz", 5),
-                g.s("abcdefghijklmnopqrstuvwxyz", 7),
-                g.s("abcdefghijklmnopqrstuvwxyz", 6)
-            ),
-        ));
-    }
-    values.push(("PHONE_NUMBER", format!("+1 415 555 {}", g.s(DIGITS, 4))));
-    values.push(("PHONE_NUMBER", format!("+44 20 7946 {}", g.s(DIGITS, 4))));
-    values.push(("PHONE_NUMBER", format!("+49 30 {}", g.s(DIGITS, 8))));
-    values.push(("PHONE_NUMBER", format!("(212) 555-{}", g.s(DIGITS, 4))));
-    values.push((
-        "PHONE_NUMBER",
-        format!("+33 1 42 68 {} {}", g.s(DIGITS, 2), g.s(DIGITS, 2)),
-    ));
-    values.push(("PHONE_NUMBER", format!("+14155550{}", g.s(DIGITS, 3))));
-    for (prefix, len) in [
-        ("4", 16),
-        ("51", 16),
-        ("55", 16),
-        ("37", 15),
-        ("6011", 16),
-        ("2221", 16),
-    ] {
-        let n = g.luhn_complete(prefix, len);
-        let spaced = if len == 16 {
-            format!("{} {} {} {}", &n[..4], &n[4..8], &n[8..12], &n[12..])
-        } else {
-            format!("{}-{}-{}", &n[..4], &n[4..10], &n[10..])
-        };
-        values.push(("PAYMENT_CARD", n));
-        values.push(("PAYMENT_CARD", spaced));
-    }
-    for _ in 0..6 {
-        let area = loop {
-            let a = g.0.u32(1..900);
-            if a != 666 {
-                break a;
-            }
-        };
-        values.push((
-            "US_SSN",
-            format!("{area:03}-{:02}-{:04}", g.0.u32(1..100), g.0.u32(1..10000)),
-        ));
-    }
-    for _ in 0..3 {
-        let de = Gen::iban("DE", g.s(DIGITS, 18));
-        values.push(("IBAN", de.clone()));
-        let spaced: Vec<String> = de
-            .as_bytes()
-            .chunks(4)
-            .map(|c| String::from_utf8(c.to_vec()).unwrap())
+        text.push('\n');
+        std::fs::write(dir.join(&file), text).unwrap();
+        let values: Vec<Value> = case
+            .values
+            .iter()
+            .map(|v| json!({"ty": v.ty, "kind": format!("{:?}", v.kind), "raw": v.raw, "path": v.path, "ours": caught(&a, v)}))
             .collect();
-        values.push(("IBAN", spaced.join(" ")));
-        values.push(("IBAN", Gen::iban("GB", format!("NWBK{}", g.s(DIGITS, 14)))));
+        manifest.push_str(
+            &json!({"file": file, "group": case.group, "negative": case.negative, "values": values, "we_flag": flagged(&a)})
+                .to_string(),
+        );
+        manifest.push('\n');
     }
-    values.push((
-        "DATE_OF_BIRTH",
-        format!(
-            "DOB: 19{}-0{}-1{}",
-            g.s(DIGITS, 2),
-            g.0.u32(1..10),
-            g.s(DIGITS, 1)
-        ),
-    ));
-    values.push((
-        "DATE_OF_BIRTH",
-        format!("born on 12/0{}/198{}", g.0.u32(1..10), g.s(DIGITS, 1)),
-    ));
-    values.push((
-        "DATE_OF_BIRTH",
-        format!("date of birth: 14 March 19{}", g.s(DIGITS, 2)),
-    ));
-    values.push((
-        "PASSPORT_NUMBER",
-        format!("passport no. X{}", g.s(DIGITS, 8)),
-    ));
-    values.push((
-        "PASSPORT_NUMBER",
-        format!(
-            "Passport number: {}{}",
-            g.s("ABCDEFGHJKLMNPRSTUVWXYZ", 2),
-            g.s(DIGITS, 7)
-        ),
-    ));
-
-    let mut out = Vec::new();
-    for (ty, v) in values {
-        out.push(case(
-            Label::Pii,
-            ty,
-            "free text",
-            json!({ "text": format!("Customer record: {v}. Please follow up.") }),
-        ));
-        out.push(case(
-            Label::Pii,
-            ty,
-            "nested value",
-            json!({ "ticket": { "fields": [{ "name": "contact", "value": v.clone() }] } }),
-        ));
-        out.push(case(
-            Label::Pii,
-            ty,
-            "array item",
-            json!({ "notes": ["first", v] }),
-        ));
-    }
-    out
+    std::fs::write(dir.join("manifest.jsonl"), manifest).unwrap();
 }
 
-/// Failed-checksum look-alikes, generated: they must not be findings.
-fn generated_negatives(g: &mut Gen) -> Vec<Case> {
-    let mut out = Vec::new();
-    for _ in 0..15 {
-        let mut bad = g.crc_token("ghp_");
-        let last = bad.pop().unwrap();
-        bad.push(if last == 'a' { 'b' } else { 'a' });
-        out.push(case(
-            Label::Negative,
-            "",
-            "bad GitHub CRC",
-            json!({ "note": format!("token {bad}") }),
-        ));
-        let mut npm = g.crc_token("npm_");
-        let last = npm.pop().unwrap();
-        npm.push(if last == 'Z' { 'Y' } else { 'Z' });
-        out.push(case(
-            Label::Negative,
-            "",
-            "bad npm CRC",
-            json!({ "note": npm }),
-        ));
-        let card = g.luhn_complete("4", 16);
-        let last = card.chars().last().unwrap().to_digit(10).unwrap();
-        let bad_card = format!("{}{}", &card[..15], (last + 1) % 10);
-        out.push(case(
-            Label::Negative,
-            "",
-            "bad Luhn",
-            json!({ "order": { "ref": bad_card } }),
-        ));
-        let iban = Gen::iban("DE", g.s(DIGITS, 18));
-        let check: u32 = iban[2..4].parse().unwrap();
-        let bad_iban = format!("DE{:02}{}", (check + 1) % 100, &iban[4..]);
-        out.push(case(
-            Label::Negative,
-            "",
-            "bad IBAN",
-            json!({ "ref": bad_iban }),
-        ));
-        out.push(case(
-            Label::Negative,
-            "",
-            "uuid",
-            json!({ "request_id": g.uuid(), "trace": g.uuid() }),
-        ));
-        out.push(case(
-            Label::Negative,
-            "",
-            "sha256",
-            json!({ "checksum": g.s(HEX, 64), "etag": format!("\"{}\"", g.s(HEX, 32)) }),
-        ));
-        out.push(case(Label::Negative, "", "git sha", json!({ "commit": g.s(HEX, 40), "message": format!("Merge {} into main", g.s(HEX, 7)) })));
-        out.push(case(
-            Label::Negative,
-            "",
-            "docker digest",
-            json!({ "image": format!("ghcr.io/acme/api@sha256:{}", g.s(HEX, 64)) }),
-        ));
-        let png: Vec<u8> = (0..600).map(|_| g.0.u8(..)).collect();
-        out.push(case(
-            Label::Negative,
-            "",
-            "base64 image",
-            json!({ "avatar": format!("data:image/png;base64,{}", STANDARD.encode(&png)) }),
-        ));
-        let blob: Vec<u8> = (0..300).map(|_| g.0.u8(..)).collect();
-        out.push(case(
-            Label::Negative,
-            "",
-            "base64 binary",
-            json!({ "blob": STANDARD.encode(&blob) }),
-        ));
-    }
-    out
+fn assess(body: Value) -> Assessment {
+    let req = ScanRequest::builder("POST", "https://api.acme-corp.net/v1/x")
+        .json_body(body)
+        .build()
+        .unwrap();
+    Engine::default().assess(&req, "t")
 }
 
-fn file_negatives() -> Vec<Case> {
-    include_str!("../corpus/hard_negatives.jsonl")
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let v: Value =
-                serde_json::from_str(l).unwrap_or_else(|e| panic!("bad corpus line {l}: {e}"));
-            let mut c = case(Label::Negative, "", "hard negative file", v["body"].clone());
-            if let Some(url) = v["url"].as_str() {
-                c.url = url.to_owned();
+/// Each evasion form, by hand: found, and redacted exactly over the bytes
+/// that were sent (the text around stays as it was).
+#[test]
+fn evasion_forms_redact_exactly_the_encoded_bytes() {
+    let email = "jane.doe@acme-corp.io";
+    let entity: String = email
+        .chars()
+        .map(|c| {
+            if c == '@' {
+                "&#64;".to_owned()
+            } else {
+                c.to_string()
             }
-            c
         })
-        .collect()
+        .collect();
+    let zero_width = "ja\u{200B}ne.d\u{200D}oe@ac\u{2060}me-corp.io";
+    let fullwidth: String = email
+        .chars()
+        .map(|c| char::from_u32(c as u32 - 0x21 + 0xFF01).unwrap())
+        .collect();
+    let escaped: String = email
+        .chars()
+        .map(|c| format!("\\u{:04x}", c as u32))
+        .collect();
+    for (body, expected) in [
+        (
+            json!({"t": format!("<p>{entity}</p>")}),
+            json!({"t": "<p>[REDACTED:EMAIL]</p>"}),
+        ),
+        (
+            json!({"t": format!("mail {zero_width} now")}),
+            json!({"t": "mail [REDACTED:EMAIL] now"}),
+        ),
+        (
+            json!({"t": format!("mail {fullwidth}!")}),
+            json!({"t": "mail [REDACTED:EMAIL]!"}),
+        ),
+        (
+            json!({"t": format!("s = \"{escaped}\";")}),
+            json!({"t": "s = \"[REDACTED:EMAIL]\";"}),
+        ),
+        (
+            json!({"t": "write to jane [at] acme [dot] io"}),
+            json!({"t": "write to [REDACTED:EMAIL]"}),
+        ),
+        (
+            json!({"t": "ssn 123.45.6789 and 123 45 6789"}),
+            json!({"t": "ssn [REDACTED:US_SSN] and [REDACTED:US_SSN]"}),
+        ),
+        (
+            json!({"card": 4111111111111111u64}),
+            json!({"card": "[REDACTED:PAYMENT_CARD]"}),
+        ),
+        (
+            serde_json::from_str(r#"{"card": 4111111111111111.0}"#).unwrap(),
+            json!({"card": "[REDACTED:PAYMENT_CARD].0"}),
+        ),
+        (
+            json!({"t": "qty 1 4111111111111111 ok"}),
+            json!({"t": "qty 1 [REDACTED:PAYMENT_CARD] ok"}),
+        ),
+        (
+            serde_json::from_str(r#"{"card": -4111111111111111}"#).unwrap(),
+            json!({"card": "-[REDACTED:PAYMENT_CARD]"}),
+        ),
+        (
+            serde_json::from_str(r#"{"cards": [5500000000000004, 340000000000009]}"#).unwrap(),
+            json!({"cards": ["[REDACTED:PAYMENT_CARD]", "[REDACTED:PAYMENT_CARD]"]}),
+        ),
+        (
+            json!({"t": "Jane Doe (March 04, 1983) joined"}),
+            json!({"t": "Jane Doe ([REDACTED:DATE_OF_BIRTH]) joined"}),
+        ),
+        (
+            json!({"t": "Maria Lopez, 28 May 1998, Porto"}),
+            json!({"t": "Maria Lopez, [REDACTED:DATE_OF_BIRTH], Porto"}),
+        ),
+    ] {
+        let a = assess(body.clone());
+        assert_eq!(a.decision, Decision::Sanitize, "{body}: {:?}", a.findings);
+        assert_eq!(a.sanitized_body, Some(expected), "{body}");
+    }
 }
 
-/// The whole corpus, deterministic.
-pub fn corpus() -> Vec<Case> {
-    let mut g = Gen(fastrand::Rng::with_seed(0x1a7e_12e7));
-    let mut all = secret_cases(&mut g);
-    all.extend(pii_cases(&mut g));
-    all.extend(generated_negatives(&mut g));
-    all.extend(file_negatives());
-    all
+/// A secret hidden by each encoding is denied like the plain one, and the
+/// reason is the secret's.
+#[test]
+fn encoded_secrets_are_denied() {
+    let key = format!("sk_live_{}", "4eC39HqLyjWDarjtT1zdp7dX");
+    let hex: String = key.bytes().map(|b| format!("{b:02x}")).collect();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, format!("STRIPE={key}").as_bytes()).unwrap();
+    let gz = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        gz.finish().unwrap(),
+    );
+    let (a, b) = key.split_at(12);
+    for body in [
+        json!({"t": key}),
+        json!({"t": format!("k=hex:{hex}")}),
+        json!({"blob": gz}),
+        json!({"code": format!("const k = \"{a}\" + \"{b}\";")}),
+        json!({"parts": [a, b]}),
+        json!({"t": key.replace('_', "&#95;")}),
+    ] {
+        let v = assess(body.clone());
+        assert_eq!(v.decision, Decision::Deny, "{body}");
+        assert_eq!(v.reason_codes[0], "SECRET_DETECTED", "{body}");
+        assert!(
+            v.findings
+                .iter()
+                .any(|f| f.finding_type == "STRIPE_SECRET_KEY"),
+            "{body}"
+        );
+    }
+    // Split fields: each part is redacted.
+    let v = assess(json!({"parts": [a, b]}));
+    let redacted = v.sanitized_body.unwrap().to_string();
+    assert!(!redacted.contains(a) && !redacted.contains(b), "{redacted}");
+}
+
+/// Past the findings cap the call is denied, and what was found is still redacted.
+#[test]
+fn too_many_findings_fail_closed() {
+    let text: String = (0..1_500).map(|i| format!("u{i}@acme-corp.io ")).collect();
+    let a = assess(json!({ "t": text }));
+    assert_eq!(a.decision, Decision::Deny);
+    assert_eq!(a.reason_codes, ["TOO_MANY_FINDINGS"]);
+    let redacted = a.sanitized_body.unwrap().to_string();
+    assert!(!redacted.contains("u0@acme-corp.io") && !redacted.contains("u900@acme-corp.io"));
+}
+
+/// Documented vendor examples are not findings; a live-shaped key beside them is.
+#[test]
+fn documented_examples_are_left_alone() {
+    for body in [
+        json!({"aws_access_key_id": "AKIAIOSFODNN7EXAMPLE", "aws_secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}),
+        json!({"stripe": "sk_test_4eC39HqLyjWDarjtT1zdp7dc"}),
+        json!({"jwt": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"}),
+    ] {
+        let a = assess(body.clone());
+        assert_eq!(a.decision, Decision::Allow, "{body}: {:?}", a.findings);
+    }
+    let a = assess(json!({"stripe": "sk_test_4eC39HqLyjWDarjtT1zdp7dX"}));
+    assert_eq!(a.decision, Decision::Deny);
+}
+
+/// Probes written apart from the generator (other phrasings, other
+/// encodings, other harmless look-alikes): printed with their verdicts.
+/// `cargo test --test integration corpus::probes -- --ignored --nocapture`
+#[test]
+#[ignore = "a report, not a bar"]
+fn probes() {
+    let b64url =
+        |s: &str| base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, s);
+    let gh = "ghp_".to_owned() + "K0PrwfedWc87PukuicdXVf3HBWFqM418E05W";
+    let positives = vec![
+        json!({"t": format!("my github token is {gh}")}),
+        json!({"t": format!("token {}", b64url(&format!("x={gh}")))}),
+        json!({"t": format!("%2567%2568%2570{}", &gh[3..])}),
+        json!({"t": "Password: hunter22"}),
+        json!({"t": "pwd=Secr3t!x"}),
+        json!({"t": "Here's the API key: 3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c"}),
+        json!({"t": "psql postgresql://admin:S3cr3tPw@10.0.0.5/db"}),
+        json!({"t": "export AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYzKQ0aB1cD2"}),
+        json!({"data": {"password": "cGFzc3dvcmQxMjM="}}),
+        json!({"t": "my SSN is 123456789"}),
+        json!({"t": "Call me at +1 (415) 555-0132"}),
+        json!({"t": "email: JANE.DOE@ACME-CORP.IO"}),
+        json!({"t": "DOB 03/04/1983"}),
+        json!({"t": "ｊａｎｅ＠ａｃｍｅ．ｉｏ"}),
+        json!({"t": "card ４１１１ １１１１ １１１１ １１１１"}),
+        json!({"parts": ["sk_li", "ve_4eC39HqLyjWDarjtT1zdp7dX"]}),
+        json!({"a": "xoxb-720958103346-", "b": "2958301746192-Qm7Rz2Kp9Vx4Lt8Wn3Hs6Jd1"}),
+        json!({"t": "IBAN: GB33 BUKB 2020 1555 5555 55"}),
+        json!({"t": format!("<script>var k='{}'</script>", gh.replace('_', "\\x5f"))}),
+    ];
+    let negatives = vec![
+        json!({"customer": "cus_NffrFeUfNV2Hib", "intent": "pi_3MtwBwLkdIwHu7ix28a3tqPa"}),
+        json!({"api_key_hash": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}),
+        json!({"password_hint": "my dog's name", "token_count": 1234, "secret": true}),
+        json!({"tf": "password = var.db_password"}),
+        json!({"helm": "password: {{ .Values.db.password }}"}),
+        json!({"compose": "POSTGRES_PASSWORD: postgres"}),
+        json!({"key": "checkout.button.submit"}),
+        json!({"key": "user:1234:profile"}),
+        json!({"secret_name": "prod/db"}),
+        json!({"commit": "fix: rotate api key (closes #123)"}),
+        json!({"t": "Founded in 1998, the company"}),
+        json!({"t": "call the function at line 415 555 0132"}),
+        json!({"t": "the build took 4111 1111 seconds"}),
+        json!({"t": "See RFC 7519 and ISO 8601; version 1.2.3.4; port 8080"}),
+        json!({"ids": ["1d2f3a4b5c6d7e8f", "9a8b7c6d5e4f3a2b"]}),
+        json!({"t": "token: <insert token here>", "u": "https://user@example.com/path"}),
+        json!({"t": "ping me on slack @jane.doe or at jane[at]"}),
+        json!({"t": "Maria Lopez joined in March 2021"}),
+        json!({"t": "sha1: da39a3ee5e6b4b0d3255bfef95601890afd80709"}),
+        json!({"t": "The secret is to keep it simple."}),
+        json!({"t": "password123 is a terrible password"}),
+    ];
+    for (label, bodies) in [("positive", positives), ("negative", negatives)] {
+        for body in bodies {
+            let a = assess(body.clone());
+            let f: Vec<String> = a
+                .findings
+                .iter()
+                .map(|f| format!("{}({})", f.finding_type, f.confidence))
+                .collect();
+            println!("{label} {:?} {body} {f:?}", a.decision);
+        }
+    }
 }

@@ -624,6 +624,28 @@ impl Engine {
             };
         }
         let located = detector().scan_request(request, &policy.lists);
+        if located.len() > detect::MAX_FINDINGS {
+            // Fail closed: past the cap, detection stopped; what was found is
+            // still redacted, and the call is denied.
+            let findings: Vec<Finding> = located.into_iter().map(|l| l.finding).collect();
+            let body: Vec<Finding> = findings
+                .iter()
+                .filter(|f| in_body(&f.path))
+                .cloned()
+                .collect();
+            return Assessment {
+                decision: Decision::Deny,
+                reason_codes: vec!["TOO_MANY_FINDINGS".to_owned()],
+                risk_score: 1.0,
+                risk_band: RiskBand::Critical,
+                sanitized_body: redact::redact(request.body(), &body),
+                redacted: RedactedRequest::of(request, &findings),
+                findings,
+                exempted: Vec::new(),
+                monitor: None,
+                request_hash: String::new(),
+            };
+        }
         let mut findings: Vec<Finding> = Vec::with_capacity(located.len());
         let check_memory = !self.memory.is_empty();
         for Located { finding, digest } in located {

@@ -137,6 +137,30 @@ pub(crate) fn check_request_url(url: &str, lists: &HostLists, hits: &mut Vec<Hit
 
 /// Checks a URL found inside the body: exfiltration hosts and the deny list only.
 pub(crate) fn check_embedded_url(url: &str, start: usize, lists: &HostLists, hits: &mut Vec<Hit>) {
+    // The host of an ASCII URL, read without a full parse (a body can hold
+    // thousands of URLs); anything unusual goes through the URL parser.
+    let authority = url
+        .split_once("://")
+        .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or(""))
+        .unwrap_or("");
+    let host = authority.rsplit('@').next().unwrap_or("");
+    let host = host.split(':').next().unwrap_or("");
+    let simple = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        && host.bytes().any(|b| b.is_ascii_alphabetic())
+        && !host.starts_with("xn--")
+        && !host.contains(".xn--");
+    if simple {
+        check_host(
+            &host.to_ascii_lowercase(),
+            lists,
+            start..start + url.len(),
+            hits,
+        );
+        return;
+    }
     let Ok(parsed) = url::Url::parse(url) else {
         return;
     };

@@ -2,15 +2,25 @@
 //! destinations, with the JSON path and byte span of each.
 //!
 //! Every string leaf is scanned at any depth, with its object key as
-//! context (`"password": "…"`); so are object keys, large integers, the URL
-//! and header values. URL-encoded text and base64 tokens are decoded and
-//! scanned too (a base64-encoded secret is still a secret), and JSON carried
-//! inside a string is plain text to the detectors.
+//! context (`"password": "…"`); so are object keys, numbers of nine digits
+//! or more (as written: the workspace parses JSON with arbitrary
+//! precision), the URL and header values, the columns of CSV and pipe
+//! tables under their header, and adjacent string fields joined (a token
+//! split across two fields). Before matching, each text is also seen with
+//! its disguises taken off ([`normalize`]: NFKC, invisible characters,
+//! HTML references, string and `%XX` escapes, concatenated literals), and
+//! hex runs and base64 tokens (gzip and zlib inside included) are decoded
+//! and scanned, to a bounded depth; every finding's span is mapped back to
+//! the bytes that were sent, so redaction replaces exactly the encoded form.
+//! Documented vendor examples (`vendor_examples.toml`) are never findings.
+//! A body with more than [`MAX_FINDINGS`] findings stops being scanned.
 
 mod destinations;
+mod normalize;
 mod pii;
 mod secrets;
 pub(crate) mod text;
+mod vendor_examples;
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -80,8 +90,15 @@ pub(crate) const PII_TYPES: &[&str] = &[
 /// The shortest text worth scanning.
 const MIN_CANDIDATE_LEN: usize = 6;
 
-/// How deep decoding goes (base64 inside URL-encoding inside base64…).
-const MAX_DECODE_DEPTH: u8 = 2;
+/// How deep decoding goes (base64 inside escapes inside base64…).
+const MAX_DECODE_DEPTH: u8 = 3;
+
+/// Findings per body after which detection stops; the engine then denies
+/// (`TOO_MANY_FINDINGS`) rather than let unredacted values through.
+pub(crate) const MAX_FINDINGS: usize = 1_000;
+
+/// The longest run of a string that is joined with its neighbour field.
+const MAX_JOIN: usize = 256;
 /// The longest base64 token that is decoded (longer ones are files, not secrets).
 const MAX_DECODE_LEN: usize = 64 * 1024;
 
@@ -128,13 +145,11 @@ impl Detector {
                 .ascii_case_insensitive(true)
                 .build([
                     "pass", "pwd", "secret", "key", "token", "auth", "cred", "ssn", "social",
-                    "dob", "birth", "passport",
+                    "dob", "birth", "born", "passport",
                 ])
                 .unwrap_or_else(|e| panic!("key hints: {e}")),
             embedded_url: re(r#"https?://[^\s"'<>\\]+"#),
-            date: re(
-                r"^\s*(?:[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{1,2}[/.\-][0-9]{1,2}[/.\-][0-9]{2,4})\s*$",
-            ),
+            date: re(&format!(r"^\s*(?:{})\s*$", pii::DATE)),
         }
     }
 
@@ -142,6 +157,9 @@ impl Detector {
     pub(crate) fn scan_request(&self, request: &ScanRequest, lists: &HostLists) -> Vec<Located> {
         let mut out = Vec::new();
         self.scan_body(request.body(), lists, &mut out);
+        if out.len() > MAX_FINDINGS {
+            return out;
+        }
         let url = request.url();
         let mut hits = self.scan_text(url, None, lists, 0);
         destinations::check_request_url(url, lists, &mut hits);
@@ -182,39 +200,131 @@ impl Detector {
         lists: &HostLists,
         out: &mut Vec<Located>,
     ) {
+        if out.len() > MAX_FINDINGS {
+            return;
+        }
         match value {
             Value::String(s) => {
                 let hits = self.scan_text(s, key, lists, 0);
                 push_located(out, path, s, hits, false);
             }
-            Value::Number(n) if n.is_u64() || n.is_i64() => {
+            Value::Number(n) => {
+                // As written (arbitrary precision): a card number stays a card number.
                 let s = n.to_string();
-                if s.len() >= 9 {
-                    let hits = self.scan_text(&s, key, lists, 0);
+                if s.bytes().filter(u8::is_ascii_digit).count() >= 9 {
+                    // A minus sign is not part of the number's digits.
+                    let sign = usize::from(s.starts_with('-'));
+                    let mut hits = self.scan_text(&s[sign..], key, lists, 0);
+                    for h in &mut hits {
+                        h.span = h.span.start + sign..h.span.end + sign;
+                    }
                     push_located(out, path, &s, hits, false);
                 }
             }
             Value::Array(items) => {
                 let len = path.len();
+                let mut previous: Option<(&str, usize)> = None;
                 for (i, item) in items.iter().enumerate() {
                     path.push('/');
                     path.push_str(itoa(i, &mut [0u8; 20]));
                     self.walk(item, path, key, lists, out);
+                    if let Value::String(s) = item {
+                        if let Some((prev, prev_i)) = previous {
+                            let mut prev_path = path[..len].to_owned();
+                            prev_path.push('/');
+                            prev_path.push_str(itoa(prev_i, &mut [0u8; 20]));
+                            self.scan_joined(prev, &prev_path, s, path, lists, out);
+                        }
+                        previous = Some((s, i));
+                    } else {
+                        previous = None;
+                    }
                     path.truncate(len);
                 }
             }
             Value::Object(map) => {
                 let len = path.len();
+                // `{"name": "DB_PASSWORD", "value": "…"}` (container env lists,
+                // parameter stores): the value is keyed by its sibling's name.
+                let named = ["name", "Name", "key", "Key", "parameter", "ParameterKey"]
+                    .iter()
+                    .find_map(|k| map.get(*k).and_then(Value::as_str))
+                    .filter(|n| n.len() <= 128 && self.key_hints.is_match(n));
+                let mut previous: Option<(&str, String)> = None;
                 for (k, v) in map {
                     path.push('/');
                     path.push_str(&escape_pointer(k));
                     let hits = self.scan_text(k, None, lists, 0);
                     push_located(out, path, k, hits, true);
-                    self.walk(v, path, Some(k.as_str()), lists, out);
+                    let sibling_named = named.filter(|_| {
+                        matches!(k.as_str(), "value" | "Value" | "ParameterValue" | "secret")
+                    });
+                    self.walk(v, path, sibling_named.or(Some(k.as_str())), lists, out);
+                    if let Value::String(s) = v {
+                        if let Some((prev, prev_path)) = &previous {
+                            self.scan_joined(prev, prev_path, s, path, lists, out);
+                        }
+                        previous = Some((s, path.clone()));
+                    } else {
+                        previous = None;
+                    }
                     path.truncate(len);
                 }
             }
             _ => {}
+        }
+    }
+
+    /// A credential split across two adjacent string fields: the end of
+    /// `a` and the start of `b` are scanned as one text, and a vendor-format
+    /// secret that straddles them is reported in both fields.
+    fn scan_joined(
+        &self,
+        a: &str,
+        a_path: &str,
+        b: &str,
+        b_path: &str,
+        lists: &HostLists,
+        out: &mut Vec<Located>,
+    ) {
+        let tail_start = a
+            .char_indices()
+            .rev()
+            .take_while(|(i, c)| !c.is_whitespace() && a.len() - i <= MAX_JOIN)
+            .last()
+            .map_or(a.len(), |(i, _)| i);
+        let head_end = b
+            .char_indices()
+            .find(|(i, c)| c.is_whitespace() || *i >= MAX_JOIN)
+            .map_or(b.len(), |(i, _)| i);
+        let (tail, head) = (&a[tail_start..], &b[..head_end]);
+        if tail.len() < 4 || head.len() < 4 || tail.len() + head.len() < 16 {
+            return;
+        }
+        let joined = format!("{tail}{head}");
+        // Only a vendor format can be told from two random halves: its keyword
+        // (or a Discord token's dots) must be there.
+        if !self.secrets.may_hold_vendor_secret(&joined) {
+            return;
+        }
+        for hit in self.scan_text(&joined, None, lists, MAX_DECODE_DEPTH) {
+            let straddles = hit.span.start < tail.len() && hit.span.end > tail.len();
+            if !straddles
+                || hit.kind != FindingKind::Secret
+                || hit.placeholder
+                || secrets::is_generic(&hit.ty)
+            {
+                continue;
+            }
+            // Split at a token boundary already seen, the parts were found on their own.
+            let in_a = tail_start + hit.span.start..a.len();
+            let in_b = 0..hit.span.end - tail.len();
+            let mut first = hit.clone();
+            first.span = in_a;
+            let mut second = hit;
+            second.span = in_b;
+            push_located(out, a_path, a, vec![first], false);
+            push_located(out, b_path, b, vec![second], false);
         }
     }
 
@@ -257,15 +367,91 @@ impl Detector {
         if let Some(key) = key.filter(|k| self.key_hints.is_match(k)) {
             self.scan_with_key(text, key, &mut hits);
         }
-        if text.contains("://") {
+        if text.contains('\n') {
+            self.scan_table(text, &mut hits);
+        }
+        if depth == 0 && text.contains("://") {
             for m in self.embedded_url.find_iter(text) {
                 destinations::check_embedded_url(m.as_str(), m.start(), lists, &mut hits);
             }
         }
-        if depth < MAX_DECODE_DEPTH {
+        if depth < MAX_DECODE_DEPTH && hits.len() <= MAX_FINDINGS {
+            if let Some(folded) = normalize::fold(text) {
+                for inner in self.scan_text(&folded.text, key, lists, depth + 1) {
+                    if inner.kind == FindingKind::Destination {
+                        continue;
+                    }
+                    if let Some(span) = folded.map(&inner.span) {
+                        hits.push(Hit { span, ..inner });
+                    }
+                }
+            }
             self.scan_decoded(text, lists, depth, &mut hits);
         }
+        hits.retain(|h| {
+            h.placeholder
+                || !vendor_examples::is_documented_example(text.get(h.span.clone()).unwrap_or(""))
+        });
         resolve_overlaps(hits)
+    }
+
+    /// CSV, TSV and pipe tables: each cell under a header that names a
+    /// credential or personal data (`password`, `ssn`, `date_of_birth`…)
+    /// is scanned with that header as its key.
+    fn scan_table(&self, text: &str, hits: &mut Vec<Hit>) {
+        let mut lines = text.split_inclusive('\n');
+        let Some(header) = lines.next() else { return };
+        let sep = [',', '\t', '|', ';']
+            .into_iter()
+            .find(|c| header.matches(*c).count() >= 1 && header.len() < 2048);
+        let Some(sep) = sep else { return };
+        let columns: Vec<&str> = header.trim_end().split(sep).map(str::trim).collect();
+        // A header is a row of short names: `name,ssn,city`, `| user | password |`.
+        let names = columns.iter().filter(|c| !c.is_empty()).count();
+        if names < 2
+            || columns
+                .iter()
+                .any(|c| c.len() > 40 || c.contains([':', '=', '"', '{', '}']))
+        {
+            return;
+        }
+        let keyed: Vec<Option<&str>> = columns
+            .iter()
+            .map(|c| Some(*c).filter(|c| !c.is_empty() && self.key_hints.is_match(c)))
+            .collect();
+        if keyed.iter().all(Option::is_none) {
+            return;
+        }
+        let mut at = header.len();
+        for line in lines.take(10_000) {
+            if hits.len() > MAX_FINDINGS {
+                break;
+            }
+            let cells = line.trim_end_matches(['\n', '\r']).split(sep).count();
+            if cells != columns.len() {
+                at += line.len();
+                continue;
+            }
+            let mut cell_start = at;
+            for (i, cell) in line.trim_end_matches(['\n', '\r']).split(sep).enumerate() {
+                if let Some(Some(key)) = keyed.get(i) {
+                    let trimmed = cell.trim();
+                    if !trimmed.is_empty() {
+                        let offset = cell_start + (cell.len() - cell.trim_start().len());
+                        let mut found = Vec::new();
+                        self.scan_with_key(trimmed, key, &mut found);
+                        for h in found {
+                            hits.push(Hit {
+                                span: h.span.start + offset..h.span.end + offset,
+                                ..h
+                            });
+                        }
+                    }
+                }
+                cell_start += cell.len() + sep.len_utf8();
+            }
+            at += line.len();
+        }
     }
 
     /// What only the key tells: `"password": "hunter22"`, `"ssn": "123456789"`.
@@ -278,8 +464,26 @@ impl Detector {
         if covered(hits) {
             return;
         }
-        if let Some(ty) = secrets::secret_for_key(key, text) {
-            hits.push(Hit::new(FindingKind::Secret, ty, whole));
+        // A vendor rule that needs its name (`dd_api_key`, `twilio_auth_token`)
+        // sees the key and the value together.
+        if key.len() <= 128 && text.len() <= 4096 && self.secrets.names_a_vendor(key) {
+            let synthetic = format!("{key}: {text}");
+            let mut named = Vec::new();
+            self.secrets.scan(&synthetic, &mut named);
+            let offset = key.len() + 2;
+            if let Some(h) = named
+                .into_iter()
+                .find(|h| h.span.start >= offset && !secrets::is_generic(&h.ty))
+            {
+                hits.push(Hit {
+                    span: h.span.start - offset..h.span.end - offset,
+                    ..h
+                });
+                return;
+            }
+        }
+        if let Some((ty, confidence)) = secrets::secret_for_key(key, text, false) {
+            hits.push(Hit::new(FindingKind::Secret, ty, whole).with_confidence(confidence));
             return;
         }
         let k: String = key
@@ -290,14 +494,15 @@ impl Detector {
         let digits: String = text.chars().filter(char::is_ascii_digit).collect();
         let only_digits_and_seps = text
             .chars()
-            .all(|c| c.is_ascii_digit() || c == '-' || c == ' ');
+            .all(|c| c.is_ascii_digit() || c == '-' || c == ' ' || c == '.');
         if (k == "ssn" || k.contains("socialsecurity")) && digits.len() == 9 && only_digits_and_seps
         {
             hits.push(Hit::new(FindingKind::Pii, "US_SSN", whole));
         } else if (k == "dob"
             || k.contains("birthdate")
             || k.contains("dateofbirth")
-            || k.contains("birthday"))
+            || k.contains("birthday")
+            || k == "born")
             && self.date.is_match(text)
         {
             hits.push(Hit::new(FindingKind::Pii, "DATE_OF_BIRTH", whole));
@@ -313,17 +518,23 @@ impl Detector {
         }
     }
 
-    /// Decodes URL-encoding and base64 tokens, scans what they hide, and
-    /// reports each hidden finding over the encoded text.
+    /// Decodes hex runs and base64 tokens (and gzip or zlib inside them),
+    /// scans what they hide, and reports each hidden finding over the
+    /// encoded bytes (exactly, for hex; the whole token, for base64).
     fn scan_decoded(&self, text: &str, lists: &HostLists, depth: u8, hits: &mut Vec<Hit>) {
-        if text.contains('%')
-            && let Ok(decoded) = percent_encoding::percent_decode_str(text).decode_utf8()
-            && decoded != text
-        {
+        if text.len() < 16 {
+            return;
+        }
+        for (range, decoded) in normalize::hex_runs(text) {
+            if range.len() > MAX_DECODE_LEN * 2 {
+                continue;
+            }
             for inner in self.scan_text(&decoded, None, lists, depth + 1) {
-                if !inner.placeholder && inner.kind != FindingKind::Destination {
-                    hits.push(Hit::new(inner.kind, inner.ty, 0..text.len()));
+                if inner.kind == FindingKind::Destination || inner.placeholder {
+                    continue;
                 }
+                let span = range.start + inner.span.start * 2..range.start + inner.span.end * 2;
+                hits.push(Hit { span, ..inner });
             }
         }
         if text.len() < 20
@@ -333,8 +544,7 @@ impl Detector {
             return;
         }
         for range in base64_candidates(text) {
-            let m = &text[range.clone()];
-            let token = m;
+            let token = &text[range.clone()];
             if token.len() > MAX_DECODE_LEN
                 || hits
                     .iter()
@@ -347,7 +557,10 @@ impl Detector {
             };
             for inner in self.scan_text(&decoded, None, lists, depth + 1) {
                 if !inner.placeholder && inner.kind != FindingKind::Destination {
-                    hits.push(Hit::new(inner.kind, inner.ty, range.clone()));
+                    hits.push(Hit {
+                        span: range.clone(),
+                        ..inner
+                    });
                 }
             }
         }
@@ -398,7 +611,8 @@ fn base64_candidates(text: &str) -> impl Iterator<Item = Range<usize>> + '_ {
     })
 }
 
-/// Decodes a base64 token (standard or URL-safe, padded or not) to printable text.
+/// Decodes a base64 token (standard or URL-safe, padded or not) to
+/// printable text, inflating gzip and zlib streams (bounded).
 fn decode_base64_text(token: &str) -> Option<String> {
     use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
     let bytes = if token.contains(['-', '_']) {
@@ -412,16 +626,13 @@ fn decode_base64_text(token: &str) -> Option<String> {
             .or_else(|_| STANDARD_NO_PAD.decode(token))
             .ok()?
     };
-    let text = String::from_utf8(bytes).ok()?;
-    let printable = text
-        .chars()
-        .filter(|c| !c.is_control() || c.is_whitespace())
-        .count();
-    (text.len() >= 8 && printable * 10 >= text.chars().count() * 9).then_some(text)
+    let bytes = normalize::inflate(&bytes).unwrap_or(bytes);
+    normalize::printable(bytes)
 }
 
 /// Keeps one hit per overlapping group: secrets before PII before
 /// destinations, then the longest; placeholders always survive.
+/// O(n log n): kept spans are disjoint, so one neighbour tells a clash.
 fn resolve_overlaps(mut hits: Vec<Hit>) -> Vec<Hit> {
     if hits.len() < 2 {
         return hits;
@@ -436,26 +647,38 @@ fn resolve_overlaps(mut hits: Vec<Hit>) -> Vec<Hit> {
             !a.placeholder,
             rank(a),
             std::cmp::Reverse(a.span.len()),
+            std::cmp::Reverse(a.confidence),
+            secrets::is_generic(&a.ty),
             a.span.start,
         )
             .cmp(&(
                 !b.placeholder,
                 rank(b),
                 std::cmp::Reverse(b.span.len()),
+                std::cmp::Reverse(b.confidence),
+                secrets::is_generic(&b.ty),
                 b.span.start,
             ))
     });
+    // start → end of every kept span that is not a destination.
+    let mut taken: std::collections::BTreeMap<usize, usize> = std::collections::BTreeMap::new();
     let mut kept: Vec<Hit> = Vec::with_capacity(hits.len());
+    let mut destinations: std::collections::HashSet<(usize, usize, Cow<'static, str>)> =
+        std::collections::HashSet::new();
     for h in hits {
-        // Destinations cover the whole URL; they coexist with what is inside it.
-        let clash = kept.iter().any(|k| {
-            k.kind != FindingKind::Destination
-                && h.kind != FindingKind::Destination
-                && k.span.start < h.span.end
-                && h.span.start < k.span.end
-        });
-        let duplicate = kept.iter().any(|k| k.span == h.span && k.ty == h.ty);
-        if !clash && !duplicate {
+        if h.kind == FindingKind::Destination {
+            // Destinations cover the whole URL; they coexist with what is inside it.
+            if destinations.insert((h.span.start, h.span.end, h.ty.clone())) {
+                kept.push(h);
+            }
+            continue;
+        }
+        let clash = taken
+            .range(..h.span.end.max(h.span.start + 1))
+            .next_back()
+            .is_some_and(|(_, &end)| end > h.span.start);
+        if !clash {
+            taken.insert(h.span.start, h.span.end.max(h.span.start + 1));
             kept.push(h);
         }
     }
@@ -539,6 +762,62 @@ mod tests {
             ["DATE_OF_BIRTH"]
         );
         assert!(types("1990-04-12", Some("created_at")).is_empty());
+        assert!(types("user:4211:profile-settings", Some("key")).is_empty());
+        assert!(types("pk_live_51HqLyjWDarjtT1zdp7dcXyZ", Some("api_key")).is_empty());
+        assert!(types("var.db_password", Some("password")).is_empty());
+        assert_eq!(types("March 04, 1983", Some("born")), ["DATE_OF_BIRTH"]);
+        assert_eq!(
+            types("3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c", Some("dd_api_key")),
+            ["DATADOG_API_KEY"]
+        );
+    }
+
+    #[test]
+    fn a_value_named_by_its_sibling() {
+        let mut out = Vec::new();
+        let body = serde_json::json!({"env": [{"name": "DB_PASSWORD", "value": "Zq8!kPm2x"}, {"name": "REGION", "value": "eu-west-1"}]});
+        detector().scan_body(&body, &HostLists::default(), &mut out);
+        let found: Vec<(&str, &str)> = out
+            .iter()
+            .map(|l| (l.finding.finding_type.as_str(), l.finding.path.as_str()))
+            .collect();
+        assert_eq!(found, [("PASSWORD", "/env/0/value")]);
+    }
+
+    #[test]
+    fn generic_assignments_in_every_syntax() {
+        for text in [
+            "mysql --password Zq8!kPm2x --user app",
+            "<password>Zq8!kPm2x</password>",
+            "password: Zq8!kPm2x",
+            "DB_PASSWORD=Zq8!kPm2x",
+            "db_password = \"Zq8!kPm2x\"",
+            "const dbPassword = 'Zq8!kPm2x';",
+            "| password | Zq8!kPm2x |",
+            "the password for staging is Zq8!kPm2x.",
+            "[db]\npassword = Zq8!kPm2x\n",
+            "--http-password=Zq8!kPm2x",
+        ] {
+            assert_eq!(types(text, None), ["PASSWORD"], "{text}");
+        }
+        for text in [
+            "password: required",
+            "password: String,",
+            "password = ${DB_PASSWORD}",
+            "password = os.environ['DB_PASSWORD']",
+            "password = (sensitive value)",
+            "password: ********",
+            "password: !vault |",
+            "api_key = process.env.API_KEY",
+            "mysql --password --user app",
+            "<password></password>",
+        ] {
+            assert!(
+                types(text, None).is_empty(),
+                "{text}: {:?}",
+                types(text, None)
+            );
+        }
     }
 
     #[test]

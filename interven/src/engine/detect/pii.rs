@@ -8,11 +8,21 @@ use super::text::{bounded, luhn_valid};
 use super::{Hit, captures_each};
 use crate::engine::{Confidence, FindingKind as Kind};
 
+/// A date as people write it: `1983-03-04`, `04/03/1983`, `4.03.1983`,
+/// `March 04, 1983`, `28 May 1998`, `Mar 4 1983`, `4th of March 1983`.
+pub(crate) const DATE: &str = r"(?:[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{1,2}[/.\-][0-9]{1,2}[/.\-][0-9]{2,4}|[0-9]{1,2}(?:st|nd|rd|th)?\.?(?: of)? (?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?,? [0-9]{4}|(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? [0-9]{1,2}(?:st|nd|rd|th)?,? [0-9]{4})";
+
+/// The latest year a date beside a name is taken for a date of birth.
+const LATEST_BIRTH_YEAR: u32 = 2012;
+
 pub(crate) struct PiiRules {
     email: Regex,
+    email_obfuscated: Regex,
+    date: Regex,
+    name: Regex,
+    ssn_bare: Regex,
     phone_intl: Regex,
     phone_national: Regex,
-    card: Regex,
     ssn: Regex,
     iban: Regex,
     dob: Regex,
@@ -22,17 +32,23 @@ pub(crate) struct PiiRules {
 impl PiiRules {
     pub(crate) fn new() -> PiiRules {
         let re = |p: &str| Regex::new(p).unwrap_or_else(|e| panic!("pii rule: {e}"));
-        const DATE: &str = r"(?:[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{1,2}[/.\-][0-9]{1,2}[/.\-][0-9]{2,4}|[0-9]{1,2} (?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? [0-9]{4}|(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? [0-9]{1,2},? [0-9]{4})";
         PiiRules {
             email: re(
                 r"[A-Za-z0-9](?:[A-Za-z0-9._%+\-]{0,63})@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}",
             ),
+            email_obfuscated: re(
+                r"(?i)[a-z0-9][a-z0-9._%+\-]{0,63}\s*[\[\(\{<]\s*at\s*[\]\)\}>]\s*[a-z0-9][a-z0-9\-]{0,62}(?:\s*(?:[\[\(\{<]\s*dot\s*[\]\)\}>]|\.)\s*[a-z0-9\-]{1,63})+",
+            ),
+            date: re(DATE),
+            name: re(r"\b[A-Z][a-z]+,? [A-Z][a-z]+\b"),
+            ssn_bare: re(r"[0-9]{9}"),
             phone_intl: re(r"\+[1-9][0-9]{0,3}(?:[ .\-]?\(?[0-9]{1,4}\)?){2,5}"),
             phone_national: re(
-                r"\(?[2-9][0-9]{2}\)?[ .\-][0-9]{3}[ .\-][0-9]{4}|0[1-9][0-9]{1,3}[ \-][0-9]{3,4}[ \-][0-9]{3,4}",
+                r"\(?[2-9][0-9]{2}\)?[ .\-][0-9]{3}[ .\-][0-9]{4}|0[1-9][0-9]{1,3}[ \-][0-9]{3,4}[ \-][0-9]{3,4}|0[1-9][0-9]{3} [0-9]{6}",
             ),
-            card: re(r"[0-9](?:[ \-]?[0-9]){12,18}"),
-            ssn: re(r"([0-9]{3})-([0-9]{2})-([0-9]{4})"),
+            ssn: re(
+                r"[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4}|[0-9]{3}\.[0-9]{2}\.[0-9]{4}",
+            ),
             iban: re(r"[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?"),
             dob: re(&format!(
                 r#"(?i:\bdob\b|d\.o\.b\.?|date[ _\-]?of[ _\-]?birth|birth[ _\-]?date|birthday|born(?: on)?)["']?\s*[:=]?\s*["']?(?P<v>{DATE})"#
@@ -48,8 +64,27 @@ impl PiiRules {
         let bytes = text.as_bytes();
         if memchr_at(bytes) {
             for m in self.email.find_iter(text) {
-                if email_plausible(m.as_str()) && bounded(text, m.start(), m.end()) {
+                if hits.len() > super::MAX_FINDINGS {
+                    break;
+                }
+                if email_plausible(m.as_str())
+                    && bounded(text, m.start(), m.end())
+                    && !url_userinfo(text, m.start())
+                {
                     hits.push(Hit::new(Kind::Pii, "EMAIL", m.range()));
+                }
+            }
+        }
+        if bracketed_at(bytes) {
+            for m in self
+                .email_obfuscated
+                .find_iter(text)
+                .take(super::MAX_FINDINGS + 1)
+            {
+                if bounded(text, m.start(), m.end()) {
+                    hits.push(
+                        Hit::new(Kind::Pii, "EMAIL", m.range()).with_confidence(Confidence::Low),
+                    );
                 }
             }
         }
@@ -59,6 +94,17 @@ impl PiiRules {
                 for caps in captures_each(&self.dob, text) {
                     if let Some(v) = caps.name("v") {
                         hits.push(Hit::new(Kind::Pii, "DATE_OF_BIRTH", v.range()));
+                    }
+                }
+            }
+            if shape.year {
+                self.scan_dates_beside_names(text, hits);
+            }
+            if context.ssn {
+                for m in self.ssn_bare.find_iter(text) {
+                    let v = m.as_str();
+                    if bounded(text, m.start(), m.end()) && ssn_valid(&v[..3], &v[3..5], &v[5..]) {
+                        hits.push(Hit::new(Kind::Pii, "US_SSN", m.range()));
                     }
                 }
             }
@@ -78,16 +124,19 @@ impl PiiRules {
             // the shape pass found those windows; each pattern runs only on
             // the windows with enough digits for it.
             for w in &shape.windows {
+                if hits.len() > super::MAX_FINDINGS {
+                    break;
+                }
                 let sub = &text[w.range.clone()];
                 let at = |r: std::ops::Range<usize>| r.start + w.range.start..r.end + w.range.start;
-                let ssn = if w.digits >= 9 && w.dash {
+                let ssn = if w.digits >= 9 {
                     self.ssn.find_iter(sub).collect()
                 } else {
                     Vec::new()
                 };
                 for m in ssn {
                     let span = at(m.range());
-                    let mut parts = m.as_str().split('-');
+                    let mut parts = m.as_str().split(['-', ' ', '.']);
                     let (Some(a), Some(g), Some(n)) = (parts.next(), parts.next(), parts.next())
                     else {
                         continue;
@@ -96,21 +145,15 @@ impl PiiRules {
                         hits.push(Hit::new(Kind::Pii, "US_SSN", span));
                     }
                 }
-                let cards = if w.digits >= 13 {
-                    self.card.find_iter(sub).collect()
-                } else {
-                    Vec::new()
-                };
-                for m in cards {
-                    let span = at(m.range());
-                    if bounded(text, span.start, span.end)
-                        && card_valid(m.as_str())
-                        && !overlaps(hits, &span)
-                    {
-                        hits.push(
-                            Hit::new(Kind::Pii, "PAYMENT_CARD", span)
-                                .with_confidence(Confidence::Verified),
-                        );
+                if w.digits >= 14 {
+                    for span in card_candidates(sub) {
+                        let span = at(span);
+                        if bounded(text, span.start, span.end) && !overlaps(hits, &span) {
+                            hits.push(
+                                Hit::new(Kind::Pii, "PAYMENT_CARD", span)
+                                    .with_confidence(Confidence::Verified),
+                            );
+                        }
                     }
                 }
                 let intl = if w.plus {
@@ -138,6 +181,11 @@ impl PiiRules {
                 };
                 for m in national {
                     let span = at(m.range());
+                    let digits = m.as_str().bytes().filter(u8::is_ascii_digit).count();
+                    // A trunk-prefixed national number has 10 or 11 digits.
+                    if m.as_str().starts_with('0') && !(10..=11).contains(&digits) {
+                        continue;
+                    }
                     if bounded(text, span.start, span.end)
                         && !overlaps(hits, &span)
                         && !preceded_by_digitish(text, span.start)
@@ -165,7 +213,6 @@ struct Window {
     range: std::ops::Range<usize>,
     digits: usize,
     plus: bool,
-    dash: bool,
 }
 
 /// What one pass over the bytes tells the numeric patterns.
@@ -173,6 +220,8 @@ struct Shape {
     windows: Vec<Window>,
     /// Two upper-case letters followed by two digits somewhere: an IBAN may start there.
     iban_start: bool,
+    /// A run of exactly four digits starting 19 or 20: a date may be there.
+    year: bool,
 }
 
 const DIGIT: u8 = 1;
@@ -205,6 +254,7 @@ impl Shape {
     fn of(bytes: &[u8]) -> Shape {
         let mut windows = Vec::new();
         let mut iban_start = false;
+        let mut year = false;
         let mut i = 0;
         while i < bytes.len() {
             let class = CLASS[bytes[i] as usize];
@@ -222,25 +272,37 @@ impl Shape {
                 continue;
             }
             let start = i;
-            let (mut digits, mut plus, mut dash) = (0, false, false);
+            let (mut digits, mut plus) = (0, false);
             while i < bytes.len() && CLASS[bytes[i] as usize] & (DIGIT | SEPARATOR) != 0 {
                 digits += usize::from(CLASS[bytes[i] as usize] == DIGIT);
                 plus |= bytes[i] == b'+';
-                dash |= bytes[i] == b'-';
                 i += 1;
+            }
+            if !year {
+                let mut run = 0;
+                for j in start..=i {
+                    if j < i && CLASS[bytes[j] as usize] == DIGIT {
+                        run += 1;
+                    } else {
+                        if run == 4 && matches!(&bytes[j - 4..j - 2], b"19" | b"20") {
+                            year = true;
+                        }
+                        run = 0;
+                    }
+                }
             }
             if digits >= 8 {
                 windows.push(Window {
                     range: start..i,
                     digits,
                     plus,
-                    dash,
                 });
             }
         }
         Shape {
             windows,
             iban_start,
+            year,
         }
     }
 }
@@ -258,9 +320,134 @@ fn memchr_at(bytes: &[u8]) -> bool {
     bytes.contains(&b'@')
 }
 
+/// Whether `span` overlaps one of the last hits (the numeric patterns push
+/// in text order, so a bounded look-back keeps the pass linear).
 fn overlaps(hits: &[Hit], span: &std::ops::Range<usize>) -> bool {
     hits.iter()
+        .rev()
+        .take(8)
         .any(|h| h.span.start < span.end && span.start < h.span.end)
+}
+
+/// Whether the match at `start` is the user part of a URL (`https://key@host`, a DSN).
+fn url_userinfo(text: &str, start: usize) -> bool {
+    // A URL's user part is short: look back a bounded distance (linear time).
+    let mut from = start.saturating_sub(256);
+    while !text.is_char_boundary(from) {
+        from -= 1;
+    }
+    let before = &text.as_bytes()[from..start];
+    let run = before
+        .iter()
+        .rposition(|b| b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b'<' | b'('))
+        .map_or(from, |i| from + i + 1);
+    let token = &text[run..start];
+    token
+        .find("://")
+        .is_some_and(|i| !token[i + 3..].contains('/'))
+}
+
+/// `[at]`, `(at)`, `{at}`, `<at>` (any case, spaces allowed) somewhere in the text.
+fn bracketed_at(bytes: &[u8]) -> bool {
+    bytes.windows(3).any(|w| {
+        w[0].eq_ignore_ascii_case(&b'a')
+            && w[1].eq_ignore_ascii_case(&b't')
+            && matches!(w[2], b']' | b')' | b'}' | b'>' | b' ')
+    }) && bytes.iter().any(|b| matches!(b, b'[' | b'(' | b'{' | b'<'))
+}
+
+/// Card numbers in a run of digit groups: the longest valid sequence of
+/// consecutive groups from each group on (a lone digit beside a card is
+/// not part of it), with one separator kind throughout.
+fn card_candidates(sub: &str) -> Vec<std::ops::Range<usize>> {
+    let b = sub.as_bytes();
+    let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_digit() {
+            let s = i;
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+            groups.push(s..i);
+        } else {
+            i += 1;
+        }
+    }
+    let mut out = Vec::new();
+    let mut g = 0;
+    while g < groups.len() {
+        let mut digits = 0;
+        let mut sep: Option<u8> = None;
+        let mut best: Option<usize> = None;
+        for j in g..groups.len() {
+            if j > g {
+                let gap = &b[groups[j - 1].end..groups[j].start];
+                if gap.len() != 1
+                    || !matches!(gap[0], b' ' | b'-' | b'.')
+                    || sep.is_some_and(|s| s != gap[0])
+                {
+                    break;
+                }
+                sep = Some(gap[0]);
+            }
+            digits += groups[j].len();
+            if digits > 19 {
+                break;
+            }
+            if digits >= 14 && card_valid(&sub[groups[g].start..groups[j].end]) {
+                best = Some(j);
+            }
+        }
+        match best {
+            Some(j) => {
+                out.push(groups[g].start..groups[j].end);
+                g = j + 1;
+            }
+            None => g += 1,
+        }
+    }
+    out
+}
+
+impl PiiRules {
+    /// Written-out and numeric dates beside a person's name, with a year
+    /// that can be a birth year: `Jane Doe (March 04, 1983)`, `Jane Doe,1983-03-04`.
+    fn scan_dates_beside_names(&self, text: &str, hits: &mut Vec<Hit>) {
+        for m in self.date.find_iter(text) {
+            if hits.len() > super::MAX_FINDINGS {
+                break;
+            }
+            let year = m
+                .as_str()
+                .rsplit(|c: char| !c.is_ascii_digit())
+                .find(|p| p.len() == 4)
+                .or_else(|| {
+                    Some(&m.as_str()[..4]).filter(|p| p.bytes().all(|b| b.is_ascii_digit()))
+                })
+                .and_then(|p| p.parse::<u32>().ok());
+            if !year.is_some_and(|y| (1900..=LATEST_BIRTH_YEAR).contains(&y))
+                || !bounded(text, m.start(), m.end())
+            {
+                continue;
+            }
+            let mut from = m.start().saturating_sub(64);
+            while !text.is_char_boundary(from) {
+                from -= 1;
+            }
+            let before = &text[from..m.start()];
+            let line = before.rsplit('\n').next().unwrap_or(before);
+            let previous_line = before.rsplit('\n').nth(1).unwrap_or("");
+            if self.name.is_match(line)
+                || (line.trim().len() < 16 && self.name.is_match(previous_line))
+            {
+                hits.push(
+                    Hit::new(Kind::Pii, "DATE_OF_BIRTH", m.range())
+                        .with_confidence(Confidence::Low),
+                );
+            }
+        }
+    }
 }
 
 /// A `.` or `/` right before a number makes it a version, a path or a date part.
@@ -317,7 +504,8 @@ fn card_valid(candidate: &str) -> bool {
     };
     let (p1, p2, p3, p4, p6) = (prefix(1), prefix(2), prefix(3), prefix(4), prefix(6));
     match len {
-        13 => p1 == 4,
+        // 13-digit Visa numbers are no longer issued; 13 digits are mostly EANs and timestamps.
+        13 => false,
         14 => matches!(p2, 30 | 36 | 38 | 39),
         15 => matches!(p2, 34 | 37) || p4 == 2131 || p4 == 1800,
         16 => {
@@ -472,6 +660,13 @@ mod tests {
         assert_eq!(types("pay to DE89 3704 0044 0532 0130 00"), ["IBAN"]);
         assert_eq!(types("call +44 20 7946 0958"), ["PHONE_NUMBER"]);
         assert_eq!(types("call (415) 555-2671"), ["PHONE_NUMBER"]);
+        assert_eq!(types("mobile 07700 900123"), ["PHONE_NUMBER"]);
+        assert_eq!(types("card 4111.1111.1111.1111"), ["PAYMENT_CARD"]);
+        assert_eq!(types("ssn 123 45 6789"), ["US_SSN"]);
+        assert!(
+            types("ref 0718 9482 4430").is_empty(),
+            "12 digits is no phone number"
+        );
         let mut hits = Vec::new();
         PiiRules::new().scan(
             "(jane@x.io, +1 415 555 0132) asks",

@@ -5,11 +5,13 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use base64::Engine as _;
 use regex::Regex;
 
-use super::text::{bounded, char_classes, crc32_tail_valid, entropy, is_placeholder};
+use super::text::{
+    bounded, char_classes, crc32_tail_valid, entropy, is_placeholder, is_reference, is_word,
+};
 use std::ops::Range;
 
 use super::Hit;
-use crate::engine::FindingKind as Kind;
+use crate::engine::{Confidence, FindingKind as Kind};
 
 /// How a match is checked after the regex matched.
 #[derive(Debug, Clone, Copy)]
@@ -30,6 +32,10 @@ enum Check {
     Bearer,
     /// Value with at least this entropy (bits per byte) and two character classes.
     Entropy(f64),
+    /// `user:password` whose password is not a placeholder or reference.
+    UserPass,
+    /// A Discord bot token: its first part is the base64 of a numeric id.
+    Discord,
 }
 
 struct Rule {
@@ -39,6 +45,15 @@ struct Rule {
     check: Check,
     /// How far after its keyword a match may end.
     reach: usize,
+}
+
+/// What separates a name from its value: `=`, `:`, `=>`, `:=`, a table's
+/// `|`, an XML tag's `>`, prose's ` is `, or a command-line flag's space,
+/// with optional quotes (the value patterns of named rules are strict).
+macro_rules! sep {
+    () => {
+        r#"(?:(?:\s+(?:for|of|on|in)\s+[\w\-]{1,32})?["'`]?\s*(?:=>|:=|[:=|>]|\s+is\s+|\s)\s*(?:[bBrRuUfF]{0,2}["'`])?)"#
+    };
 }
 
 /// The rules. A pattern's capture group `v`, when present, is the secret
@@ -106,9 +121,10 @@ const RULES: &[Rule] = &[
     },
     Rule {
         ty: "DISCORD_BOT_TOKEN",
-        keywords: &["discord", "bot "],
-        pattern: r"[MNO][A-Za-z0-9_\-]{23,25}\.[A-Za-z0-9_\-]{6}\.[A-Za-z0-9_\-]{27,38}",
-        check: Check::Entropy(3.5),
+        // Found by its shape (see `SecretRules::scan`), not by a keyword.
+        keywords: &[],
+        pattern: r"(?P<v_id>[MNO][A-Za-z0-9_\-]{23,25})\.[A-Za-z0-9_\-]{6}\.[A-Za-z0-9_\-]{27,38}",
+        check: Check::Discord,
         reach: 512,
     },
     Rule {
@@ -140,8 +156,14 @@ const RULES: &[Rule] = &[
             "secret_access_key",
             "secretaccesskey",
             "aws secret",
+            "secret access key",
+            "aws-secret",
         ],
-        pattern: r#"(?i:aws_?secret_?(?:access_?)?key|secret_?access_?key)["']?\s*[:=]\s*["']?(?P<v>[A-Za-z0-9/+]{40})"#,
+        pattern: concat!(
+            r"(?i:aws[_\-\s]?secret[_\-\s]?(?:access[_\-\s]?)?key|secret[_\-\s]?access[_\-\s]?key)",
+            sep!(),
+            r"(?P<v>[A-Za-z0-9/+]{40})"
+        ),
         check: Check::Entropy(3.5),
         reach: 512,
     },
@@ -153,7 +175,11 @@ const RULES: &[Rule] = &[
             "security_token",
             "x-amz-security-token",
         ],
-        pattern: r#"(?i:aws_?session_?token|session_?token|security_?token|x-amz-security-token)["']?\s*[:=]\s*["']?(?P<v>[A-Za-z0-9/+=]{100,})"#,
+        pattern: concat!(
+            r"(?i:aws[_\-\s]?session[_\-\s]?token|session[_\-\s]?token|security[_\-\s]?token|x-amz-security-token)",
+            sep!(),
+            r"(?P<v>[A-Za-z0-9/+=]{100,})"
+        ),
         check: Check::Entropy(4.0),
         reach: 4096,
     },
@@ -223,14 +249,22 @@ const RULES: &[Rule] = &[
     Rule {
         ty: "IBM_CLOUD_API_KEY",
         keywords: &["ibm"],
-        pattern: r#"(?i:ibm[_\-]?(?:cloud[_\-]?)?api[_\-]?key)["']?\s*[:=]\s*["']?(?P<v>[A-Za-z0-9_\-]{44})"#,
+        pattern: concat!(
+            r"(?i:ibm[_\-\s]?(?:cloud[_\-\s]?)?api[_\-\s]?key)",
+            sep!(),
+            r"(?P<v>[A-Za-z0-9_\-]{44})"
+        ),
         check: Check::Entropy(4.0),
         reach: 512,
     },
     Rule {
         ty: "CLOUDFLARE_API_TOKEN",
         keywords: &["cloudflare", "cf_api"],
-        pattern: r#"(?i:cloudflare[_\-]?api[_\-]?(?:token|key)|cf_api_(?:token|key))["']?\s*[:=]\s*["']?(?P<v>[A-Za-z0-9_\-]{37,40})"#,
+        pattern: concat!(
+            r"(?i:cloudflare[_\-\s]?api[_\-\s]?(?:token|key)|cf_api_(?:token|key))",
+            sep!(),
+            r"(?P<v>[A-Za-z0-9_\-]{37,40})"
+        ),
         check: Check::Entropy(3.5),
         reach: 512,
     },
@@ -343,6 +377,17 @@ const RULES: &[Rule] = &[
         reach: 512,
     },
     Rule {
+        ty: "TWILIO_AUTH_TOKEN",
+        keywords: &["twilio"],
+        pattern: concat!(
+            r"(?i:twilio[_\-\s]?(?:auth[_\-\s]?)?token)",
+            sep!(),
+            r"(?P<v>[a-f0-9]{32})"
+        ),
+        check: Check::Entropy(3.0),
+        reach: 512,
+    },
+    Rule {
         ty: "SENDGRID_API_KEY",
         keywords: &["sg."],
         pattern: r"SG\.[A-Za-z0-9_\-]{22}\.[A-Za-z0-9_\-]{43}",
@@ -366,15 +411,48 @@ const RULES: &[Rule] = &[
     Rule {
         ty: "POSTMARK_SERVER_TOKEN",
         keywords: &["postmark"],
-        pattern: r#"(?i:postmark[_\-]?(?:server[_\-]?)?(?:api[_\-]?)?token)["']?\s*[:=]\s*["']?(?P<v>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"#,
+        pattern: concat!(
+            r"(?i:postmark[_\-\s]?(?:server[_\-\s]?)?(?:api[_\-\s]?)?token)",
+            sep!(),
+            r"(?P<v>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})"
+        ),
         check: Check::Structure,
         reach: 512,
     },
     // Observability
     Rule {
         ty: "DATADOG_API_KEY",
-        keywords: &["dd_api_key", "datadog", "dd-api-key"],
-        pattern: r#"(?i:dd[_\-]?api[_\-]?key|datadog[_\-]?api[_\-]?key)["']?\s*[:=]\s*["']?(?P<v>[a-f0-9]{32})"#,
+        keywords: &[
+            "dd_api_key",
+            "datadog",
+            "dd-api-key",
+            "ddapikey",
+            "dd api key",
+        ],
+        pattern: concat!(
+            r"(?i:dd[_\-\s]?api[_\-\s]?key|datadog[_\-\s]?api[_\-\s]?key)",
+            sep!(),
+            r"(?P<v>[a-f0-9]{32})"
+        ),
+        check: Check::Entropy(3.0),
+        reach: 512,
+    },
+    Rule {
+        ty: "DATADOG_APP_KEY",
+        keywords: &[
+            "dd_app",
+            "dd-app",
+            "ddapp",
+            "dd app",
+            "datadog",
+            "application_key",
+            "application-key",
+        ],
+        pattern: concat!(
+            r"(?i:dd[_\-\s]?app(?:lication)?[_\-\s]?key|datadog[_\-\s]?app(?:lication)?[_\-\s]?key|dd[_\-\s]?application[_\-\s]?key)",
+            sep!(),
+            r"(?P<v>[a-f0-9]{40})"
+        ),
         check: Check::Entropy(3.0),
         reach: 512,
     },
@@ -614,6 +692,20 @@ const RULES: &[Rule] = &[
         reach: 512,
     },
     Rule {
+        ty: "BASIC_AUTH",
+        keywords: &[
+            "-u ",
+            "--user",
+            "basic auth",
+            "basic_auth",
+            "basic-auth",
+            "basicauth",
+        ],
+        pattern: r#"(?i:(?:^|\s)(?:-u|--user)(?:\s+|=)|basic[_\-\s]?auth(?:entication)?(?:\s+(?:is|=|:)\s*|\s*[:=]\s*))['"]?(?P<v>[A-Za-z0-9._\-@]{1,64}:[^\s'"]{3,128})"#,
+        check: Check::UserPass,
+        reach: 512,
+    },
+    Rule {
         ty: "BEARER_TOKEN",
         keywords: &["bearer "],
         pattern: r"(?i:bearer)\s+(?P<v>[A-Za-z0-9._~+/\-]{16,}={0,2})",
@@ -637,6 +729,7 @@ enum Target {
     Generic,
     DateOfBirth,
     Passport,
+    Ssn,
 }
 
 pub(crate) struct SecretRules {
@@ -645,6 +738,8 @@ pub(crate) struct SecretRules {
     /// Prefilter pattern index → what it triggers.
     keyword_target: Vec<Target>,
     generic: Regex,
+    /// `--password Hunter2!`: a command-line flag and its value.
+    flag: Regex,
 }
 
 impl SecretRules {
@@ -672,6 +767,10 @@ impl SecretRules {
         }
         keywords.push("passport");
         keyword_target.push(Target::Passport);
+        for k in ["ssn", "social security", "social_security"] {
+            keywords.push(k);
+            keyword_target.push(Target::Ssn);
+        }
         let prefilter = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
@@ -685,7 +784,28 @@ impl SecretRules {
             prefilter,
             keyword_target,
             generic,
+            flag: Regex::new(GENERIC_FLAG).unwrap_or_else(|e| panic!("flag rule: {e}")),
         }
+    }
+
+    /// Whether a name (a JSON key, a header) holds a keyword of a vendor rule
+    /// that is recognised by its name (`dd_api_key`, `twilio_auth_token`).
+    pub(crate) fn names_a_vendor(&self, key: &str) -> bool {
+        self.prefilter.find_overlapping_iter(key).any(|m| {
+            matches!(self.keyword_target.get(m.pattern().as_usize()),
+                Some(Target::Rule(i)) if RULES[*i].pattern.contains("(?P<v>"))
+        })
+    }
+
+    /// Whether `text` holds a vendor rule's keyword, or dots as a Discord token has.
+    pub(crate) fn may_hold_vendor_secret(&self, text: &str) -> bool {
+        text.contains('.')
+            || self.prefilter.find_overlapping_iter(text).any(|m| {
+                matches!(
+                    self.keyword_target.get(m.pattern().as_usize()),
+                    Some(Target::Rule(_))
+                )
+            })
     }
 
     /// Every secret in `text`. The prefilter decides which rules run at all.
@@ -699,6 +819,10 @@ impl SecretRules {
                 Some(Target::Generic) => (RULES.len(), 512),
                 Some(Target::DateOfBirth) => {
                     context.date_of_birth = true;
+                    continue;
+                }
+                Some(Target::Ssn) => {
+                    context.ssn = true;
                     continue;
                 }
                 Some(Target::Passport) | None => {
@@ -715,6 +839,20 @@ impl SecretRules {
                 ),
             ));
         }
+        // Discord bot tokens have no literal: `.xxxxxx.` between token characters.
+        if let Some(slot) = RULES.iter().position(|r| r.ty == "DISCORD_BOT_TOKEN") {
+            let b = text.as_bytes();
+            let token = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'-';
+            let mut i = 0;
+            while i + 7 < b.len() {
+                if b[i] == b'.' && b[i + 7] == b'.' && b[i + 1..i + 7].iter().all(|&c| token(c)) {
+                    windows.push((slot, window(text, i.saturating_sub(32), i + 48)));
+                    i += 7;
+                } else {
+                    i += 1;
+                }
+            }
+        }
         if windows.is_empty() {
             return context;
         }
@@ -729,13 +867,36 @@ impl SecretRules {
             }
         }
         for (slot, win) in &merged {
+            if hits.len() > super::MAX_FINDINGS {
+                break;
+            }
             if *slot == RULES.len() {
-                for caps in captures_in(&self.generic, text, win) {
+                let assignments = captures_in(&self.generic, text, win);
+                for caps in assignments.chain(captures_in(&self.flag, text, win)) {
                     let (Some(key), Some(value)) = (caps.name("k"), caps.name("v")) else {
                         continue;
                     };
-                    if let Some(ty) = secret_for_key(key.as_str(), value.as_str()) {
-                        hits.push(Hit::new(Kind::Secret, ty, value.start()..value.end()));
+                    let (mut start, mut raw) = (value.start(), value.as_str());
+                    // A string prefix (`b"…"`, `r'…'`) is not part of the value.
+                    let prefix = raw.bytes().take_while(u8::is_ascii_alphabetic).count();
+                    if prefix <= 2
+                        && matches!(raw.as_bytes().get(prefix), Some(b'"' | b'\'' | b'`'))
+                    {
+                        raw = &raw[prefix..];
+                        start += prefix;
+                    }
+                    if let Some(q) = raw.chars().next().filter(|c| matches!(c, '"' | '\'' | '`')) {
+                        raw = raw.trim_start_matches(q).trim_end_matches(q);
+                        start += q.len_utf8();
+                    } else {
+                        // A sentence's full stop is not part of the value.
+                        raw = raw.trim_end_matches(['.', ',', ';', ':']);
+                    }
+                    if let Some((ty, confidence)) = secret_for_key(key.as_str(), raw, true) {
+                        hits.push(
+                            Hit::new(Kind::Secret, ty, start..start + raw.len())
+                                .with_confidence(confidence),
+                        );
                     }
                 }
                 continue;
@@ -743,10 +904,12 @@ impl SecretRules {
             let rule = &RULES[*slot];
             for caps in captures_in(&self.regexes[*slot], text, win) {
                 let Some(whole) = caps.get(0) else { continue };
-                if !bounded(text, whole.start(), whole.end())
+                // A named value (`dd_api_key=…`) is bounded at the value; a format, at its match.
+                let edge = caps.name("v").unwrap_or(whole);
+                if !bounded(text, edge.start(), edge.end())
                     && !matches!(
                         rule.check,
-                        Check::UrlPassword | Check::Basic | Check::Bearer
+                        Check::UrlPassword | Check::Basic | Check::Bearer | Check::UserPass
                     )
                 {
                     continue;
@@ -757,12 +920,17 @@ impl SecretRules {
                         rule.check,
                         whole.as_str(),
                         value.as_str(),
-                        caps.name("v_tail").map(|m| m.as_str()),
+                        caps.name("v_tail")
+                            .or_else(|| caps.name("v_id"))
+                            .map(|m| m.as_str()),
                     )
                 {
                     continue;
                 }
-                hits.push(Hit::new(Kind::Secret, rule.ty, value.start()..value.end()));
+                hits.push(
+                    Hit::new(Kind::Secret, rule.ty, value.start()..value.end())
+                        .with_confidence(confidence(rule)),
+                );
             }
         }
         context
@@ -776,6 +944,8 @@ pub(crate) struct Context {
     pub(crate) date_of_birth: bool,
     /// "passport".
     pub(crate) passport: bool,
+    /// "SSN", "social security".
+    pub(crate) ssn: bool,
 }
 
 /// How far before its keyword a match may start (a SAS query, a database URL scheme).
@@ -817,14 +987,36 @@ fn captures_in<'t>(
     })
 }
 
+/// How sure a rule's match is: a checksum or a decodable structure, or a
+/// fixed vendor prefix and length, is verified; a format checked by entropy
+/// or found by its name, high.
+fn confidence(rule: &Rule) -> Confidence {
+    match rule.check {
+        Check::GithubCrc | Check::NpmCrc | Check::Jwt | Check::Discord => Confidence::Verified,
+        Check::Structure if !rule.pattern.contains("(?P<v>") => Confidence::Verified,
+        _ => Confidence::High,
+    }
+}
+
 fn check(check: Check, whole: &str, value: &str, tail: Option<&str>) -> bool {
     match check {
+        Check::UserPass => value.split_once(':').is_some_and(|(user, pass)| {
+            !user.is_empty()
+                && pass.len() >= 3
+                && !is_placeholder(pass)
+                && !is_reference(pass)
+                && !is_word(pass)
+        }),
+        Check::Discord => tail.is_some_and(|id| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(id.trim_end_matches('='))
+                .ok()
+                .is_some_and(|b| (17..=20).contains(&b.len()) && b.iter().all(u8::is_ascii_digit))
+        }),
         Check::Structure => true,
         Check::GithubCrc | Check::NpmCrc => tail.is_some_and(crc32_tail_valid),
         Check::Jwt => jwt_header_valid(whole),
-        Check::UrlPassword => {
-            !value.starts_with('$') && !value.starts_with('{') && !value.starts_with('%')
-        }
+        Check::UrlPassword => !is_reference(value) && !is_placeholder(value) && !is_word(value),
         Check::Basic => base64::engine::general_purpose::STANDARD
             .decode(value)
             .ok()
@@ -847,22 +1039,32 @@ fn jwt_header_valid(token: &str) -> bool {
 }
 
 const GENERIC_KEYWORDS: &[&str] = &[
-    "password",
-    "passwd",
+    "pass",
     "pwd",
     "secret",
     "api_key",
     "apikey",
     "api-key",
+    "api key",
     "token",
     "access_key",
+    "access key",
     "private_key",
     "credential",
-    "passphrase",
 ];
 
-/// `password=…`, `api_key: …`, `"secret": "…"` inside free text.
-const GENERIC_ASSIGNMENT: &str = r#"(?i)(?P<k>[a-z0-9_\-.]*(?:password|passwd|pwd|passphrase|secret|api[_\-]?key|access[_\-]?key|private[_\-]?key|token|credential)[a-z0-9_\-]*)["']?\s*(?:[:=]|=>)\s*["']?(?P<v>[^\s"',;&}{)\]]{4,})"#;
+/// `password=…`, `api_key: …`, `"secret": "…"`, `| token | … |`, `the db
+/// password for staging is …`, `let apiKey = "…"` inside free text. The
+/// value is a quoted string or a run without spaces.
+const GENERIC_ASSIGNMENT: &str = r#"(?i)(?P<k>[a-z0-9_.\-]*(?:pass(?:word|wd|phrase|code)?|pwd|secret[_\-\s]?key|client[_\-\s]?secret|secret|api[_\-\s]?key|access[_\-\s]?key|private[_\-\s]?key|(?:auth|access|api|bot)[_\-\s]?token|token|credentials?)[a-z0-9_.\-]*)(?:\s+(?:for|of|on|to|in)(?:\s+(?:the|this|our|my|your))?\s+[a-z0-9_.\-]{1,32})?["'`]?\s*(?:=>|:=|[:=|>]|\s+is\s+|\s+was\s+)\s*(?P<v>[bBrRuUfF]{0,2}"[^"\n]{1,256}"|[bBrRuUfF]{0,2}'[^'\n]{1,256}'|`[^`\n]{1,256}`|[^\s"'`,;}{)(\]\[<>|]{2,256})"#;
+
+/// `--password Hunter2!`, `-token abc…`: a flag naming a credential, then its value.
+const GENERIC_FLAG: &str = r#"(?i)(?:^|\s)--?(?P<k>[a-z0-9_\-]*(?:pass(?:word|wd|phrase)?|pwd|secret|token|api[_\-]?key|access[_\-]?key|credentials?)[a-z0-9_\-]*)\s+(?P<v>"[^"\n]{1,256}"|'[^'\n]{1,256}'|[^\s"'`-][^\s"'`]{1,255})"#;
+
+/// Whether a type is a generic (name-based) credential rather than a vendor format.
+pub(crate) fn is_generic(ty: &str) -> bool {
+    matches!(ty, "PASSWORD" | "GENERIC_SECRET")
+}
 
 /// Normalizes a key: lower case, without `_`, `-`, `.` and spaces.
 fn normalize_key(key: &str) -> String {
@@ -933,11 +1135,17 @@ pub(crate) fn classify_key(key: &str) -> Option<KeyClass> {
         "at",
         "hash",
     ];
-    let password = ["password", "passwd", "passphrase"]
+    let raw = key.trim().to_ascii_lowercase();
+    let password = ["password", "passwd", "passphrase", "passcode"]
         .iter()
         .any(|p| k.contains(p))
         || k == "pwd"
-        || k.ends_with("pwd");
+        || k.ends_with("pwd")
+        || k == "pass"
+        || ["_pass", "-pass", ".pass", " pass"]
+            .iter()
+            .any(|p| raw.ends_with(p))
+        || key.trim().ends_with("Pass");
     let token = [
         "secret",
         "apikey",
@@ -974,23 +1182,61 @@ pub(crate) fn classify_key(key: &str) -> Option<KeyClass> {
     })
 }
 
-/// The secret type of `value` held under `key`, if it is one.
-pub(crate) fn secret_for_key(key: &str, value: &str) -> Option<&'static str> {
+/// The secret type of `value` held under `key`, if it is one, and how sure
+/// that is. `free_text`: the pair was found in prose or code (where a bare
+/// word after `password:` is more often a type or a label than a password).
+pub(crate) fn secret_for_key(
+    key: &str,
+    value: &str,
+    free_text: bool,
+) -> Option<(&'static str, Confidence)> {
     let class = classify_key(key)?;
     let value = value.trim();
-    if is_placeholder(value) || value.starts_with("[REDACTED:") {
+    if value.is_empty()
+        || is_placeholder(value)
+        || is_reference(value)
+        || value.starts_with("[REDACTED:")
+        || value.contains(char::is_whitespace)
+    {
         return None;
     }
     match class {
-        KeyClass::Password => (value.chars().count() >= 6 && !value.contains(char::is_whitespace))
-            .then_some("PASSWORD"),
+        KeyClass::Password => {
+            if value.chars().count() < 6 || (free_text && is_word(value)) {
+                return None;
+            }
+            Some(("PASSWORD", Confidence::High))
+        }
         KeyClass::Token => {
             let looks_random = value.len() >= 16
                 && value.len() <= 4096
                 && entropy(value) >= 3.0
-                && char_classes(value) >= 2
-                && !value.contains(' ');
-            looks_random.then_some("GENERIC_SECRET")
+                && char_classes(value) >= 2;
+            if !looks_random {
+                return None;
+            }
+            // A bare `key` or `auth` names many things (cache keys, object keys).
+            let k = normalize_key(key);
+            let weak = matches!(k.as_str(), "key" | "auth" | "credential" | "credentials");
+            // Under a bare `key`, a cache key (`user:42:profile`) or an object
+            // name is far more likely than a credential: only a value that
+            // mixes all three classes, with no separators, is one.
+            if weak
+                && (char_classes(value) < 3 || value.len() < 20 || value.contains([':', '/', '.']))
+            {
+                return None;
+            }
+            // Publishable keys are public by design (Stripe's `pk_live_…`).
+            if value.starts_with("pk_live_") || value.starts_with("pk_test_") {
+                return None;
+            }
+            let strong_value = value.len() >= 20 && entropy(value) >= 3.5;
+            let confidence = if !weak && strong_value {
+                Confidence::High
+            } else {
+                Confidence::Low
+            };
+            Some(("GENERIC_SECRET", confidence))
         }
     }
 }

@@ -70,6 +70,86 @@ pub(crate) fn is_placeholder(value: &str) -> bool {
     distinct <= 3 || lower.contains("0123456789") || lower.contains("abcdefghij")
 }
 
+/// A bare word (letters only, up to 24): a type, a label or an English
+/// word after `password:`, not a credential.
+pub(crate) fn is_word(value: &str) -> bool {
+    !value.is_empty() && value.len() <= 24 && value.bytes().all(|b| b.is_ascii_alphabetic())
+}
+
+/// A value that refers to a secret kept elsewhere rather than being one:
+/// an environment or template reference (`${DB_PASSWORD}`, `$API_KEY`,
+/// `%TOKEN%`, `{{ secrets.X }}`), a code expression (`os.environ`,
+/// `process.env.API_KEY`, `settings.SECRET_KEY`), a secret-manager or other
+/// URI (`arn:aws:secretsmanager:…`, `vault:…`, `op://…`), a file path, an
+/// environment variable's name (`DB_PASSWORD`), a YAML tag or alias
+/// (`!vault`, `*default`), or a masking marker (`(sensitive value)`,
+/// `[hidden]`, `<redacted>`).
+pub(crate) fn is_reference(value: &str) -> bool {
+    let v = value.trim();
+    let Some(first) = v.bytes().next() else {
+        return true;
+    };
+    if matches!(
+        first,
+        b'$' | b'%' | b'{' | b'[' | b'(' | b'<' | b'!' | b'*' | b'&' | b'@'
+    ) || v.starts_with("#{")
+        || matches!(v.bytes().last(), Some(b'}' | b'>' | b')' | b']'))
+    {
+        return true;
+    }
+    // An environment variable's name: PASSWORD, DB_PASSWORD, API_KEY_2.
+    let env_name = v
+        .bytes()
+        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        && first.is_ascii_uppercase()
+        && (v.contains('_') || v.bytes().all(|b| b.is_ascii_uppercase()));
+    if env_name {
+        return true;
+    }
+    // A URI or secret-manager reference.
+    if let Some((scheme, rest)) = v.split_once(':')
+        && !scheme.is_empty()
+        && scheme.len() <= 24
+        && scheme.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'+' | b'.' | b'-')
+        })
+        && scheme.as_bytes()[0].is_ascii_lowercase()
+        && (rest.starts_with("//") || rest.contains(':') || rest.contains('/'))
+    {
+        return true;
+    }
+    // A dotted chain of identifiers: process.env.API_KEY, settings.SECRET_KEY.
+    let segment = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 32
+            && (s
+                .bytes()
+                .all(|b| b.is_ascii_alphabetic() || b == b'_' || b == b'$')
+                || s.bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'))
+    };
+    if v.contains('.') && v.split('.').all(segment) {
+        return true;
+    }
+    // A path: every segment lower case (random tokens mix cases), or a file name.
+    if v.contains('/') {
+        let lower = v.split('/').all(|s| {
+            s.bytes().all(|b| {
+                b.is_ascii_lowercase()
+                    || b.is_ascii_digit()
+                    || matches!(b, b'.' | b'_' | b'-' | b'~' | b'#')
+            })
+        });
+        let file = v.rsplit_once('.').is_some_and(|(_, ext)| {
+            (1..=5).contains(&ext.len()) && ext.bytes().all(|b| b.is_ascii_lowercase())
+        });
+        if lower || file {
+            return true;
+        }
+    }
+    false
+}
+
 /// The Luhn checksum used by payment cards.
 pub(crate) fn luhn_valid(digits: &[u8]) -> bool {
     if digits.is_empty() {
@@ -140,6 +220,42 @@ mod tests {
             assert!(is_placeholder(p), "{p}");
         }
         assert!(!is_placeholder("q8Vz3kLmP2wXr7Tn"));
+    }
+
+    #[test]
+    fn references_are_not_secrets() {
+        for r in [
+            "${DB_PASSWORD}",
+            "$API_KEY",
+            "%TOKEN%",
+            "process.env.API_KEY",
+            "settings.SECRET_KEY",
+            "os.environ",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db",
+            "vault:secret/data/prod/db#password",
+            "op://Engineering/db/credential",
+            "projects/123/secrets/db-password/versions/latest",
+            "backups/secrets/db-token-2024.json",
+            "DB_PASSWORD",
+            "PASSWORD",
+            "!vault",
+            "(sensitive value)",
+            "[hidden]",
+            "<redacted>",
+            "https://acme.vault.azure.net/secrets/api-key",
+        ] {
+            assert!(is_reference(r), "{r}");
+        }
+        for secret in [
+            "Zq8!kPm2xR",
+            "Q3EGRB4VXLTU7MCN",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzKQ0aB1cD2",
+            "hvs.CAESIJ4k2Lm9",
+            "correct-horse-battery-9",
+        ] {
+            assert!(!is_reference(secret), "{secret}");
+        }
+        assert!(is_word("String") && is_word("required") && !is_word("Summer2024!"));
     }
 
     #[test]
