@@ -1,6 +1,6 @@
 //! The proxy: an MCP server to the client, an MCP client to the upstream
 //! server, built on rmcp's services. Handlers stay thin: `tools/call` and
-//! `tools/list` go through the [`Guard`]; every other request and
+//! `tools/list` go through the [`Guard`](crate::guard::Guard); every other request and
 //! notification is forwarded as it came.
 
 use std::borrow::Cow;
