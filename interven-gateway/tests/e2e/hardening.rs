@@ -274,13 +274,21 @@ async fn sanitize_covers_the_url_and_headers() {
     let local = Engine::default().scan(&request);
     assert_eq!(local.sanitized_url(), v.sanitized_url());
     assert_eq!(local.sanitized_headers(), v.sanitized_headers());
-    // Found only after decoding, the value takes the host with it: DENY.
+    // Found after percent-decoding, the value is mapped back to the bytes that
+    // were sent and replaced there: the encoded form is redacted in place.
     let encoded = ScanRequest::builder("POST", "https://api.x.io/u/jane.doe%40acme.io")
         .build()
         .unwrap();
     let v = gw.client(&gw.agent).scan(&encoded).await.unwrap();
-    assert_eq!(v.decision, Decision::Deny, "{v:?}");
-    assert!(v.has_reason("UNREDACTABLE_VALUE"));
+    assert_eq!(v.decision, Decision::Sanitize, "{v:?}");
+    assert_eq!(
+        v.sanitized_url(),
+        Some("https://api.x.io/u/[REDACTED:EMAIL]")
+    );
+    assert_eq!(
+        Engine::default().scan(&encoded).sanitized_url(),
+        v.sanitized_url()
+    );
 }
 
 /// Items 4, 19, 20: error messages never echo a value; duplicate keys
