@@ -798,6 +798,16 @@ mod tests {
             "api_key = process.env.API_KEY",
             "mysql --password --user app",
             "<password></password>",
+            // Fetched at run time: a call, an index, a secret-manager ARN.
+            "DB_PASSWORD = get_secret(\"prod/db\")",
+            "DB_PASSWORD = get_secret(\"arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db-AbCdEf\")",
+            "api_key = vault.read(\"kv/data/api\")",
+            "token = secrets[\"github\"]",
+            // Masks printed in place of a credential.
+            "API key: sk_live_\u{2022}\u{2022}\u{2022}\u{2022}\u{2022}\u{2022}\u{2022}\u{2022}4242",
+            "api_key: ****************1234",
+            "token: ghp_xxxxxxxxxxxxxxxxxxxx1a2b",
+            "password: ●●●●●●●●",
         ] {
             assert!(
                 types(text, None).is_empty(),
@@ -824,6 +834,14 @@ mod tests {
     #[test]
     fn hard_negatives() {
         for text in [
+            // Documented test cards, with any separators.
+            "In Stripe test mode use 4242 4242 4242 4242 with any CVC",
+            "card 5555-5555-5555-4444",
+            "amex 3782 822463 10005",
+            "visa 4111111111111111",
+            // Reserved example domains.
+            "replace user@example.com with your address",
+            "mail ops@staging.example or qa@ci.test",
             "550e8400-e29b-41d4-a716-446655440000",
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
             "commit 9fceb02d0ae598e95dc970b74767f19372d61af8",

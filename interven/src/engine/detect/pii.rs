@@ -466,7 +466,25 @@ fn email_plausible(email: &str) -> bool {
         "png", "jpg", "jpeg", "gif", "svg", "webp", "js", "css", "ts", "map", "py", "rs", "json",
         "lock",
     ];
-    !FILE_TLDS.contains(&tld.as_str()) && local != "git" && !local.is_empty()
+    !FILE_TLDS.contains(&tld.as_str())
+        && local != "git"
+        && !local.is_empty()
+        && !reserved_domain(domain)
+}
+
+/// A domain reserved for documentation and testing, which no person's
+/// mailbox can be at: `example.com/.net/.org` and their subdomains (RFC
+/// 2606), and the `.example`, `.test`, `.invalid`, `.localhost` top-level
+/// names (RFC 2606, RFC 6761), and `localhost` itself.
+pub(crate) fn reserved_domain(domain: &str) -> bool {
+    let d = domain.trim_end_matches('.').to_ascii_lowercase();
+    let under = |base: &str| d == base || d.ends_with(&format!(".{base}"));
+    ["example.com", "example.net", "example.org"]
+        .iter()
+        .any(|b| under(b))
+        || ["example", "test", "invalid", "localhost"]
+            .iter()
+            .any(|t| under(t))
 }
 
 /// Area 001–899 but 666, group 01–99, serial 0001–9999.
@@ -696,5 +714,19 @@ mod tests {
             "a date without DOB context"
         );
         assert!(types("ts 1700000000000").is_empty());
+        // Reserved documentation and test domains hold no one's mailbox.
+        for reserved in [
+            "user@example.com",
+            "jane@mail.example.org",
+            "ops@example.net",
+            "a.b@shop.example",
+            "dev@api.test",
+            "x@nowhere.invalid",
+            "root@box.localhost",
+        ] {
+            assert!(types(reserved).is_empty(), "{reserved}");
+        }
+        assert_eq!(types("jane@example-clinic.fr"), ["EMAIL"]);
+        assert_eq!(types("jane@examples.com"), ["EMAIL"]);
     }
 }

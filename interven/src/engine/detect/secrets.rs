@@ -884,6 +884,12 @@ impl SecretRules {
                         raw = raw.trim_start_matches(q).trim_end_matches(q);
                         start += q.len_utf8();
                     } else {
+                        // A function call or an index (`get_secret("prod/db")`,
+                        // `vault.read(…)`, `secrets["db"]`) fetches the secret
+                        // at run time: the code holds no credential.
+                        if matches!(text.as_bytes().get(value.end()), Some(b'(' | b'[')) {
+                            continue;
+                        }
                         // A sentence's full stop is not part of the value.
                         raw = raw.trim_end_matches(['.', ',', ';', ':']);
                     }

@@ -59,7 +59,7 @@ pub(crate) fn is_placeholder(value: &str) -> bool {
         "not-a-real",
     ];
     let lower = value.to_ascii_lowercase();
-    if MARKERS.iter().any(|m| lower.contains(m)) {
+    if MARKERS.iter().any(|m| lower.contains(m)) || is_masked(value) {
         return true;
     }
     let mut distinct = [false; 256];
@@ -68,6 +68,23 @@ pub(crate) fn is_placeholder(value: &str) -> bool {
     }
     let distinct = distinct.iter().filter(|&&d| d).count();
     distinct <= 3 || lower.contains("0123456789") || lower.contains("abcdefghij")
+}
+
+/// A masked value: a run of three or more mask characters (`•`, `●`, `*`,
+/// `#`, `█`…) or four or more `x`/`X` inside it, as consoles and receipts
+/// print a credential or card they hide (`sk_live_••••••••4242`, `****1234`,
+/// `xxxx-xxxx-1234`).
+pub(crate) fn is_masked(value: &str) -> bool {
+    const MASKS: &[char] = &['•', '●', '∙', '·', '◦', '*', '#', '█', '░', '▪', '■', '⋅'];
+    let (mut run, mut xs) = (0usize, 0usize);
+    for c in value.chars() {
+        run = if MASKS.contains(&c) { run + 1 } else { 0 };
+        xs = if c == 'x' || c == 'X' { xs + 1 } else { 0 };
+        if run >= 3 || xs >= 4 {
+            return true;
+        }
+    }
+    false
 }
 
 /// A bare word (letters only, up to 24): a type, a label or an English
