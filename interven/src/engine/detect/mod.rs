@@ -3,8 +3,8 @@
 //!
 //! Every string leaf is scanned at any depth, with its object key as
 //! context (`"password": "…"`); so are object keys, numbers of nine digits
-//! or more (as written: the workspace parses JSON with arbitrary
-//! precision), the URL and header values, the columns of CSV and pipe
+//! or more (by their digits: integers are exact up to 19 digits, floats up
+//! to 2^53), the URL and header values, the columns of CSV and pipe
 //! tables under their header, and adjacent string fields joined (a token
 //! split across two fields). Before matching, each text is also seen with
 //! its disguises taken off ([`normalize`]: NFKC, invisible characters,
@@ -196,7 +196,9 @@ impl Detector {
                 push_located(out, path, s, hits, false);
             }
             Value::Number(n) => {
-                // As written (arbitrary precision): a card number stays a card number.
+                // By its digits: an integer (u64/i64) prints exactly, so a card
+                // number stays a card number; a float above 2^53 has already
+                // lost digits (serde_json without `arbitrary_precision`).
                 let s = n.to_string();
                 if s.bytes().filter(u8::is_ascii_digit).count() >= 9 {
                     // A minus sign is not part of the number's digits.
