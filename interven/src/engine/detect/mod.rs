@@ -786,9 +786,42 @@ mod tests {
             "the password for staging is Zq8!kPm2x.",
             "[db]\npassword = Zq8!kPm2x\n",
             "--http-password=Zq8!kPm2x",
+            // Letters only, but random, after a password key.
+            "vpn password is FhJEXngthHqVfcQn",
+            "password: ZaLXbJwvxkpQYAJO",
+            "DB_PASSWORD=cxcWxFzIHvKNUxmV",
+            // Short and foreign password keywords.
+            "creds -> backup / pw: Zq8!kPm2x",
+            "pwd=Zq8!kPm2x",
+            "Das Passwort für den Admin ist Zq8!kPm2x",
+            "la contraseña es Zq8!kPm2x",
+            "mot de passe : Zq8!kPm2x",
+            "senha: Zq8!kPm2x",
+            "wachtwoord: Zq8!kPm2x",
+            "Пароль: Zq8!kPm2x",
+            "パスワード: Zq8!kPm2x",
+            // Credential syntaxes.
+            "define( 'DB_PASSWORD', 'Zq8!kPm2x' );",
+            "machine api.acme.io\n  login wp_user\n  password Zq8!kPm2x\n",
+            "docker login -u svc_backup -p Zq8!kPm2x registry.acme.io",
+            "mysql -u root -p'Zq8!kPm2x' -h db.internal shop",
+            "db.internal:5432:orders:sa:Zq8!kPm2x\n",
         ] {
             assert_eq!(types(text, None), ["PASSWORD"], "{text}");
         }
+        for text in [
+            "redis://:Zq8kPm2xWv7@cache.internal:6379/0",
+            "https://admin:DFUwRptLsbmb@grafana.acme.io/d/abc",
+        ] {
+            assert!(!types(text, None).is_empty(), "{text}");
+        }
+        assert_eq!(
+            types(
+                "env:\n  - name: TWILIO_AUTH_TOKEN\n    value: \"d7b290c60efbd6a16bb550a2174b9153\"\n  - name: LOG_LEVEL\n    value: info\n",
+                None
+            ),
+            ["GENERIC_SECRET"]
+        );
         for text in [
             "password: required",
             "password: String,",
@@ -810,6 +843,13 @@ mod tests {
             "api_key: ****************1234",
             "token: ghp_xxxxxxxxxxxxxxxxxxxx1a2b",
             "password: ●●●●●●●●",
+            // Words, identifiers and ports are not passwords.
+            "password is PasswordInput",
+            "the pw field is required",
+            "docker run -u 1000 -p 8080:80 nginx",
+            "psql -U app -p 5432 -h db",
+            "mkdir -p build/out",
+            "localhost:5432:*:app:${PGPASSWORD}",
         ] {
             assert!(
                 types(text, None).is_empty(),

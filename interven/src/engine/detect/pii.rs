@@ -475,16 +475,18 @@ fn email_plausible(email: &str) -> bool {
 /// A domain reserved for documentation and testing, which no person's
 /// mailbox can be at: `example.com/.net/.org` and their subdomains (RFC
 /// 2606), and the `.example`, `.test`, `.invalid`, `.localhost` top-level
-/// names (RFC 2606, RFC 6761), and `localhost` itself.
+/// names (RFC 2606, RFC 6761), `localhost` itself and any host under or
+/// named `localhost` (`localhost.localdomain`).
 pub(crate) fn reserved_domain(domain: &str) -> bool {
     let d = domain.trim_end_matches('.').to_ascii_lowercase();
     let under = |base: &str| d == base || d.ends_with(&format!(".{base}"));
     ["example.com", "example.net", "example.org"]
         .iter()
         .any(|b| under(b))
-        || ["example", "test", "invalid", "localhost"]
+        || ["example", "test", "invalid", "localhost", "localdomain"]
             .iter()
             .any(|t| under(t))
+        || d.split('.').any(|label| label == "localhost")
 }
 
 /// Area 001–899 but 666, group 01–99, serial 0001–9999.
@@ -723,6 +725,7 @@ mod tests {
             "dev@api.test",
             "x@nowhere.invalid",
             "root@box.localhost",
+            "bob@localhost.localdomain",
         ] {
             assert!(types(reserved).is_empty(), "{reserved}");
         }

@@ -488,7 +488,7 @@ const RULES: &[Rule] = &[
     Rule {
         ty: "DATABASE_URL",
         keywords: &["://"],
-        pattern: r"(?i:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|redis|rediss|amqps?|mssql|sqlserver|clickhouse|cockroachdb|neo4j(?:\+s)?)://[^:/\s@]+:(?P<v>[^@\s/]{3,})@[^\s/]+",
+        pattern: r"(?i:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|redis|rediss|amqps?|mssql|sqlserver|clickhouse|cockroachdb|neo4j(?:\+s)?)://[^:/\s@]*:(?P<v>[^@\s/]{3,})@[^\s/]+",
         check: Check::UrlPassword,
         reach: 512,
     },
@@ -672,7 +672,7 @@ const RULES: &[Rule] = &[
     Rule {
         ty: "PRIVATE_KEY",
         // The END marker of a large key can be far from BEGIN.
-        keywords: &["private key-----"],
+        keywords: &["private key-----", "private key block-----"],
         pattern: r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----(?:(?s:.*?)-----END [A-Z ]{0,16}PRIVATE KEY(?: BLOCK)?-----|[A-Za-z0-9+/=\\\s]{64,})",
         check: Check::Structure,
         reach: 65_536,
@@ -735,6 +735,11 @@ pub(crate) struct SecretRules {
     generic: Regex,
     /// `--password Hunter2!`: a command-line flag and its value.
     flag: Regex,
+    /// Credential syntaxes whose key is implied by their shape
+    /// (`.netrc`, `-u user -p pass`, container env lists).
+    syntaxes: Vec<Regex>,
+    /// `.pgpass` lines: `host:port:database:user:password`.
+    pgpass: Regex,
 }
 
 impl SecretRules {
@@ -780,6 +785,11 @@ impl SecretRules {
             keyword_target,
             generic,
             flag: Regex::new(GENERIC_FLAG).unwrap_or_else(|e| panic!("flag rule: {e}")),
+            syntaxes: CREDENTIAL_SYNTAXES
+                .iter()
+                .map(|p| Regex::new(p).unwrap_or_else(|e| panic!("syntax rule: {e}")))
+                .collect(),
+            pgpass: Regex::new(PGPASS).unwrap_or_else(|e| panic!("pgpass rule: {e}")),
         }
     }
 
@@ -848,6 +858,16 @@ impl SecretRules {
                 }
             }
         }
+        // `.pgpass` lines name no credential: their shape does.
+        if text.bytes().filter(|&b| b == b':').count() >= 4 {
+            for caps in self.pgpass.captures_iter(text) {
+                if let Some(v) = caps.name("v")
+                    && let Some((ty, confidence)) = secret_for_key("password", v.as_str(), true)
+                {
+                    hits.push(Hit::new(Kind::Secret, ty, v.range()).with_confidence(confidence));
+                }
+            }
+        }
         if windows.is_empty() {
             return context;
         }
@@ -867,9 +887,22 @@ impl SecretRules {
             }
             if *slot == RULES.len() {
                 let assignments = captures_in(&self.generic, text, win);
-                for caps in assignments.chain(captures_in(&self.flag, text, win)) {
+                let syntaxes = self
+                    .syntaxes
+                    .iter()
+                    .flat_map(|re| captures_in(re, text, win));
+                for caps in assignments
+                    .chain(captures_in(&self.flag, text, win))
+                    .chain(syntaxes)
+                {
                     let (Some(key), Some(value)) = (caps.name("k"), caps.name("v")) else {
                         continue;
+                    };
+                    // `-p` after `-u user` (docker login, mysql) is the password.
+                    let key = if key.as_str() == "-p" {
+                        "password"
+                    } else {
+                        key.as_str()
                     };
                     let (mut start, mut raw) = (value.start(), value.as_str());
                     // A string prefix (`b"…"`, `r'…'`) is not part of the value.
@@ -893,7 +926,7 @@ impl SecretRules {
                         // A sentence's full stop is not part of the value.
                         raw = raw.trim_end_matches(['.', ',', ';', ':']);
                     }
-                    if let Some((ty, confidence)) = secret_for_key(key.as_str(), raw, true) {
+                    if let Some((ty, confidence)) = secret_for_key(key, raw, true) {
                         hits.push(
                             Hit::new(Kind::Secret, ty, start..start + raw.len())
                                 .with_confidence(confidence),
@@ -1042,6 +1075,27 @@ fn jwt_header_valid(token: &str) -> bool {
 const GENERIC_KEYWORDS: &[&str] = &[
     "pass",
     "pwd",
+    "pw",
+    "kennwort",
+    "contrase",
+    "senha",
+    "wachtwoord",
+    "пароль",
+    "Пароль",
+    "ПАРОЛЬ",
+    "パスワード",
+    "hasło",
+    "haslo",
+    "lösenord",
+    "losenord",
+    "salasana",
+    "şifre",
+    "sifre",
+    "密码",
+    "密碼",
+    "비밀번호",
+    "machine ",
+    " -p",
     "secret",
     "api_key",
     "apikey",
@@ -1057,7 +1111,20 @@ const GENERIC_KEYWORDS: &[&str] = &[
 /// `password=…`, `api_key: …`, `"secret": "…"`, `| token | … |`, `the db
 /// password for staging is …`, `let apiKey = "…"` inside free text. The
 /// value is a quoted string or a run without spaces.
-const GENERIC_ASSIGNMENT: &str = r#"(?i)(?P<k>[a-z0-9_.\-]*(?:pass(?:word|wd|phrase|code)?|pwd|secret[_\-\s]?key|client[_\-\s]?secret|secret|api[_\-\s]?key|access[_\-\s]?key|private[_\-\s]?key|(?:auth|access|api|bot)[_\-\s]?token|token|credentials?)[a-z0-9_.\-]*)(?:\s+(?:for|of|on|to|in)(?:\s+(?:the|this|our|my|your))?\s+[a-z0-9_.\-]{1,32})?["'`]?\s*(?:=>|:=|[:=|>]|\s+is\s+|\s+was\s+)\s*(?P<v>[bBrRuUfF]{0,2}"[^"\n]{1,256}"|[bBrRuUfF]{0,2}'[^'\n]{1,256}'|`[^`\n]{1,256}`|[^\s"'`,;}{)(\]\[<>|]{2,256})"#;
+const GENERIC_ASSIGNMENT: &str = r#"(?i)(?P<k>[a-z0-9_.\-]*(?:pass(?:word|wd|wort|phrase|code)?|pwd|pw|kennwort|contrase[ñn]a|mot de passe|senha|wachtwoord|пароль|パスワード|has[łl]o|l[öo]senord|salasana|[şs]ifre|密码|密碼|비밀번호|secret[_\-\s]?key|client[_\-\s]?secret|secret|api[_\-\s]?key|access[_\-\s]?key|private[_\-\s]?key|(?:auth|access|api|bot)[_\-\s]?token|token|credentials?)[a-z0-9_.\-]*)(?:\s+(?:for|of|on|to|in|für|fur|pour|para|voor|van|de|du|del|da|do|dla|för|til|zu|von)(?:\s+(?:the|this|our|my|your|den|die|das|der|dem|le|la|les|el|los|o|a|het|de|mon|ma|mi|il))?\s+[a-z0-9_.\-]{1,32})?(?:["'`]\s*,|["'`]?\s*(?:=>|:=|[:=|>：]|\s+(?:is|was|ist|est|es|é|är|er|era|war|è|jest|on)\s+))\s*(?P<v>[bBrRuUfF]{0,2}"[^"\n]{1,256}"|[bBrRuUfF]{0,2}'[^'\n]{1,256}'|`[^`\n]{1,256}`|[^\s"'`,;}{)(\]\[<>|]{2,256})"#;
+
+/// Credential syntaxes whose shape names the password: `.netrc`
+/// (`machine h login u password p`), `-u user … -p pass` / `-p'pass'`
+/// (docker login, mysql), and container env lists in YAML where the name
+/// and the value are on separate lines (`- name: X_API_KEY` / `value: "…"`).
+const CREDENTIAL_SYNTAXES: &[&str] = &[
+    r#"(?i)\bmachine\s+\S+\s+login\s+\S+\s+(?P<k>password)\s+(?P<v>"[^"\n]{1,256}"|'[^'\n]{1,256}'|\S{1,256})"#,
+    r#"(?:^|\s)-u\s*\S+\s+(?:[^\s-]\S*\s+|--?[a-z][a-z\-]*(?:=\S+|\s+[^\s-]\S*)?\s+)*?(?P<k>-p)(?:\s+|=)?(?P<v>'[^'\n]{1,256}'|"[^"\n]{1,256}"|[^\s"'`\-][^\s"'`]{1,255})"#,
+    r#"(?m)^[ \t]*-[ \t]+name:[ \t]*["']?(?P<k>[A-Za-z0-9_.\-]{2,64})["']?[ \t]*\r?\n[ \t]+value:[ \t]*(?P<v>"[^"\n]{1,256}"|'[^'\n]{1,256}'|[^\s"'#]{2,256})"#,
+];
+
+/// A `.pgpass` line: `hostname:port:database:username:password`.
+const PGPASS: &str = r"(?m)^[A-Za-z0-9.\-*]{1,253}:(?:[0-9]{1,5}|\*):[^:\s]{1,64}:[^:\s]{1,64}:(?P<v>[^:\s]{6,256})[ \t]*\r?$";
 
 /// `--password Hunter2!`, `-token abc…`: a flag naming a credential, then its value.
 const GENERIC_FLAG: &str = r#"(?i)(?:^|\s)--?(?P<k>[a-z0-9_\-]*(?:pass(?:word|wd|phrase)?|pwd|secret|token|api[_\-]?key|access[_\-]?key|credentials?)[a-z0-9_\-]*)\s+(?P<v>"[^"\n]{1,256}"|'[^'\n]{1,256}'|[^\s"'`-][^\s"'`]{1,255})"#;
@@ -1146,7 +1213,34 @@ pub(crate) fn classify_key(key: &str) -> Option<KeyClass> {
         || ["_pass", "-pass", ".pass", " pass"]
             .iter()
             .any(|p| raw.ends_with(p))
-        || key.trim().ends_with("Pass");
+        || key.trim().ends_with("Pass")
+        || k == "pw"
+        || ["_pw", "-pw", ".pw", " pw"]
+            .iter()
+            .any(|p| raw.ends_with(p))
+        || [
+            "passwort",
+            "kennwort",
+            "contraseña",
+            "contrasena",
+            "mot de passe",
+            "senha",
+            "wachtwoord",
+            "пароль",
+            "パスワード",
+            "hasło",
+            "haslo",
+            "lösenord",
+            "losenord",
+            "salasana",
+            "şifre",
+            "sifre",
+            "密码",
+            "密碼",
+            "비밀번호",
+        ]
+        .iter()
+        .any(|p| key.to_lowercase().contains(p));
     let token = [
         "secret",
         "apikey",
