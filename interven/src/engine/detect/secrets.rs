@@ -761,7 +761,25 @@ impl SecretRules {
             keyword_target.push(Target::Generic);
         }
         // Context words of personal data ride along in the same pass.
-        for k in ["dob", "d.o.b", "birth", "born"] {
+        for k in [
+            "dob",
+            "d.o.b",
+            "birth",
+            "born",
+            "né le",
+            "née le",
+            "ne le",
+            "geboren",
+            "nacid",
+            "nascid",
+            "nato il",
+            "nata il",
+            "naissance",
+            "nacimiento",
+            "nascimento",
+            "nascita",
+            "geburtsdatum",
+        ] {
             keywords.push(k);
             keyword_target.push(Target::DateOfBirth);
         }
