@@ -806,6 +806,7 @@ mod tests {
             "docker login -u svc_backup -p Zq8!kPm2x registry.acme.io",
             "mysql -u root -p'Zq8!kPm2x' -h db.internal shop",
             "db.internal:5432:orders:sa:Zq8!kPm2x\n",
+            "Login for staging: user admin, password Orbit-tango-sunny2. Don't share.",
         ] {
             assert_eq!(types(text, None), ["PASSWORD"], "{text}");
         }
@@ -815,6 +816,13 @@ mod tests {
         ] {
             assert!(!types(text, None).is_empty(), "{text}");
         }
+        assert_eq!(
+            types(
+                "env:\n  - name: DD_APP_KEY\n    value: \"98202dc1bde600f6f45dedeca8921d4e675b12cf\"\n",
+                None
+            ),
+            ["GENERIC_SECRET"]
+        );
         assert_eq!(
             types(
                 "env:\n  - name: TWILIO_AUTH_TOKEN\n    value: \"d7b290c60efbd6a16bb550a2174b9153\"\n  - name: LOG_LEVEL\n    value: info\n",
@@ -849,6 +857,9 @@ mod tests {
             "docker run -u 1000 -p 8080:80 nginx",
             "psql -U app -p 5432 -h db",
             "mkdir -p build/out",
+            "reset your password tomorrow",
+            "the password sha256sum file",
+            "password SHA-256 hashed",
             "localhost:5432:*:app:${PGPASSWORD}",
         ] {
             assert!(

@@ -916,6 +916,12 @@ impl SecretRules {
                     let (Some(key), Some(value)) = (caps.name("k"), caps.name("v")) else {
                         continue;
                     };
+                    // `password Orbit-tango-sunny2` in prose, with no `:`, `=` or
+                    // `is`: only a value that mixes letters and digits with an
+                    // upper-case letter or a symbol (not `password reset`).
+                    let bare = key.start() > 0
+                        && text.as_bytes()[key.start() - 1] != b'-'
+                        && text[key.end()..value.start()].trim().is_empty();
                     // `-p` after `-u user` (docker login, mysql) is the password.
                     let key = if key.as_str() == "-p" {
                         "password"
@@ -943,6 +949,9 @@ impl SecretRules {
                         }
                         // A sentence's full stop is not part of the value.
                         raw = raw.trim_end_matches(['.', ',', ';', ':']);
+                    }
+                    if bare && !mixed_password(raw) {
+                        continue;
                     }
                     if let Some((ty, confidence)) = secret_for_key(key, raw, true) {
                         hits.push(
@@ -1116,6 +1125,9 @@ const GENERIC_KEYWORDS: &[&str] = &[
     " -p",
     "secret",
     "api_key",
+    "app_key",
+    "appkey",
+    "application_key",
     "apikey",
     "api-key",
     "api key",
@@ -1138,8 +1150,20 @@ const GENERIC_ASSIGNMENT: &str = r#"(?i)(?P<k>[a-z0-9_.\-]*(?:pass(?:word|wd|wor
 const CREDENTIAL_SYNTAXES: &[&str] = &[
     r#"(?i)\bmachine\s+\S+\s+login\s+\S+\s+(?P<k>password)\s+(?P<v>"[^"\n]{1,256}"|'[^'\n]{1,256}'|\S{1,256})"#,
     r#"(?:^|\s)-u\s*\S+\s+(?:[^\s-]\S*\s+|--?[a-z][a-z\-]*(?:=\S+|\s+[^\s-]\S*)?\s+)*?(?P<k>-p)(?:\s+|=)?(?P<v>'[^'\n]{1,256}'|"[^"\n]{1,256}"|[^\s"'`\-][^\s"'`]{1,255})"#,
+    r#"(?i)\b(?P<k>password|passwort|passwd|pwd)[ \t]+(?P<v>[^\s"'`,;()]{8,128})"#,
     r#"(?m)^[ \t]*-[ \t]+name:[ \t]*["']?(?P<k>[A-Za-z0-9_.\-]{2,64})["']?[ \t]*\r?\n[ \t]+value:[ \t]*(?P<v>"[^"\n]{1,256}"|'[^'\n]{1,256}'|[^\s"'#]{2,256})"#,
 ];
+
+/// A password written after its keyword with only a space between: letters
+/// and digits mixed with an upper-case letter or a symbol, eight or more.
+fn mixed_password(value: &str) -> bool {
+    let b = value.as_bytes();
+    b.len() >= 8
+        && b.iter().any(u8::is_ascii_alphabetic)
+        && b.iter().any(u8::is_ascii_digit)
+        && b.iter()
+            .any(|c| c.is_ascii_uppercase() || !c.is_ascii_alphanumeric())
+}
 
 /// A `.pgpass` line: `hostname:port:database:username:password`.
 const PGPASS: &str = r"(?m)^[A-Za-z0-9.\-*]{1,253}:(?:[0-9]{1,5}|\*):[^:\s]{1,64}:[^:\s]{1,64}:(?P<v>[^:\s]{6,256})[ \t]*\r?$";
@@ -1274,6 +1298,8 @@ pub(crate) fn classify_key(key: &str) -> Option<KeyClass> {
         "clientkey",
         "sharedkey",
         "xapikey",
+        "appkey",
+        "applicationkey",
     ]
     .iter()
     .any(|p| k.contains(p))
