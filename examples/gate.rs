@@ -19,7 +19,7 @@ async fn main() -> interven::Result<()> {
         (
             "POST",
             "https://api.github.com/repos/o/r/issues",
-            json!({ "title": "mail bob@example.com" }),
+            json!({ "title": "mail bob@acme.io" }),
         ),
         ("DELETE", "https://api.github.com/repos/o/r", json!({})),
     ];

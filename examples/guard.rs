@@ -40,7 +40,7 @@ fn report<T: std::fmt::Display, E: std::fmt::Display>(what: &str, result: Result
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     report("plain", post_message("#ops", "deploy finished"));
-    report("email", post_message("#ops", "ping jane.doe@example.com"));
+    report("email", post_message("#ops", "ping jane.doe@acme.io"));
     // An AWS access key id, built at run time so that secret scanners do not flag this file.
     let key = format!("AKIA{}", "Q3EGRB4VXLTU7MCN");
     report(

@@ -39,7 +39,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .body(&json!({
                     "ticket": {
                         "subject": "Refund question",
-                        "comment": "Customer Jane Roe (jane.roe@example.com, +1 415 555 0132) asks about order 1182."
+                        "comment": "Customer Jane Roe (jane.roe@acme.io, +1 415 555 0132) asks about order 1182."
                     }
                 }))
                 .tool("zendesk")

@@ -914,6 +914,31 @@ mod tests {
         assert!(Verdict::from_json(br#"{"decision":"ALLOW"}"#).is_err());
     }
 
+    /// serde_json's `arbitrary_precision` feature, once enabled anywhere in a
+    /// build, turns numbers inside `#[serde(flatten)]` structs and untagged
+    /// enums into maps; the crate does not enable it, and a gateway answer
+    /// with a float score beside an unknown numeric field reads either way.
+    #[test]
+    fn verdict_reads_numbers_beside_the_flattened_extra_fields() {
+        const ANSWER: &str = r#"{"decision":"ALLOW","risk_score":0.5,"risk_band":"LOW","reason_codes":[],"trace_id":"tr_1","extra_num":3}"#;
+        let from_str: Verdict = serde_json::from_str(ANSWER).unwrap();
+        let from_value: Verdict =
+            serde_json::from_value(serde_json::from_str::<Value>(ANSWER).unwrap()).unwrap();
+        let checked = Verdict::from_json(ANSWER.as_bytes()).unwrap();
+        for v in [&from_str, &from_value, &checked] {
+            assert_eq!(v.decision, Decision::Allow);
+            assert!((v.risk_score - 0.5).abs() < f64::EPSILON);
+            assert_eq!(v.extra["extra_num"], json!(3));
+            assert_eq!(v.extra["extra_num"].as_u64(), Some(3));
+            assert_eq!(v.extra.len(), 1);
+        }
+        let back = serde_json::to_string(&checked).unwrap();
+        assert!(
+            back.contains(r#""extra_num":3"#) && back.contains(r#""risk_score":0.5"#),
+            "{back}"
+        );
+    }
+
     #[test]
     fn risk_band_bounds() {
         assert_eq!(RiskBand::from_score(0.0), RiskBand::Low);

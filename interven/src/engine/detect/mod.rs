@@ -3,8 +3,8 @@
 //!
 //! Every string leaf is scanned at any depth, with its object key as
 //! context (`"password": "…"`); so are object keys, numbers of nine digits
-//! or more (as written: the workspace parses JSON with arbitrary
-//! precision), the URL and header values, the columns of CSV and pipe
+//! or more (by their digits: integers are exact up to 19 digits, floats up
+//! to 2^53), the URL and header values, the columns of CSV and pipe
 //! tables under their header, and adjacent string fields joined (a token
 //! split across two fields). Before matching, each text is also seen with
 //! its disguises taken off ([`normalize`]: NFKC, invisible characters,
@@ -209,7 +209,9 @@ impl Detector {
                 push_located(out, path, s, hits, false);
             }
             Value::Number(n) => {
-                // As written (arbitrary precision): a card number stays a card number.
+                // By its digits: an integer (u64/i64) prints exactly, so a card
+                // number stays a card number; a float above 2^53 has already
+                // lost digits (serde_json without `arbitrary_precision`).
                 let s = n.to_string();
                 if s.bytes().filter(u8::is_ascii_digit).count() >= 9 {
                     // A minus sign is not part of the number's digits.
@@ -797,9 +799,50 @@ mod tests {
             "the password for staging is Zq8!kPm2x.",
             "[db]\npassword = Zq8!kPm2x\n",
             "--http-password=Zq8!kPm2x",
+            // Letters only, but random, after a password key.
+            "vpn password is FhJEXngthHqVfcQn",
+            "password: ZaLXbJwvxkpQYAJO",
+            "DB_PASSWORD=cxcWxFzIHvKNUxmV",
+            // Short and foreign password keywords.
+            "creds -> backup / pw: Zq8!kPm2x",
+            "pwd=Zq8!kPm2x",
+            "Das Passwort für den Admin ist Zq8!kPm2x",
+            "la contraseña es Zq8!kPm2x",
+            "mot de passe : Zq8!kPm2x",
+            "senha: Zq8!kPm2x",
+            "wachtwoord: Zq8!kPm2x",
+            "Пароль: Zq8!kPm2x",
+            "パスワード: Zq8!kPm2x",
+            // Credential syntaxes.
+            "define( 'DB_PASSWORD', 'Zq8!kPm2x' );",
+            "machine api.acme.io\n  login wp_user\n  password Zq8!kPm2x\n",
+            "docker login -u svc_backup -p Zq8!kPm2x registry.acme.io",
+            "mysql -u root -p'Zq8!kPm2x' -h db.internal shop",
+            "db.internal:5432:orders:sa:Zq8!kPm2x\n",
+            "Login for staging: user admin, password Orbit-tango-sunny2. Don't share.",
         ] {
             assert_eq!(types(text, None), ["PASSWORD"], "{text}");
         }
+        for text in [
+            "redis://:Zq8kPm2xWv7@cache.internal:6379/0",
+            "https://admin:DFUwRptLsbmb@grafana.acme.io/d/abc",
+        ] {
+            assert!(!types(text, None).is_empty(), "{text}");
+        }
+        assert_eq!(
+            types(
+                "env:\n  - name: DD_APP_KEY\n    value: \"98202dc1bde600f6f45dedeca8921d4e675b12cf\"\n",
+                None
+            ),
+            ["GENERIC_SECRET"]
+        );
+        assert_eq!(
+            types(
+                "env:\n  - name: TWILIO_AUTH_TOKEN\n    value: \"d7b290c60efbd6a16bb550a2174b9153\"\n  - name: LOG_LEVEL\n    value: info\n",
+                None
+            ),
+            ["GENERIC_SECRET"]
+        );
         for text in [
             "password: required",
             "password: String,",
@@ -811,6 +854,26 @@ mod tests {
             "api_key = process.env.API_KEY",
             "mysql --password --user app",
             "<password></password>",
+            // Fetched at run time: a call, an index, a secret-manager ARN.
+            "DB_PASSWORD = get_secret(\"prod/db\")",
+            "DB_PASSWORD = get_secret(\"arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db-AbCdEf\")",
+            "api_key = vault.read(\"kv/data/api\")",
+            "token = secrets[\"github\"]",
+            // Masks printed in place of a credential.
+            "API key: sk_live_\u{2022}\u{2022}\u{2022}\u{2022}\u{2022}\u{2022}\u{2022}\u{2022}4242",
+            "api_key: ****************1234",
+            "token: ghp_xxxxxxxxxxxxxxxxxxxx1a2b",
+            "password: ●●●●●●●●",
+            // Words, identifiers and ports are not passwords.
+            "password is PasswordInput",
+            "the pw field is required",
+            "docker run -u 1000 -p 8080:80 nginx",
+            "psql -U app -p 5432 -h db",
+            "mkdir -p build/out",
+            "reset your password tomorrow",
+            "the password sha256sum file",
+            "password SHA-256 hashed",
+            "localhost:5432:*:app:${PGPASSWORD}",
         ] {
             assert!(
                 types(text, None).is_empty(),
@@ -837,6 +900,14 @@ mod tests {
     #[test]
     fn hard_negatives() {
         for text in [
+            // Documented test cards, with any separators.
+            "In Stripe test mode use 4242 4242 4242 4242 with any CVC",
+            "card 5555-5555-5555-4444",
+            "amex 3782 822463 10005",
+            "visa 4111111111111111",
+            // Reserved example domains.
+            "replace user@example.com with your address",
+            "mail ops@staging.example or qa@ci.test",
             "550e8400-e29b-41d4-a716-446655440000",
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
             "commit 9fceb02d0ae598e95dc970b74767f19372d61af8",

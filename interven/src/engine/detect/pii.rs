@@ -10,7 +10,7 @@ use crate::engine::{Confidence, FindingKind as Kind};
 
 /// A date as people write it: `1983-03-04`, `04/03/1983`, `4.03.1983`,
 /// `March 04, 1983`, `28 May 1998`, `Mar 4 1983`, `4th of March 1983`.
-pub(crate) const DATE: &str = r"(?:[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{1,2}[/.\-][0-9]{1,2}[/.\-][0-9]{2,4}|[0-9]{1,2}(?:st|nd|rd|th)?\.?(?: of)? (?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?,? [0-9]{4}|(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? [0-9]{1,2}(?:st|nd|rd|th)?,? [0-9]{4})";
+pub(crate) const DATE: &str = r"(?:[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{1,2}[/.\-][0-9]{1,2}[/.\-][0-9]{2,4}|[0-9]{1,2}(?:st|nd|rd|th)?\.?(?: of)? (?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?,? [0-9]{4}|(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? [0-9]{1,2}(?:st|nd|rd|th)?,? [0-9]{4}|[0-9]{1,2}(?:er|\.|º|°)?(?: de)? (?i:janvier|février|fevrier|mars|avril|mai|juin|juillet|août|aout|septembre|octobre|novembre|décembre|decembre|januar|jänner|februar|märz|maerz|april|juni|juli|august|oktober|dezember|enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|setiembre|octubre|noviembre|diciembre|janeiro|fevereiro|março|marco|maio|junho|julho|setembro|outubro|novembro|dezembro|gennaio|febbraio|aprile|maggio|giugno|luglio|settembre|ottobre|dicembre|januari|februari|maart|mei|augustus)(?: de)?,? [0-9]{4})";
 
 /// The latest year a date beside a name is taken for a date of birth.
 const LATEST_BIRTH_YEAR: u32 = 2012;
@@ -18,6 +18,8 @@ const LATEST_BIRTH_YEAR: u32 = 2012;
 pub(crate) struct PiiRules {
     email: Regex,
     email_obfuscated: Regex,
+    email_spelled: Regex,
+    ssn_slashes: Regex,
     date: Regex,
     name: Regex,
     ssn_bare: Regex,
@@ -39,19 +41,25 @@ impl PiiRules {
             email_obfuscated: re(
                 r"(?i)[a-z0-9][a-z0-9._%+\-]{0,63}\s*[\[\(\{<]\s*at\s*[\]\)\}>]\s*[a-z0-9][a-z0-9\-]{0,62}(?:\s*(?:[\[\(\{<]\s*dot\s*[\]\)\}>]|\.)\s*[a-z0-9\-]{1,63})+",
             ),
+            // `jane.doe at acme dot io`, `JANE AT ACME DOT IO`, `jane @ acme . io`,
+            // ending in a common top-level domain.
+            email_spelled: re(&format!(
+                r"(?i)\b[a-z0-9][a-z0-9._%+\-]{{0,63}}(?:\s+at\s+|\s*@\s+|\s+@\s*)[a-z0-9][a-z0-9\-]{{0,62}}(?:(?:\s+dot\s+|\s*\.\s+|\s+\.\s*|\.)[a-z0-9\-]{{1,63}})*?(?:\s+dot\s+|\s*\.\s+|\s+\.\s*|\.)(?:{TLDS})\b"
+            )),
+            ssn_slashes: re(r"\b[0-9]{3}/[0-9]{2}/[0-9]{4}\b"),
             date: re(DATE),
             name: re(r"\b[A-Z][a-z]+,? [A-Z][a-z]+\b"),
             ssn_bare: re(r"[0-9]{9}"),
             phone_intl: re(r"\+[1-9][0-9]{0,3}(?:[ .\-]?\(?[0-9]{1,4}\)?){2,5}"),
             phone_national: re(
-                r"\(?[2-9][0-9]{2}\)?[ .\-][0-9]{3}[ .\-][0-9]{4}|0[1-9][0-9]{1,3}[ \-][0-9]{3,4}[ \-][0-9]{3,4}|0[1-9][0-9]{3} [0-9]{6}",
+                r"\(?[2-9][0-9]{2}\)?[ .\-][0-9]{3}[ .\-][0-9]{4}|0[1-9][0-9]{1,3}[ \-][0-9]{3,4}[ \-][0-9]{3,4}|0[1-9][0-9]{3} [0-9]{6}|0[1-9](?:[ .][0-9]{2}){4}",
             ),
             ssn: re(
                 r"[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4}|[0-9]{3}\.[0-9]{2}\.[0-9]{4}",
             ),
-            iban: re(r"[A-Z]{2}[0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?"),
+            iban: re(r"[A-Z]{2}[0-9]{2}(?:[ \-]?[A-Z0-9]{4}){2,7}(?:[ \-]?[A-Z0-9]{1,3})?"),
             dob: re(&format!(
-                r#"(?i:\bdob\b|d\.o\.b\.?|date[ _\-]?of[ _\-]?birth|birth[ _\-]?date|birthday|born(?: on)?)["']?\s*[:=]?\s*["']?(?P<v>{DATE})"#
+                r#"(?i:\bdob\b|d\.o\.b\.?|date[ _\-]?of[ _\-]?birth|birth[ _\-]?date|birthday|born(?: on)?|n[ée]e? le|geboren(?: am| op)?|nacid[oa](?: el)?|nascid[oa](?: em)?|nat[oa] il|fecha de nacimiento|date de naissance|geburtsdatum|data de nascimento|data di nascita)["']?\s*[:=]?\s*["']?(?P<v>{DATE})"#
             )),
             passport: re(
                 r#"(?i:passport)(?:[ _\-]?(?i:no\.?|number|num|nr|#))?["']?\s*[:=#]?\s*["']?(?P<v>[A-Z0-9]{6,9})"#,
@@ -88,6 +96,19 @@ impl PiiRules {
                 }
             }
         }
+        if spelled_at(text) {
+            for m in self
+                .email_spelled
+                .find_iter(text)
+                .take(super::MAX_FINDINGS + 1)
+            {
+                if bounded(text, m.start(), m.end()) && !overlaps(hits, &m.range()) {
+                    hits.push(
+                        Hit::new(Kind::Pii, "EMAIL", m.range()).with_confidence(Confidence::Low),
+                    );
+                }
+            }
+        }
         let shape = Shape::of(bytes);
         {
             if context.date_of_birth {
@@ -101,6 +122,12 @@ impl PiiRules {
                 self.scan_dates_beside_names(text, hits);
             }
             if context.ssn {
+                for m in self.ssn_slashes.find_iter(text) {
+                    let v = m.as_str();
+                    if ssn_valid(&v[..3], &v[4..6], &v[7..]) {
+                        hits.push(Hit::new(Kind::Pii, "US_SSN", m.range()));
+                    }
+                }
                 for m in self.ssn_bare.find_iter(text) {
                     let v = m.as_str();
                     if bounded(text, m.start(), m.end()) && ssn_valid(&v[..3], &v[3..5], &v[5..]) {
@@ -348,6 +375,14 @@ fn url_userinfo(text: &str, start: usize) -> bool {
 }
 
 /// `[at]`, `(at)`, `{at}`, `<at>` (any case, spaces allowed) somewhere in the text.
+/// Common top-level domains: a spelled-out address must end in one.
+const TLDS: &str = "com|org|net|io|dev|ai|app|co|edu|gov|info|me|us|uk|de|fr|es|it|nl|be|ch|at|se|no|dk|fi|pl|pt|br|ca|au|in|jp|cn|ru|eu|biz|tech|cloud|xyz";
+
+/// ` at `, ` AT ` or a spaced `@` somewhere in the text.
+fn spelled_at(text: &str) -> bool {
+    text.contains(" at ") || text.contains(" AT ") || text.contains(" @") || text.contains("@ ")
+}
+
 fn bracketed_at(bytes: &[u8]) -> bool {
     bytes.windows(3).any(|w| {
         w[0].eq_ignore_ascii_case(&b'a')
@@ -466,7 +501,27 @@ fn email_plausible(email: &str) -> bool {
         "png", "jpg", "jpeg", "gif", "svg", "webp", "js", "css", "ts", "map", "py", "rs", "json",
         "lock",
     ];
-    !FILE_TLDS.contains(&tld.as_str()) && local != "git" && !local.is_empty()
+    !FILE_TLDS.contains(&tld.as_str())
+        && local != "git"
+        && !local.is_empty()
+        && !reserved_domain(domain)
+}
+
+/// A domain reserved for documentation and testing, which no person's
+/// mailbox can be at: `example.com/.net/.org` and their subdomains (RFC
+/// 2606), and the `.example`, `.test`, `.invalid`, `.localhost` top-level
+/// names (RFC 2606, RFC 6761), `localhost` itself and any host under or
+/// named `localhost` (`localhost.localdomain`).
+pub(crate) fn reserved_domain(domain: &str) -> bool {
+    let d = domain.trim_end_matches('.').to_ascii_lowercase();
+    let under = |base: &str| d == base || d.ends_with(&format!(".{base}"));
+    ["example.com", "example.net", "example.org"]
+        .iter()
+        .any(|b| under(b))
+        || ["example", "test", "invalid", "localhost", "localdomain"]
+            .iter()
+            .any(|t| under(t))
+        || d.split('.').any(|label| label == "localhost")
 }
 
 /// Area 001–899 but 666, group 01–99, serial 0001–9999.
@@ -534,7 +589,10 @@ fn card_valid(candidate: &str) -> bool {
 
 /// Country length and the ISO 13616 mod-97 check.
 fn iban_valid(candidate: &str) -> bool {
-    let iban: String = candidate.chars().filter(|c| !c.is_whitespace()).collect();
+    let iban: String = candidate
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .collect();
     let Some(expected) = iban_length(&iban[..2]) else {
         return false;
     };
@@ -679,6 +737,40 @@ mod tests {
         );
         assert_eq!(types("DOB: 1990-04-12"), ["DATE_OF_BIRTH"]);
         assert_eq!(types("passport no. X1234567"), ["PASSPORT_NUMBER"]);
+        // Dates of birth in other languages, by keyword or beside a name.
+        for text in [
+            "Patient Sofia Farouk, né le 17 mai 1998, presented",
+            "Hans Weber, geboren am 3. März 1985 in Köln",
+            "Lucía Gómez, nacida el 9 de agosto de 1991",
+            "Ana Souza nascida em 12 de março de 1979",
+            "Giulia Rossi, nata il 4 maggio 1990",
+        ] {
+            let found = types(text);
+            assert!(
+                !found.is_empty() && found.iter().all(|t| t == "DATE_OF_BIRTH"),
+                "{text}: {found:?}"
+            );
+        }
+        assert!(types("release on 17 mai 2024").is_empty());
+        // Spelled-out e-mails, slashed SSNs, dashed IBANs, French numbers.
+        for (text, ty) in [
+            ("reach ingrid.tanaka at acme dot io today", "EMAIL"),
+            ("reach fatima.farouk AT hooli DOT dev today", "EMAIL"),
+            ("reach elena.patel @ gmail . com today", "EMAIL"),
+            ("Sofia Patel, SSN 326/23/8952, start", "US_SSN"),
+            ("IBAN DE89-3704-0044-0532-0130-00", "IBAN"),
+            ("name,phone\nOlu Schmidt,06 17 68 37 66\n", "PHONE_NUMBER"),
+        ] {
+            assert_eq!(types(text), [ty], "{text}");
+        }
+        for text in [
+            "meet at noon at the office",
+            "look at README dot md",
+            "price 12/05/2024 at 10 am",
+            "DE89-3704-0044-0532-0130-01",
+        ] {
+            assert!(types(text).is_empty(), "{text}: {:?}", types(text));
+        }
     }
 
     #[test]
@@ -696,5 +788,20 @@ mod tests {
             "a date without DOB context"
         );
         assert!(types("ts 1700000000000").is_empty());
+        // Reserved documentation and test domains hold no one's mailbox.
+        for reserved in [
+            "user@example.com",
+            "jane@mail.example.org",
+            "ops@example.net",
+            "a.b@shop.example",
+            "dev@api.test",
+            "x@nowhere.invalid",
+            "root@box.localhost",
+            "bob@localhost.localdomain",
+        ] {
+            assert!(types(reserved).is_empty(), "{reserved}");
+        }
+        assert_eq!(types("jane@example-clinic.fr"), ["EMAIL"]);
+        assert_eq!(types("jane@examples.com"), ["EMAIL"]);
     }
 }

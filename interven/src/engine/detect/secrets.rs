@@ -488,7 +488,7 @@ const RULES: &[Rule] = &[
     Rule {
         ty: "DATABASE_URL",
         keywords: &["://"],
-        pattern: r"(?i:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|redis|rediss|amqps?|mssql|sqlserver|clickhouse|cockroachdb|neo4j(?:\+s)?)://[^:/\s@]+:(?P<v>[^@\s/]{3,})@[^\s/]+",
+        pattern: r"(?i:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|redis|rediss|amqps?|mssql|sqlserver|clickhouse|cockroachdb|neo4j(?:\+s)?)://[^:/\s@]*:(?P<v>[^@\s/]{3,})@[^\s/]+",
         check: Check::UrlPassword,
         reach: 512,
     },
@@ -672,7 +672,7 @@ const RULES: &[Rule] = &[
     Rule {
         ty: "PRIVATE_KEY",
         // The END marker of a large key can be far from BEGIN.
-        keywords: &["private key-----"],
+        keywords: &["private key-----", "private key block-----"],
         pattern: r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?-----(?:(?s:.*?)-----END [A-Z ]{0,16}PRIVATE KEY(?: BLOCK)?-----|[A-Za-z0-9+/=\\\s]{64,})",
         check: Check::Structure,
         reach: 65_536,
@@ -740,6 +740,11 @@ pub(crate) struct SecretRules {
     generic: Regex,
     /// `--password Hunter2!`: a command-line flag and its value.
     flag: Regex,
+    /// Credential syntaxes whose key is implied by their shape
+    /// (`.netrc`, `-u user -p pass`, container env lists).
+    syntaxes: Vec<Regex>,
+    /// `.pgpass` lines: `host:port:database:user:password`.
+    pgpass: Regex,
 }
 
 impl SecretRules {
@@ -761,7 +766,25 @@ impl SecretRules {
             keyword_target.push(Target::Generic);
         }
         // Context words of personal data ride along in the same pass.
-        for k in ["dob", "d.o.b", "birth", "born"] {
+        for k in [
+            "dob",
+            "d.o.b",
+            "birth",
+            "born",
+            "né le",
+            "née le",
+            "ne le",
+            "geboren",
+            "nacid",
+            "nascid",
+            "nato il",
+            "nata il",
+            "naissance",
+            "nacimiento",
+            "nascimento",
+            "nascita",
+            "geburtsdatum",
+        ] {
             keywords.push(k);
             keyword_target.push(Target::DateOfBirth);
         }
@@ -785,6 +808,11 @@ impl SecretRules {
             keyword_target,
             generic,
             flag: Regex::new(GENERIC_FLAG).unwrap_or_else(|e| panic!("flag rule: {e}")),
+            syntaxes: CREDENTIAL_SYNTAXES
+                .iter()
+                .map(|p| Regex::new(p).unwrap_or_else(|e| panic!("syntax rule: {e}")))
+                .collect(),
+            pgpass: Regex::new(PGPASS).unwrap_or_else(|e| panic!("pgpass rule: {e}")),
         }
     }
 
@@ -853,6 +881,16 @@ impl SecretRules {
                 }
             }
         }
+        // `.pgpass` lines name no credential: their shape does.
+        if text.bytes().filter(|&b| b == b':').count() >= 4 {
+            for caps in self.pgpass.captures_iter(text) {
+                if let Some(v) = caps.name("v")
+                    && let Some((ty, confidence)) = secret_for_key("password", v.as_str(), true)
+                {
+                    hits.push(Hit::new(Kind::Secret, ty, v.range()).with_confidence(confidence));
+                }
+            }
+        }
         if windows.is_empty() {
             return context;
         }
@@ -872,9 +910,28 @@ impl SecretRules {
             }
             if *slot == RULES.len() {
                 let assignments = captures_in(&self.generic, text, win);
-                for caps in assignments.chain(captures_in(&self.flag, text, win)) {
+                let syntaxes = self
+                    .syntaxes
+                    .iter()
+                    .flat_map(|re| captures_in(re, text, win));
+                for caps in assignments
+                    .chain(captures_in(&self.flag, text, win))
+                    .chain(syntaxes)
+                {
                     let (Some(key), Some(value)) = (caps.name("k"), caps.name("v")) else {
                         continue;
+                    };
+                    // `password Orbit-tango-sunny2` in prose, with no `:`, `=` or
+                    // `is`: only a value that mixes letters and digits with an
+                    // upper-case letter or a symbol (not `password reset`).
+                    let bare = key.start() > 0
+                        && text.as_bytes()[key.start() - 1] != b'-'
+                        && text[key.end()..value.start()].trim().is_empty();
+                    // `-p` after `-u user` (docker login, mysql) is the password.
+                    let key = if key.as_str() == "-p" {
+                        "password"
+                    } else {
+                        key.as_str()
                     };
                     let (mut start, mut raw) = (value.start(), value.as_str());
                     // A string prefix (`b"…"`, `r'…'`) is not part of the value.
@@ -889,10 +946,19 @@ impl SecretRules {
                         raw = raw.trim_start_matches(q).trim_end_matches(q);
                         start += q.len_utf8();
                     } else {
+                        // A function call or an index (`get_secret("prod/db")`,
+                        // `vault.read(…)`, `secrets["db"]`) fetches the secret
+                        // at run time: the code holds no credential.
+                        if matches!(text.as_bytes().get(value.end()), Some(b'(' | b'[')) {
+                            continue;
+                        }
                         // A sentence's full stop is not part of the value.
                         raw = raw.trim_end_matches(['.', ',', ';', ':']);
                     }
-                    if let Some((ty, confidence)) = secret_for_key(key.as_str(), raw, true) {
+                    if bare && !mixed_password(raw) {
+                        continue;
+                    }
+                    if let Some((ty, confidence)) = secret_for_key(key, raw, true) {
                         hits.push(
                             Hit::new(Kind::Secret, ty, start..start + raw.len())
                                 .with_confidence(confidence),
@@ -1041,8 +1107,32 @@ fn jwt_header_valid(token: &str) -> bool {
 const GENERIC_KEYWORDS: &[&str] = &[
     "pass",
     "pwd",
+    "pw",
+    "kennwort",
+    "contrase",
+    "senha",
+    "wachtwoord",
+    "пароль",
+    "Пароль",
+    "ПАРОЛЬ",
+    "パスワード",
+    "hasło",
+    "haslo",
+    "lösenord",
+    "losenord",
+    "salasana",
+    "şifre",
+    "sifre",
+    "密码",
+    "密碼",
+    "비밀번호",
+    "machine ",
+    " -p",
     "secret",
     "api_key",
+    "app_key",
+    "appkey",
+    "application_key",
     "apikey",
     "api-key",
     "api key",
@@ -1056,7 +1146,32 @@ const GENERIC_KEYWORDS: &[&str] = &[
 /// `password=…`, `api_key: …`, `"secret": "…"`, `| token | … |`, `the db
 /// password for staging is …`, `let apiKey = "…"` inside free text. The
 /// value is a quoted string or a run without spaces.
-const GENERIC_ASSIGNMENT: &str = r#"(?i)(?P<k>[a-z0-9_.\-]*(?:pass(?:word|wd|phrase|code)?|pwd|secret[_\-\s]?key|client[_\-\s]?secret|secret|api[_\-\s]?key|access[_\-\s]?key|private[_\-\s]?key|(?:auth|access|api|bot)[_\-\s]?token|token|credentials?)[a-z0-9_.\-]*)(?:\s+(?:for|of|on|to|in)(?:\s+(?:the|this|our|my|your))?\s+[a-z0-9_.\-]{1,32})?["'`]?\s*(?:=>|:=|[:=|>]|\s+is\s+|\s+was\s+)\s*(?P<v>[bBrRuUfF]{0,2}"[^"\n]{1,256}"|[bBrRuUfF]{0,2}'[^'\n]{1,256}'|`[^`\n]{1,256}`|[^\s"'`,;}{)(\]\[<>|]{2,256})"#;
+const GENERIC_ASSIGNMENT: &str = r#"(?i)(?P<k>[a-z0-9_.\-]*(?:pass(?:word|wd|wort|phrase|code)?|pwd|pw|kennwort|contrase[ñn]a|mot de passe|senha|wachtwoord|пароль|パスワード|has[łl]o|l[öo]senord|salasana|[şs]ifre|密码|密碼|비밀번호|secret[_\-\s]?key|client[_\-\s]?secret|secret|api[_\-\s]?key|access[_\-\s]?key|private[_\-\s]?key|(?:auth|access|api|bot)[_\-\s]?token|token|credentials?)[a-z0-9_.\-]*)(?:\s+(?:for|of|on|to|in|für|fur|pour|para|voor|van|de|du|del|da|do|dla|för|til|zu|von)(?:\s+(?:the|this|our|my|your|den|die|das|der|dem|le|la|les|el|los|o|a|het|de|mon|ma|mi|il))?\s+[a-z0-9_.\-]{1,32})?(?:["'`]\s*,|["'`]?\s*(?:=>|:=|[:=|>：]|\s+(?:is|was|ist|est|es|é|är|er|era|war|è|jest|on)\s+))\s*(?P<v>[bBrRuUfF]{0,2}"[^"\n]{1,256}"|[bBrRuUfF]{0,2}'[^'\n]{1,256}'|`[^`\n]{1,256}`|[^\s"'`,;}{)(\]\[<>|]{2,256})"#;
+
+/// Credential syntaxes whose shape names the password: `.netrc`
+/// (`machine h login u password p`), `-u user … -p pass` / `-p'pass'`
+/// (docker login, mysql), and container env lists in YAML where the name
+/// and the value are on separate lines (`- name: X_API_KEY` / `value: "…"`).
+const CREDENTIAL_SYNTAXES: &[&str] = &[
+    r#"(?i)\bmachine\s+\S+\s+login\s+\S+\s+(?P<k>password)\s+(?P<v>"[^"\n]{1,256}"|'[^'\n]{1,256}'|\S{1,256})"#,
+    r#"(?:^|\s)-u\s*\S+\s+(?:[^\s-]\S*\s+|--?[a-z][a-z\-]*(?:=\S+|\s+[^\s-]\S*)?\s+)*?(?P<k>-p)(?:\s+|=)?(?P<v>'[^'\n]{1,256}'|"[^"\n]{1,256}"|[^\s"'`\-][^\s"'`]{1,255})"#,
+    r#"(?i)\b(?P<k>password|passwort|passwd|pwd)[ \t]+(?P<v>[^\s"'`,;()]{8,128})"#,
+    r#"(?m)^[ \t]*-[ \t]+name:[ \t]*["']?(?P<k>[A-Za-z0-9_.\-]{2,64})["']?[ \t]*\r?\n[ \t]+value:[ \t]*(?P<v>"[^"\n]{1,256}"|'[^'\n]{1,256}'|[^\s"'#]{2,256})"#,
+];
+
+/// A password written after its keyword with only a space between: letters
+/// and digits mixed with an upper-case letter or a symbol, eight or more.
+fn mixed_password(value: &str) -> bool {
+    let b = value.as_bytes();
+    b.len() >= 8
+        && b.iter().any(u8::is_ascii_alphabetic)
+        && b.iter().any(u8::is_ascii_digit)
+        && b.iter()
+            .any(|c| c.is_ascii_uppercase() || !c.is_ascii_alphanumeric())
+}
+
+/// A `.pgpass` line: `hostname:port:database:username:password`.
+const PGPASS: &str = r"(?m)^[A-Za-z0-9.\-*]{1,253}:(?:[0-9]{1,5}|\*):[^:\s]{1,64}:[^:\s]{1,64}:(?P<v>[^:\s]{6,256})[ \t]*\r?$";
 
 /// `--password Hunter2!`, `-token abc…`: a flag naming a credential, then its value.
 const GENERIC_FLAG: &str = r#"(?i)(?:^|\s)--?(?P<k>[a-z0-9_\-]*(?:pass(?:word|wd|phrase)?|pwd|secret|token|api[_\-]?key|access[_\-]?key|credentials?)[a-z0-9_\-]*)\s+(?P<v>"[^"\n]{1,256}"|'[^'\n]{1,256}'|[^\s"'`-][^\s"'`]{1,255})"#;
@@ -1145,7 +1260,34 @@ pub(crate) fn classify_key(key: &str) -> Option<KeyClass> {
         || ["_pass", "-pass", ".pass", " pass"]
             .iter()
             .any(|p| raw.ends_with(p))
-        || key.trim().ends_with("Pass");
+        || key.trim().ends_with("Pass")
+        || k == "pw"
+        || ["_pw", "-pw", ".pw", " pw"]
+            .iter()
+            .any(|p| raw.ends_with(p))
+        || [
+            "passwort",
+            "kennwort",
+            "contraseña",
+            "contrasena",
+            "mot de passe",
+            "senha",
+            "wachtwoord",
+            "пароль",
+            "パスワード",
+            "hasło",
+            "haslo",
+            "lösenord",
+            "losenord",
+            "salasana",
+            "şifre",
+            "sifre",
+            "密码",
+            "密碼",
+            "비밀번호",
+        ]
+        .iter()
+        .any(|p| key.to_lowercase().contains(p));
     let token = [
         "secret",
         "apikey",
@@ -1161,6 +1303,8 @@ pub(crate) fn classify_key(key: &str) -> Option<KeyClass> {
         "clientkey",
         "sharedkey",
         "xapikey",
+        "appkey",
+        "applicationkey",
     ]
     .iter()
     .any(|p| k.contains(p))

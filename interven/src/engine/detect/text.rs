@@ -59,7 +59,7 @@ pub(crate) fn is_placeholder(value: &str) -> bool {
         "not-a-real",
     ];
     let lower = value.to_ascii_lowercase();
-    if MARKERS.iter().any(|m| lower.contains(m)) {
+    if MARKERS.iter().any(|m| lower.contains(m)) || is_masked(value) {
         return true;
     }
     let mut distinct = [false; 256];
@@ -70,10 +70,52 @@ pub(crate) fn is_placeholder(value: &str) -> bool {
     distinct <= 3 || lower.contains("0123456789") || lower.contains("abcdefghij")
 }
 
+/// A masked value: a run of three or more mask characters (`•`, `●`, `*`,
+/// `#`, `█`…) or four or more `x`/`X` inside it, as consoles and receipts
+/// print a credential or card they hide (`sk_live_••••••••4242`, `****1234`,
+/// `xxxx-xxxx-1234`).
+pub(crate) fn is_masked(value: &str) -> bool {
+    const MASKS: &[char] = &['•', '●', '∙', '·', '◦', '*', '#', '█', '░', '▪', '■', '⋅'];
+    let (mut run, mut xs) = (0usize, 0usize);
+    for c in value.chars() {
+        run = if MASKS.contains(&c) { run + 1 } else { 0 };
+        xs = if c == 'x' || c == 'X' { xs + 1 } else { 0 };
+        if run >= 3 || xs >= 4 {
+            return true;
+        }
+    }
+    false
+}
+
+/// Letters only, but random rather than a word or an identifier: ten or
+/// more, upper and lower case mixed, the case changing at least every third
+/// letter and fewer vowels than language has (`FhJEXngthHqVfcQn`, not
+/// `PasswordInput`, `required`, `getElementById`).
+pub(crate) fn is_random_letters(value: &str) -> bool {
+    let b = value.as_bytes();
+    if b.len() < 10 || b.len() > 128 || !b.iter().all(u8::is_ascii_alphabetic) {
+        return false;
+    }
+    let upper = b.iter().filter(|c| c.is_ascii_uppercase()).count();
+    let lower = b.len() - upper;
+    let changes = b
+        .windows(2)
+        .filter(|w| w[0].is_ascii_uppercase() != w[1].is_ascii_uppercase())
+        .count();
+    let vowels = b
+        .iter()
+        .filter(|c| matches!(c.to_ascii_lowercase(), b'a' | b'e' | b'i' | b'o' | b'u'))
+        .count();
+    upper >= 2 && lower >= 2 && changes * 3 >= b.len() && vowels * 20 < b.len() * 7
+}
+
 /// A bare word (letters only, up to 24): a type, a label or an English
 /// word after `password:`, not a credential.
 pub(crate) fn is_word(value: &str) -> bool {
-    !value.is_empty() && value.len() <= 24 && value.bytes().all(|b| b.is_ascii_alphabetic())
+    !value.is_empty()
+        && value.len() <= 24
+        && value.bytes().all(|b| b.is_ascii_alphabetic())
+        && !is_random_letters(value)
 }
 
 /// A value that refers to a secret kept elsewhere rather than being one:
@@ -204,6 +246,29 @@ pub(crate) fn bounded(text: &str, start: usize, end: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn random_letters_are_not_words() {
+        for random in [
+            "FhJEXngthHqVfcQn",
+            "ZaLXbJwvxkpQYAJO",
+            "cxcWxFzIHvKNUxmV",
+            "sfULAaAwJhDw",
+        ] {
+            assert!(is_random_letters(random) && !is_word(random), "{random}");
+        }
+        for word in [
+            "required",
+            "PasswordInput",
+            "getElementById",
+            "SecureString",
+            "PASSWORDFIELD",
+            "changeMeLater",
+            "Administrator",
+        ] {
+            assert!(!is_random_letters(word) && is_word(word), "{word}");
+        }
+    }
 
     #[test]
     fn placeholders() {
