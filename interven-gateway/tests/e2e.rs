@@ -551,7 +551,7 @@ async fn privacy_mode_gets_the_same_decisions() {
         req(
             "POST",
             "https://api.stripe.com/v1/charges",
-            json!({"card": "4111 1111 1111 1111", "amount": 100}),
+            json!({"card": "4539 1488 0343 6467", "amount": 100}),
         ),
         req(
             "POST",
@@ -579,7 +579,7 @@ async fn privacy_mode_gets_the_same_decisions() {
     }
     // What the gateway stored for the private client carries no raw value.
     let bytes = std::fs::read(&gw.db).unwrap_or_default();
-    assert!(!String::from_utf8_lossy(&bytes).contains("4111 1111 1111 1111"));
+    assert!(!String::from_utf8_lossy(&bytes).contains("4539 1488 0343 6467"));
 }
 
 fn cli(args: &[&str], stdin: Option<&str>) -> std::process::Output {

@@ -874,6 +874,8 @@ mod tests {
             "the password sha256sum file",
             "password SHA-256 hashed",
             "localhost:5432:*:app:${PGPASSWORD}",
+            "env:\n  - name: DB_PASSWORD\n    value: os.environ[\"DB_PASSWORD\"]\n",
+            "env:\n  - name: API_TOKEN\n    value: vault.read(\"kv/api\")\n",
         ] {
             assert!(
                 types(text, None).is_empty(),

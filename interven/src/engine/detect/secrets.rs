@@ -1155,8 +1155,8 @@ const GENERIC_ASSIGNMENT: &str = r#"(?i)(?P<k>[a-z0-9_.\-]*(?:pass(?:word|wd|wor
 const CREDENTIAL_SYNTAXES: &[&str] = &[
     r#"(?i)\bmachine\s+\S+\s+login\s+\S+\s+(?P<k>password)\s+(?P<v>"[^"\n]{1,256}"|'[^'\n]{1,256}'|\S{1,256})"#,
     r#"(?:^|\s)-u\s*\S+\s+(?:[^\s-]\S*\s+|--?[a-z][a-z\-]*(?:=\S+|\s+[^\s-]\S*)?\s+)*?(?P<k>-p)(?:\s+|=)?(?P<v>'[^'\n]{1,256}'|"[^"\n]{1,256}"|[^\s"'`\-][^\s"'`]{1,255})"#,
-    r#"(?i)\b(?P<k>password|passwort|passwd|pwd)[ \t]+(?P<v>[^\s"'`,;()]{8,128})"#,
-    r#"(?m)^[ \t]*-[ \t]+name:[ \t]*["']?(?P<k>[A-Za-z0-9_.\-]{2,64})["']?[ \t]*\r?\n[ \t]+value:[ \t]*(?P<v>"[^"\n]{1,256}"|'[^'\n]{1,256}'|[^\s"'#]{2,256})"#,
+    r#"(?i)\b(?P<k>password|passwort|passwd|pwd)[ \t]+(?P<v>[^\s"'`,;()\[\]]{8,128})"#,
+    r#"(?m)^[ \t]*-[ \t]+name:[ \t]*["']?(?P<k>[A-Za-z0-9_.\-]{2,64})["']?[ \t]*\r?\n[ \t]+value:[ \t]*(?P<v>"[^"\n]{1,256}"|'[^'\n]{1,256}'|[^\s"'#\[\]()]{2,256})"#,
 ];
 
 /// A password written after its keyword with only a space between: letters
