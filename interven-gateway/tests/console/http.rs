@@ -560,7 +560,7 @@ async fn the_console_shows_only_redacted_bodies() {
     let web = Http::new(&gw);
     let session = web.sign_in(&gw.admin).await;
     let email = "jane.doe@acme-corp.com";
-    let card = "4111 1111 1111 1111";
+    let card = "4929 5310 2287 1648";
     let request = interven::ScanRequest::builder("DELETE", "https://api.github.com/repos/acme/crm")
         .json_body(serde_json::json!({ "notify": email, "card": card, "reason": "cleanup" }))
         .tool("github")
