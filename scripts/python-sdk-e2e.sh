@@ -29,11 +29,7 @@ INTERVEN_GATEWAY_URL="http://127.0.0.1:$port" INTERVEN_API_KEY="$agent" INTERVEN
 kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=""
 for cases in tests/policy/*.jsonl; do
   name=$(basename "$cases" .jsonl)
-  case "$name" in
-    builtin) policy=examples/policy.toml ;;
-    support-agent|coding-agent) policy="examples/policy-$name.toml" ;;
-    *) policy="tests/policy/$name.toml" ;;
-  esac
+  policy="tests/policy/$name.toml"  # the examples are linked in
   db="$work/policy-$name.db"
   key=$("$bin" keys create --db "$db" --name py-policy)
   port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

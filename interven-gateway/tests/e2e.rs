@@ -29,6 +29,32 @@ fn temp_db(name: &str) -> PathBuf {
     ))
 }
 
+/// Serves `state` on an ephemeral port of 127.0.0.1 from a runtime of its
+/// own thread, until the returned sender is dropped.
+fn serve_in_thread(
+    state: std::sync::Arc<AppState>,
+) -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            interven_gateway::serve(listener, state, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+    });
+    (rx.recv().unwrap(), stop)
+}
+
 struct Gateway {
     addr: SocketAddr,
     db: PathBuf,
@@ -46,26 +72,9 @@ impl Gateway {
         let admin = auth::create_key(&store, "admin", "acme", true).unwrap();
         let other_admin = auth::create_key(&store, "other", "globex", true).unwrap();
         let state = AppState::new(Engine::default(), store, config);
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                tx.send(listener.local_addr().unwrap()).unwrap();
-                interven_gateway::serve(listener, state, async {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-            });
-        });
+        let (addr, stop) = serve_in_thread(state);
         Gateway {
-            addr: rx.recv().unwrap(),
+            addr,
             db,
             agent,
             admin,

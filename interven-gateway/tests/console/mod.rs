@@ -30,37 +30,16 @@ pub struct Console {
 
 impl Console {
     pub fn start(config: Config) -> Console {
-        let db = std::env::temp_dir().join(format!(
-            "interven-console-{}-{:x}.db",
-            std::process::id(),
-            fastrand::u64(..)
-        ));
+        let db = crate::temp_db("console");
         let store = Store::open(&db).unwrap();
         let admin = auth::create_key(&store, "ops-admin", "acme", true).unwrap();
         let agent = auth::create_key(&store, "acme-agent", "acme", false).unwrap();
         let other_admin = auth::create_key(&store, "globex-admin", "globex", true).unwrap();
         let other_agent = auth::create_key(&store, "globex-agent", "globex", false).unwrap();
         let state = AppState::new(Engine::default(), store, config);
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                tx.send(listener.local_addr().unwrap()).unwrap();
-                interven_gateway::serve(listener, state, async {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-            });
-        });
+        let (addr, stop) = crate::serve_in_thread(state);
         Console {
-            addr: rx.recv().unwrap(),
+            addr,
             db,
             admin,
             agent,

@@ -26,14 +26,8 @@ fn shared_suites() -> Vec<(PathBuf, PathBuf)> {
             if cases.extension()? != "jsonl" {
                 return None;
             }
-            let name = cases.file_stem()?.to_str()?.to_owned();
-            let policy = match name.as_str() {
-                "builtin" => workspace().join("examples/policy.toml"),
-                "support-agent" | "coding-agent" => {
-                    workspace().join(format!("examples/policy-{name}.toml"))
-                }
-                _ => dir.join(format!("{name}.toml")),
-            };
+            // `NAME.toml` beside it (the shipped examples are linked in).
+            let policy = cases.with_extension("toml");
             Some((policy, cases))
         })
         .collect();
