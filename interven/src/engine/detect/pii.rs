@@ -505,6 +505,28 @@ fn email_plausible(email: &str) -> bool {
         && local != "git"
         && !local.is_empty()
         && !reserved_domain(domain)
+        && !role_mailbox(local)
+}
+
+/// A mailbox of a role or a machine rather than of a person (RFC 2142's
+/// `postmaster`, `abuse`, `support`…, and `noreply` senders): no personal
+/// data, and a support ticket or a notification names them all the time.
+/// A `+tag` is ignored; `noreply-…` and `bounces-…` senders count too.
+fn role_mailbox(local: &str) -> bool {
+    const ROLES: &str = "abuse accounts admin alerts billing careers contact feedback ftp \
+        hello help helpdesk hostmaster info invoices jobs legal mailer-daemon marketing news \
+        newsletter noc notifications orders postmaster press privacy root sales security \
+        support team unsubscribe usenet uucp webmaster www";
+    const SENDERS: &str = "noreply no-reply no_reply donotreply do-not-reply bounce";
+    let local = local
+        .split('+')
+        .next()
+        .unwrap_or(local)
+        .to_ascii_lowercase();
+    ROLES.split_ascii_whitespace().any(|r| r == local)
+        || SENDERS
+            .split_ascii_whitespace()
+            .any(|p| local.starts_with(p))
 }
 
 /// A domain reserved for documentation and testing, which no person's
@@ -802,6 +824,17 @@ mod tests {
             assert!(types(reserved).is_empty(), "{reserved}");
         }
         assert_eq!(types("jane@example-clinic.fr"), ["EMAIL"]);
+        for role in [
+            "write to support@acme.io",
+            "From: noreply@github.com",
+            "bounces+1234@mail.acme.io",
+            "Billing@Acme.io",
+            "postmaster@acme.io",
+        ] {
+            assert!(types(role).is_empty(), "{role}");
+        }
+        assert_eq!(types("write to supportive.jane@acme.io"), ["EMAIL"]);
+        assert_eq!(types("write to jane.support@acme.io"), ["EMAIL"]);
         assert_eq!(types("jane@examples.com"), ["EMAIL"]);
     }
 }
