@@ -1920,6 +1920,7 @@ pub fn corpus_with_seed(seed: u64) -> Vec<Case> {
     let mut all = secret_cases(&mut g);
     all.extend(pii_cases(&mut g));
     all.extend(negative_cases(&mut g));
+    all.extend(syntax_cases(&mut g));
     all
 }
 
@@ -1935,4 +1936,320 @@ pub fn seed() -> u64 {
             }
         })
         .unwrap_or(DEFAULT_SEED)
+}
+
+/// Credential syntaxes and hard negatives found by the second held-out
+/// evaluation (`tests/redteam2/`): session cookies, WireGuard and registry
+/// logins, typed constants, SQL, credentials passed to calls, the value
+/// written before its name; and `.env` templates, `change-me` defaults,
+/// Firebase web configs, URL placeholders, YAML tags, role mailboxes.
+fn syntax_cases(g: &mut Gen) -> Vec<Case> {
+    let mut out = Vec::new();
+    let cookie_names = [
+        "sessionid",
+        "JSESSIONID",
+        "laravel_session",
+        "__Secure-next-auth.session-token",
+        "PHPSESSID",
+        "_shop_session",
+        "ASP.NET_SessionId",
+        "connect.sid",
+    ];
+    for i in 0..32 {
+        let name = cookie_names[i % cookie_names.len()];
+        let v = match name {
+            "connect.sid" => format!("s%3A{}.{}", g.s(URLSAFE, 32), g.s(URLSAFE, 43)),
+            "JSESSIONID" => g.s("0123456789ABCDEF", 32),
+            "laravel_session" => format!("{}%3D", g.s(AN, 180)),
+            _ => g.s(LOWNUM, 32),
+        };
+        let text = match i % 4 {
+            0 => format!("HTTP/1.1 200 OK\nSet-Cookie: {name}={v}; Path=/; HttpOnly; Secure\n"),
+            1 => format!("repro: curl -b '{name}={v}' https://app.acme-corp.net/admin"),
+            2 => format!("Cookie: theme=dark; {name}={v}; lang=en"),
+            _ => format!("document.cookie = \"{name}={v}; path=/\";"),
+        };
+        out.push(Case::new("session cookie", json!({"output": text})).secret(
+            "SESSION_COOKIE",
+            "/output",
+            &v,
+        ));
+    }
+    for i in 0..12 {
+        let key = STANDARD.encode(g.s(AN, 32).as_bytes());
+        let (field, text) = if i % 2 == 0 {
+            (
+                "PrivateKey",
+                format!("[Interface]\nAddress = 10.8.0.2/24\nPrivateKey = {key}\nDNS = 1.1.1.1\n"),
+            )
+        } else {
+            (
+                "PresharedKey",
+                format!(
+                    "[Peer]\nPublicKey = {}\nPresharedKey = {key}\n",
+                    STANDARD.encode(g.s(AN, 32))
+                ),
+            )
+        };
+        let _ = field;
+        out.push(
+            Case::new(
+                "wireguard config",
+                json!({"path": "/etc/wireguard/wg0.conf", "content": text}),
+            )
+            .secret("WIREGUARD_PRIVATE_KEY", "/content", &key),
+        );
+    }
+    for i in 0..12 {
+        let auth = STANDARD.encode(format!("deploy{i}:{}", g.password()));
+        let text = format!(
+            "{{\n \"auths\": {{\n  \"registry.acme-corp.net\": {{\n   \"auth\": \"{auth}\"\n  }}\n }}\n}}"
+        );
+        out.push(
+            Case::new(
+                "docker config.json",
+                json!({"command": "cat ~/.docker/config.json", "stdout": text}),
+            )
+            .secret("DOCKER_REGISTRY_AUTH", "/stdout", &auth),
+        );
+    }
+    for i in 0..16 {
+        let (ty, v) = match i % 2 {
+            0 => ("JFROG_TOKEN", format!("AKCp{}", g.s(AN, 69))),
+            _ => ("NEW_RELIC_KEY", format!("{}NRAL", g.s(HEX, 36))),
+        };
+        let text = match i % 4 {
+            0 | 1 => format!("pub const SERVICE_KEY: &str = \"{v}\";"),
+            _ => format!("private static final String LICENSE = \"{v}\";"),
+        };
+        out.push(
+            Case::new("vendor key in code", json!({"content": text})).secret(ty, "/content", &v),
+        );
+    }
+    // A credential by its name, in the syntaxes code and chat really use.
+    for i in 0..60 {
+        let token = g.s(AN, 32);
+        let pw = match i % 3 {
+            0 => format!("!{}", g.password()),
+            1 => format!("${}", g.s(AN, 14)),
+            _ => g.password(),
+        };
+        let (ty, text, raw) = match i % 15 {
+            0 => (
+                "GENERIC_SECRET",
+                format!("pub const SERVICE_API_KEY: &str = \"{token}\";"),
+                token,
+            ),
+            1 => (
+                "GENERIC_SECRET",
+                format!("const apiToken: string = \"{token}\";"),
+                token,
+            ),
+            2 => (
+                "GENERIC_SECRET",
+                format!("API_TOKEN: str = \"{token}\""),
+                token,
+            ),
+            3 => (
+                "GENERIC_SECRET",
+                format!("var apiToken string = \"{token}\""),
+                token,
+            ),
+            4 => (
+                "GENERIC_SECRET",
+                format!("SERVICE_TOKEN ?= {token}\n\ndeploy:\n\t./deploy.sh"),
+                token,
+            ),
+            5 => (
+                "PASSWORD",
+                format!("CREATE USER 'report'@'%' IDENTIFIED BY '{pw}';"),
+                pw,
+            ),
+            6 => (
+                "PASSWORD",
+                format!("ALTER ROLE analytics WITH LOGIN PASSWORD '{pw}';"),
+                pw,
+            ),
+            7 => (
+                "PASSWORD",
+                format!("let opts = PgConnectOptions::new().username(\"app\").password(\"{pw}\");"),
+                pw,
+            ),
+            8 => (
+                "PASSWORD",
+                format!("var cred = new NetworkCredential(\"svc\", \"{pw}\");"),
+                pw,
+            ),
+            9 => (
+                "PASSWORD",
+                format!("resp = requests.get(URL, auth=('jenkins', '{pw}'))"),
+                pw,
+            ),
+            10 => (
+                "PASSWORD",
+                format!(
+                    "$ redis-cli -h cache.internal -a {} PING",
+                    pw.trim_start_matches(['!', '$'])
+                ),
+                pw.trim_start_matches(['!', '$']).to_owned(),
+            ),
+            11 => (
+                "GENERIC_SECRET",
+                format!("Use `{token}` as BILLING_API_TOKEN until we have Vault set up."),
+                token,
+            ),
+            12 => (
+                "PASSWORD",
+                format!(
+                    "The admin password for the staging Grafana is {}x7Q (don't share).",
+                    g.s(AN, 10)
+                ),
+                String::new(),
+            ),
+            13 => (
+                "PASSWORD",
+                format!("Das Passwort für den Testserver lautet: {}x7Q", g.s(AN, 12)),
+                String::new(),
+            ),
+            _ => (
+                "GENERIC_SECRET",
+                format!(
+                    "Here is the azure storage key for staging: {}== please rotate it.",
+                    g.s(B64, 86)
+                ),
+                String::new(),
+            ),
+        };
+        // The prose forms end their value with a fixed tail: label what is there.
+        let raw = if raw.is_empty() {
+            let start = text
+                .rfind(": ")
+                .map(|p| p + 2)
+                .or_else(|| text.find(" is ").map(|p| p + 4))
+                .unwrap_or(0);
+            text[start..]
+                .split([' ', '\n'])
+                .next()
+                .unwrap_or("")
+                .to_owned()
+        } else {
+            raw
+        };
+        out.push(
+            Case::new("credential syntax", json!({"content": text})).secret(ty, "/content", &raw),
+        );
+    }
+    // An identity provider's JWT runs to kilobytes.
+    for i in 0..8 {
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256","typ":"JWT","kid":"k1"}"#);
+        let groups: Vec<String> = (0..40).map(|_| g.uuid()).collect();
+        let claims =
+            json!({"sub": g.uuid(), "iss": "https://login.acme-corp.net/", "groups": groups});
+        let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
+        let jwt = format!("{header}.{payload}.{}", g.s(URLSAFE, 342));
+        let text = if i % 2 == 0 {
+            format!("Authorization: Bearer {jwt}")
+        } else {
+            format!("this token keeps getting 401: {jwt}")
+        };
+        out.push(Case::new("long jwt", json!({"content": text})).secret("JWT", "/content", &jwt));
+    }
+    let fams: Vec<(&str, Family)> = vec![
+        (
+            "env template with empty values",
+            Box::new(|_, i| {
+                let names = [
+                    "DB_PASSWORD",
+                    "GITHUB_TOKEN",
+                    "API_KEY",
+                    "SECRET_KEY",
+                    "SMTP_PASS",
+                ];
+                let a = names[i % names.len()];
+                let b = names[(i + 1) % names.len()];
+                json!({"path": ".env.example", "content": format!("{a}=\n{b}=\nPORT=8080\n")})
+            }),
+        ),
+        (
+            "change-me defaults",
+            Box::new(|_, i| {
+                let v = [
+                    "change-me",
+                    "changeit",
+                    "Change.Me",
+                    "replace-me",
+                    "CHANGE_ME_NOW",
+                ][i % 5];
+                json!({"path": "docker-compose.example.yml", "content": format!("services:\n  db:\n    environment:\n      POSTGRES_PASSWORD: {v}\n")})
+            }),
+        ),
+        (
+            "firebase web config",
+            Box::new(|g, _| {
+                let project = format!("app-{}", g.s(LOWNUM, 5));
+                json!({"path": "src/firebase.js", "content": format!(
+                    "const firebaseConfig = {{\n  apiKey: \"AIza{}\",\n  authDomain: \"{project}.firebaseapp.com\",\n  projectId: \"{project}\",\n  appId: \"1:{}:web:{}\"\n}};\n",
+                    g.s(URLSAFE, 35), g.s(DIGITS, 12), g.s(HEX, 22))})
+            }),
+        ),
+        (
+            "url placeholder credentials",
+            Box::new(|_, i| {
+                let url = [
+                    "mongodb+srv://<username>:<password>@cluster0.mongodb.net/test",
+                    "postgres://<user>:<password>@db.internal:5432/app",
+                    "amqp://{user}:{password}@mq.internal:5672/",
+                    "redis://:<password>@cache.internal:6379/0",
+                ][i % 4];
+                json!({"content": format!("MONGO_URI={url}\n")})
+            }),
+        ),
+        (
+            "yaml tags aliases and sigils",
+            Box::new(|_, i| {
+                let v = [
+                    "!vault |\n  $ANSIBLE_VAULT;1.1;AES256",
+                    "*default_password",
+                    "!Ref DbPassword",
+                    "$DB_PASS",
+                    "%(password)s",
+                    "&db_password hunter",
+                ][i % 6];
+                json!({"content": format!("database:\n  password: {v}\n")})
+            }),
+        ),
+        (
+            "role mailboxes",
+            Box::new(|_, i| {
+                let a = [
+                    "support@acme-corp.net",
+                    "noreply@github.com",
+                    "billing@acme-corp.net",
+                    "postmaster@acme-corp.net",
+                    "bounces+8812@mail.acme-corp.net",
+                ][i % 5];
+                json!({"text": format!("From: {a}\nSubject: your ticket was updated")})
+            }),
+        ),
+        (
+            "credentials by variable",
+            Box::new(|_, i| {
+                let v = [
+                    "var cred = new NetworkCredential(user, pass);",
+                    "PgConnectOptions::new().username(&cfg.user).password(&cfg.password)",
+                    "CREATE USER 'report'@'%' IDENTIFIED WITH auth_socket;",
+                    "resp = requests.get(URL, auth=(user, password))",
+                    "client.setPassword(System.getenv(\"DB_PASSWORD\"));",
+                    "Set-Cookie: sessionid=; Max-Age=0; Path=/",
+                ][i % 6];
+                json!({"content": v})
+            }),
+        ),
+    ];
+    for (family, make) in &fams {
+        for i in 0..40 {
+            out.push(Case::negative(family, make(g, i)));
+        }
+    }
+    out
 }

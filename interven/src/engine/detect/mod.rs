@@ -402,7 +402,20 @@ impl Detector {
     /// is scanned with that header as its key.
     fn scan_table(&self, text: &str, hits: &mut Vec<Hit>) {
         let mut lines = text.split_inclusive('\n');
-        let Some(header) = lines.next() else { return };
+        // The header may follow a fence or a caption: "config:\n```csv\nuser,password".
+        let mut at = 0;
+        let header = loop {
+            let Some(line) = lines.next() else { return };
+            let t = line.trim();
+            let preamble = t.is_empty()
+                || t.starts_with("```")
+                || t.starts_with("~~~")
+                || (t.ends_with(':') && !t.contains([',', '\t', '|', ';']));
+            if !preamble || at > 256 {
+                break line;
+            }
+            at += line.len();
+        };
         let sep = [',', '\t', '|', ';']
             .into_iter()
             .find(|c| header.matches(*c).count() >= 1 && header.len() < 2048);
@@ -424,7 +437,7 @@ impl Detector {
         if keyed.iter().all(Option::is_none) {
             return;
         }
-        let mut at = header.len();
+        at += header.len();
         for line in lines.take(10_000) {
             if hits.len() > MAX_FINDINGS {
                 break;

@@ -86,7 +86,7 @@ const RULES: &[Rule] = &[
     Rule {
         ty: "BITBUCKET_APP_PASSWORD",
         keywords: &["atbb"],
-        pattern: r"ATBB[A-Za-z0-9_=.\-]{32}",
+        pattern: r"ATBB[A-Za-z0-9_=.\-]{32,40}",
         check: Check::Entropy(3.0),
         reach: 512,
     },
@@ -458,8 +458,10 @@ const RULES: &[Rule] = &[
     },
     Rule {
         ty: "NEW_RELIC_KEY",
-        keywords: &["nrak-", "nrjs-", "nrii-"],
-        pattern: r"NR(?:AK|JS|II)-[A-Z0-9]{19,27}",
+        keywords: &["nrak-", "nrjs-", "nrii-", "nral"],
+        // User keys (`NRAK-…`), browser and insights keys, and the 40-character
+        // ingest license key that ends in `NRAL`.
+        pattern: r"NR(?:AK|JS|II)-[A-Z0-9]{19,27}|[a-f0-9]{36}NRAL",
         check: Check::Entropy(3.0),
         reach: 512,
     },
@@ -488,7 +490,7 @@ const RULES: &[Rule] = &[
     Rule {
         ty: "DATABASE_URL",
         keywords: &["://"],
-        pattern: r"(?i:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|redis|rediss|amqps?|mssql|sqlserver|clickhouse|cockroachdb|neo4j(?:\+s)?)://[^:/\s@]*:(?P<v>[^@\s/]{3,})@[^\s/]+",
+        pattern: r"(?i:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|redis|rediss|amqps?|mssql|sqlserver|clickhouse|cockroachdb|neo4j(?:\+s)?)(?:\+[a-z0-9]{2,16})?://[^:/\s@]*:(?P<v>[^@\s/]{3,})@[^\s/]+",
         check: Check::UrlPassword,
         reach: 512,
     },
@@ -615,7 +617,7 @@ const RULES: &[Rule] = &[
     Rule {
         ty: "ATLASSIAN_API_TOKEN",
         keywords: &["atatt3"],
-        pattern: r"ATATT3[A-Za-z0-9_=\-]{186}",
+        pattern: r"ATATT3[A-Za-z0-9_=\-]{150,260}",
         check: Check::Structure,
         reach: 512,
     },
@@ -667,7 +669,8 @@ const RULES: &[Rule] = &[
         keywords: &["eyj"],
         pattern: r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{16,}",
         check: Check::Jwt,
-        reach: 512,
+        // An identity provider's token (Entra ID, Okta) runs to kilobytes.
+        reach: MAX_TOKEN,
     },
     Rule {
         ty: "PRIVATE_KEY",
@@ -706,11 +709,55 @@ const RULES: &[Rule] = &[
         reach: 512,
     },
     Rule {
+        // `Set-Cookie: sessionid=…`, `JSESSIONID`, `connect.sid`,
+        // `laravel_session`, `__Secure-next-auth.session-token`, `curl -b`:
+        // whoever holds the cookie is logged in.
+        ty: "SESSION_COOKIE",
+        keywords: &[
+            "sessionid=",
+            "session_id=",
+            "session=",
+            ".sid=",
+            "session-token=",
+            "session_token=",
+            "sessid=",
+        ],
+        pattern: r"(?i:(?:__(?:secure|host)-)?[a-z0-9_.\-]*(?:sess(?:ion)?(?:[_\-.]?(?:id|token|key))?|\.sid))=(?P<v>[A-Za-z0-9%._~+/\-]{16,4096}={0,2})",
+        check: Check::Entropy(3.0),
+        reach: MAX_TOKEN,
+    },
+    Rule {
+        // A WireGuard interface's `PrivateKey` (or a peer's `PresharedKey`):
+        // 32 bytes in base64.
+        ty: "WIREGUARD_PRIVATE_KEY",
+        keywords: &["privatekey", "presharedkey"],
+        pattern: r"(?i:(?:private|preshared)key)\s*=\s*(?P<v>[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=)",
+        check: Check::Structure,
+        reach: 128,
+    },
+    Rule {
+        // A registry login in `~/.docker/config.json`: `"auth": base64(user:password)`.
+        ty: "DOCKER_REGISTRY_AUTH",
+        keywords: &["\"auth\""],
+        pattern: r#""auth"\s*:\s*"(?P<v>[A-Za-z0-9+/]{8,}={0,2})""#,
+        check: Check::Basic,
+        reach: 1024,
+    },
+    Rule {
+        // JFrog Artifactory API keys and reference tokens (`cmVmdGtu` is
+        // base64 of `reftkn`).
+        ty: "JFROG_TOKEN",
+        keywords: &["akcp", "cmvmdgtu"],
+        pattern: r"AKCp[A-Za-z0-9]{69}|cmVmdGtuOjAxOj[A-Za-z0-9]{40,}",
+        check: Check::Entropy(3.0),
+        reach: 512,
+    },
+    Rule {
         ty: "BEARER_TOKEN",
         keywords: &["bearer "],
         pattern: r"(?i:bearer)\s+(?P<v>[A-Za-z0-9._~+/\-]{16,}={0,2})",
         check: Check::Bearer,
-        reach: 512,
+        reach: MAX_TOKEN,
     },
 ];
 
@@ -913,9 +960,10 @@ impl SecretRules {
                 let syntaxes = self
                     .syntaxes
                     .iter()
-                    .flat_map(|re| captures_in(re, text, win));
-                for caps in assignments
+                    .flat_map(|re| captures_in(re, text, win).map(|c| (c, true)));
+                for (caps, syntax) in assignments
                     .chain(captures_in(&self.flag, text, win))
+                    .map(|c| (c, false))
                     .chain(syntaxes)
                 {
                     let (Some(key), Some(value)) = (caps.name("k"), caps.name("v")) else {
@@ -924,15 +972,31 @@ impl SecretRules {
                     // `password Orbit-tango-sunny2` in prose, with no `:`, `=` or
                     // `is`: only a value that mixes letters and digits with an
                     // upper-case letter or a symbol (not `password reset`).
+                    let between = text.get(key.end()..value.start()).unwrap_or("");
                     let bare = key.start() > 0
+                        && key.end() <= value.start()
                         && text.as_bytes()[key.start() - 1] != b'-'
-                        && text[key.end()..value.start()].trim().is_empty();
-                    // `-p` after `-u user` (docker login, mysql) is the password.
-                    let key = if key.as_str() == "-p" {
-                        "password"
-                    } else {
-                        key.as_str()
-                    };
+                        && between.trim().is_empty();
+                    // `>` separates an XML element's name from its text: only
+                    // inside `<password>…</password>`, not in a URL's
+                    // `<user>:<password>@host` placeholder.
+                    if between.trim_matches(['"', '\'', '`', ' ', '\t']) == ">"
+                        && (key.start() == 0
+                            || text.as_bytes()[key.start() - 1] != b'<'
+                            || !text[value.end()..].trim_start().starts_with("</"))
+                    {
+                        continue;
+                    }
+                    // A syntax that implies a password (`-p` after `-u user`,
+                    // `redis-cli -a`, SQL's `IDENTIFIED BY`, a credential
+                    // constructor's second argument) names it so.
+                    let implied = syntax
+                        && (matches!(key.as_str(), "-p" | "-a")
+                            || key.as_str().eq_ignore_ascii_case("identified")
+                            || key.as_str().contains("Credential")
+                            || key.as_str().contains("Auth")
+                            || key.as_str().starts_with("auth"));
+                    let key = if implied { "password" } else { key.as_str() };
                     let (mut start, mut raw) = (value.start(), value.as_str());
                     // A string prefix (`b"…"`, `r'…'`) is not part of the value.
                     let prefix = raw.bytes().take_while(u8::is_ascii_alphabetic).count();
@@ -942,6 +1006,7 @@ impl SecretRules {
                         raw = &raw[prefix..];
                         start += prefix;
                     }
+                    let quoted = raw.starts_with(['"', '\'', '`']);
                     if let Some(q) = raw.chars().next().filter(|c| matches!(c, '"' | '\'' | '`')) {
                         raw = raw.trim_start_matches(q).trim_end_matches(q);
                         start += q.len_utf8();
@@ -955,7 +1020,12 @@ impl SecretRules {
                         // A sentence's full stop is not part of the value.
                         raw = raw.trim_end_matches(['.', ',', ';', ':']);
                     }
-                    if bare && !mixed_password(raw) {
+                    if bare && !quoted && !mixed_password(raw) {
+                        continue;
+                    }
+                    if raw.starts_with("AIza")
+                        && firebase_web_config(text, start..start + raw.len())
+                    {
                         continue;
                     }
                     if let Some((ty, confidence)) = secret_for_key(key, raw, true) {
@@ -993,6 +1063,12 @@ impl SecretRules {
                 {
                     continue;
                 }
+                // A Firebase web app's `apiKey` is public by design: Google
+                // documents that it identifies the project and is shipped in
+                // every client (access is governed by security rules).
+                if rule.ty == "GOOGLE_API_KEY" && firebase_web_config(text, value.range()) {
+                    continue;
+                }
                 hits.push(
                     Hit::new(Kind::Secret, rule.ty, value.start()..value.end())
                         .with_confidence(confidence(rule)),
@@ -1013,6 +1089,18 @@ pub(crate) struct Context {
     /// "SSN", "social security".
     pub(crate) ssn: bool,
 }
+
+/// Whether the key at `span` sits in a Firebase web configuration
+/// (`apiKey` beside `authDomain: "….firebaseapp.com"` and `projectId`).
+fn firebase_web_config(text: &str, span: Range<usize>) -> bool {
+    let near = window(text, span.start.saturating_sub(512), span.end + 512);
+    let near = &text[near];
+    near.contains("firebaseapp.com") || (near.contains("authDomain") && near.contains("projectId"))
+}
+
+/// How far after its keyword a token may reach: an identity provider's
+/// JWT (claims, groups, an RS512 signature) is a few kilobytes.
+const MAX_TOKEN: usize = 16 * 1024;
 
 /// How far before its keyword a match may start (a SAS query, a database URL scheme).
 const WINDOW_BEFORE: usize = 256;
@@ -1141,21 +1229,45 @@ const GENERIC_KEYWORDS: &[&str] = &[
     "access key",
     "private_key",
     "credential",
+    "license",
+    "redis-cli",
+    "auth=(",
+    "auth = (",
+    "identified",
+    "basicauth",
+    "storage key",
+    "account key",
+    "license key",
+    "storagekey",
+    "storage_key",
+    "accountkey",
+    "account_key",
 ];
 
 /// `password=…`, `api_key: …`, `"secret": "…"`, `| token | … |`, `the db
 /// password for staging is …`, `let apiKey = "…"` inside free text. The
 /// value is a quoted string or a run without spaces.
-const GENERIC_ASSIGNMENT: &str = r#"(?i)(?P<k>[a-z0-9_.\-]*(?:pass(?:word|wd|wort|phrase|code)?|pwd|pw|kennwort|contrase[ñn]a|mot de passe|senha|wachtwoord|пароль|パスワード|has[łl]o|l[öo]senord|salasana|[şs]ifre|密码|密碼|비밀번호|secret[_\-\s]?key|client[_\-\s]?secret|secret|api[_\-\s]?key|access[_\-\s]?key|private[_\-\s]?key|(?:auth|access|api|bot)[_\-\s]?token|token|credentials?)[a-z0-9_.\-]*)(?:\s+(?:for|of|on|to|in|für|fur|pour|para|voor|van|de|du|del|da|do|dla|för|til|zu|von)(?:\s+(?:the|this|our|my|your|den|die|das|der|dem|le|la|les|el|los|o|a|het|de|mon|ma|mi|il))?\s+[a-z0-9_.\-]{1,32})?(?:["'`]\s*,|["'`]?\s*(?:=>|:=|[:=|>：]|\s+(?:is|was|ist|est|es|é|är|er|era|war|è|jest|on)\s+))\s*(?P<v>[bBrRuUfF]{0,2}"[^"\n]{1,256}"|[bBrRuUfF]{0,2}'[^'\n]{1,256}'|`[^`\n]{1,256}`|[^\s"'`,;}{)(\]\[<>|]{2,256})"#;
+const GENERIC_ASSIGNMENT: &str = r#"(?i)(?P<k>[a-z0-9_.\-]*(?:pass(?:word|wd|wort|phrase|code)?|pwd|pw|kennwort|contrase[ñn]a|mot de passe|senha|wachtwoord|пароль|パスワード|has[łl]o|l[öo]senord|salasana|[şs]ifre|密码|密碼|비밀번호|secret[_\-\s]?key|client[_\-\s]?secret|secret|api[_\-\s]?key|access[_\-\s]?key|private[_\-\s]?key|licen[cs]e[_\-\s]?key|storage[_\-\s]?key|account[_\-\s]?key|(?:auth|access|api|bot)[_\-\s]?token|token|credentials?)[a-z0-9_.\-]*)(?:\s+(?:for|of|on|to|in|für|fur|pour|para|voor|van|de|du|del|da|do|dla|för|til|zu|von)(?:\s+(?:the|this|our|my|your|den|die|das|der|dem|le|la|les|el|los|o|a|het|de|mon|ma|mi|il))?(?:\s+[a-z0-9_.\-]{1,32}){1,3})?(?:["'`][ \t]*,|["'`]?[ \t]*(?:=>|:=|\?=|:[ \t]*&?(?:'static[ \t]+)?(?:str|String|string)[ \t]*=|[ \t]+(?:string|String|str)[ \t]*=|>\s*|[:=|>：]|\s+(?:is|was|ist|lautet|est|es|é|är|er|era|war|è|jest|on)(?:\s*:)?\s+))[ \t]*(?P<v>[bBrRuUfF]{0,2}"[^"\n]{1,256}"|[bBrRuUfF]{0,2}'[^'\n]{1,256}'|`[^`\n]{1,256}`|[^\s"'`,;}{)(\]\[<>|]{2,256})"#;
 
 /// Credential syntaxes whose shape names the password: `.netrc`
 /// (`machine h login u password p`), `-u user … -p pass` / `-p'pass'`
 /// (docker login, mysql), and container env lists in YAML where the name
 /// and the value are on separate lines (`- name: X_API_KEY` / `value: "…"`).
 const CREDENTIAL_SYNTAXES: &[&str] = &[
+    // SQL: `CREATE USER … IDENTIFIED BY '…'`, `ALTER ROLE … PASSWORD '…'`.
+    r#"(?i)\b(?P<k>identified)(?:\s+with\s+\w+)?\s+by\s+(?P<v>'[^'\n]{1,256}'|"[^"\n]{1,256}")"#,
+    // A credential passed to a call: `.password("…")`, `setPassword("…")`,
+    // `withApiKey('…')`, `new NetworkCredential("user", "…")`,
+    // `auth=("user", "…")` (Python requests), `PasswordAuthentication("u", "…")`.
+    r#"(?i)(?:\.|\bset_?|\bwith_?)(?P<k>password|passwd|pwd|secret|api_?key|access_?key|token)\s*\(\s*(?P<v>"[^"\n]{1,256}"|'[^'\n]{1,256}')\s*[,)]"#,
+    r#"(?i)\b(?P<k>NetworkCredential|PasswordAuthentication|UsernamePasswordCredentials|BasicAuth|HTTPBasicAuth|auth\s*=)\s*\(\s*(?:"[^"\n]{1,128}"|'[^'\n]{1,128}')\s*,\s*(?P<v>"[^"\n]{1,256}"|'[^'\n]{1,256}')"#,
+    // The value before its name: "use `…` as CLOUDFLARE_API_TOKEN".
+    r#"(?i)(?P<v>`[^`\s]{16,256}`|"[^"\s]{16,256}"|'[^'\s]{16,256}')\s+(?:as|for)\s+(?:(?:the|our|your|my)\s+)?(?P<k>[a-z0-9_.\-]*(?:key|token|secret|password|passwd|credentials?))\b"#,
+    // `redis-cli -a …` (and `--pass`, found by the flag rule).
+    r#"\bredis-cli\b[^\n]*?\s(?P<k>-a)\s+(?P<v>'[^'\n]{1,256}'|"[^"\n]{1,256}"|[^\s"'`\-][^\s"'`]{1,255})"#,
     r#"(?i)\bmachine\s+\S+\s+login\s+\S+\s+(?P<k>password)\s+(?P<v>"[^"\n]{1,256}"|'[^'\n]{1,256}'|\S{1,256})"#,
     r#"(?:^|\s)-u\s*\S+\s+(?:[^\s-]\S*\s+|--?[a-z][a-z\-]*(?:=\S+|\s+[^\s-]\S*)?\s+)*?(?P<k>-p)(?:\s+|=)?(?P<v>'[^'\n]{1,256}'|"[^"\n]{1,256}"|[^\s"'`\-][^\s"'`]{1,255})"#,
-    r#"(?i)\b(?P<k>password|passwort|passwd|pwd)[ \t]+(?P<v>[^\s"'`,;()\[\]]{8,128})"#,
+    r#"(?i)\b(?P<k>password|passwort|passwd|pwd)[ \t]+(?P<v>'[^'\n]{6,128}'|"[^"\n]{6,128}"|[^\s"'`,;()\[\]]{8,128})"#,
     r#"(?m)^[ \t]*-[ \t]+name:[ \t]*["']?(?P<k>[A-Za-z0-9_.\-]{2,64})["']?[ \t]*\r?\n[ \t]+value:[ \t]*(?P<v>"[^"\n]{1,256}"|'[^'\n]{1,256}'|[^\s"'#\[\]()]{2,256})"#,
 ];
 
@@ -1187,6 +1299,30 @@ fn normalize_key(key: &str) -> String {
         .filter(|c| c.is_ascii_alphanumeric())
         .map(|c| c.to_ascii_lowercase())
         .collect()
+}
+
+/// The words of a key, lower case: split at `_`, `-`, `.`, spaces and
+/// camel-case humps (`nextPageToken` → `next`, `page`, `token`).
+fn key_words(key: &str) -> Vec<String> {
+    let mut words: Vec<String> = Vec::new();
+    let mut prev_lower = false;
+    for c in key.chars() {
+        if !c.is_alphanumeric() {
+            prev_lower = false;
+            words.push(String::new());
+            continue;
+        }
+        if c.is_uppercase() && prev_lower {
+            words.push(String::new());
+        }
+        prev_lower = c.is_lowercase() || c.is_ascii_digit();
+        match words.last_mut() {
+            Some(w) => w.extend(c.to_lowercase()),
+            None => words.push(c.to_lowercase().collect()),
+        }
+    }
+    words.retain(|w| !w.is_empty());
+    words
 }
 
 /// Whether a key names a credential, and how strong the evidence must be.
@@ -1305,6 +1441,10 @@ pub(crate) fn classify_key(key: &str) -> Option<KeyClass> {
         "xapikey",
         "appkey",
         "applicationkey",
+        "licensekey",
+        "storagekey",
+        "accountkey",
+        "webhookkey",
     ]
     .iter()
     .any(|p| k.contains(p))
@@ -1313,9 +1453,12 @@ pub(crate) fn classify_key(key: &str) -> Option<KeyClass> {
     if !password && !token {
         return None;
     }
+    // `next_page_token`, `tokenExpiresAt`: a word of the key says what it
+    // is. Whole words, so that `PAGERDUTY_TOKEN` is not a `page`.
+    let words = key_words(key);
     if NOT_SECRETS
         .iter()
-        .any(|n| k.ends_with(n) || (n.len() > 3 && k.contains(n)))
+        .any(|n| k.ends_with(n) || (n.len() > 3 && words.iter().any(|w| w == n)))
     {
         return None;
     }
@@ -1401,6 +1544,11 @@ mod tests {
         assert_eq!(classify_key("api_key"), Some(KeyClass::Token));
         assert_eq!(classify_key("X-Api-Key"), Some(KeyClass::Token));
         assert_eq!(classify_key("client_secret"), Some(KeyClass::Token));
+        assert_eq!(classify_key("PAGERDUTY_TOKEN"), Some(KeyClass::Token));
+        assert_eq!(classify_key("NEW_RELIC_LICENSE_KEY"), Some(KeyClass::Token));
+        assert_eq!(classify_key("AzureStorageKey"), Some(KeyClass::Token));
+        assert_eq!(key_words("nextPageToken"), ["next", "page", "token"]);
+        assert_eq!(key_words("X-API-KEY"), ["x", "api", "key"]);
         for not in [
             "next_page_token",
             "token_type",
@@ -1409,6 +1557,8 @@ mod tests {
             "request_id",
             "username",
             "keyboard",
+            "nextPageToken",
+            "page_token",
         ] {
             assert_eq!(classify_key(not), None, "{not}");
         }

@@ -62,6 +62,23 @@ pub(crate) fn is_placeholder(value: &str) -> bool {
     if MARKERS.iter().any(|m| lower.contains(m)) || is_masked(value) {
         return true;
     }
+    // `change-me`, `Change.Me!`, `changeit` (the JDK keystore's default),
+    // `replace-me`: the words with whatever between them.
+    let letters: String = lower.chars().filter(char::is_ascii_alphabetic).collect();
+    if [
+        "changeme",
+        "changeit",
+        "replaceme",
+        "fillmein",
+        "setme",
+        "todo",
+        "fixme",
+    ]
+    .iter()
+    .any(|w| letters.starts_with(w) && letters.len() <= w.len() + 4)
+    {
+        return true;
+    }
     let mut distinct = [false; 256];
     for b in value.bytes() {
         distinct[b as usize] = true;
@@ -131,12 +148,47 @@ pub(crate) fn is_reference(value: &str) -> bool {
     let Some(first) = v.bytes().next() else {
         return true;
     };
-    if matches!(
-        first,
-        b'$' | b'%' | b'{' | b'[' | b'(' | b'<' | b'!' | b'*' | b'&' | b'@'
-    ) || v.starts_with("#{")
-        || matches!(v.bytes().last(), Some(b'}' | b'>' | b')' | b']'))
-    {
+    // A name after a sigil, and nothing else: `$API_KEY`, `*default`
+    // (a YAML alias), `&anchor`, `@secret_name`, `!vault` / `!Ref x` (a
+    // YAML tag); `%TOKEN%`. A generated password may start with any of
+    // these symbols (`!5oa!F7*6ySq`, `$up3r$ecret`): it is not a reference.
+    let ident = |s: &str| {
+        let mut b = s.bytes();
+        b.next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
+            && b.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.' | b':'))
+    };
+    let rest = v.get(1..).unwrap_or("");
+    // A variable is named in one case (`$DB_PASS`, `$db_pass`); a
+    // generated password mixes them (`$bY6y08oMXPo3I7`).
+    let one_case = |s: &str| {
+        let has = |f: fn(&u8) -> bool| s.bytes().any(|b| f(&b));
+        !(has(u8::is_ascii_lowercase) && has(u8::is_ascii_uppercase) && has(u8::is_ascii_digit))
+    };
+    let sigil_name = match first {
+        b'$' | b'*' | b'&' | b'@' => ident(rest) && one_case(rest),
+        // A YAML tag is a word: `!vault`, `!Ref x`, `!!binary`.
+        b'!' => rest
+            .trim_start_matches('!')
+            .split(' ')
+            .next()
+            .is_some_and(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_alphabetic())),
+        b'%' => rest.strip_suffix('%').is_some_and(ident) || rest.starts_with('(') || rest == "s",
+        _ => false,
+    };
+    // A template or a marker, opened and closed: `${…}`, `$(…)`, `{{ … }}`,
+    // `[hidden]`, `(sensitive value)`, `<redacted>`, `#{…}`.
+    let closing = |open: char, close: char| v.contains(open) && v.ends_with(close);
+    let bracketed = matches!(first, b'{' | b'[' | b'(' | b'<')
+        || v.starts_with("#{")
+        || v.starts_with("${")
+        || v.starts_with("$(")
+        || v.contains("{{")
+        || closing('{', '}')
+        || closing('<', '>')
+        || closing('(', ')')
+        || closing('[', ']');
+    if sigil_name || bracketed {
         return true;
     }
     // An environment variable's name: PASSWORD, DB_PASSWORD, API_KEY_2.
@@ -304,6 +356,14 @@ mod tests {
             "DB_PASSWORD",
             "PASSWORD",
             "!vault",
+            "!Ref DbPassword",
+            "!!binary",
+            "*default_password",
+            "&db_password",
+            "$db_pass",
+            "%(password)s",
+            "$(cat /run/secrets/db)",
+            "{{ .Values.password }}",
             "(sensitive value)",
             "[hidden]",
             "<redacted>",
@@ -317,6 +377,12 @@ mod tests {
             "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzKQ0aB1cD2",
             "hvs.CAESIJ4k2Lm9",
             "correct-horse-battery-9",
+            "!5oa!F7*6ySqus*x",
+            "!lantern-candle-falcon-58",
+            "$bY6y08oMXPo3I7",
+            "*Tr0ub4dor&3",
+            "@Hk29!xLq",
+            "Tr0ub4dor&3)",
         ] {
             assert!(!is_reference(secret), "{secret}");
         }
