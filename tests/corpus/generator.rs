@@ -905,6 +905,23 @@ fn evasions(g: &mut Gen, fmt: &Format, out: &mut Vec<Case>) {
         let concat = format!("const {} = \"{a}\" + \"{c}\";", camel(k));
         let raw = format!("{a}\" + \"{c}");
         push(Case::new("concatenation", json!({"code": concat})).secret(ty, "/code", &raw));
+        // Three parts: Python's implicit concatenation, and a list joined.
+        if v.len() >= 12 && !v.contains(['"', '\'', '\\']) {
+            let (p, q) = (v.len() / 3, 2 * v.len() / 3);
+            let (a, b, c) = (&v[..p], &v[p..q], &v[q..]);
+            let implicit = format!("{} = \"{a}\" \"{b}\" \"{c}\"", upper(k));
+            let raw = format!("{a}\" \"{b}\" \"{c}");
+            push(
+                Case::new("implicit concatenation", json!({"code": implicit}))
+                    .secret(ty, "/code", &raw),
+            );
+            // A list's items carry no name: only a format known by its shape.
+            if fmt.key.is_none() {
+                let joined = format!("token = ''.join(['{a}', '{b}', '{c}'])");
+                let raw = format!("{a}', '{b}', '{c}");
+                push(Case::new("joined list", json!({"code": joined})).secret(ty, "/code", &raw));
+            }
+        }
         // A token split in two fields (a password without its name, a URL
         // or a header split at a separator, are two harmless strings).
         if fmt.key.is_none() && !v.contains(['=', ' ', ':']) {

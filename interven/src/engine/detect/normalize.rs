@@ -75,6 +75,7 @@ pub(crate) fn invisible(c: char) -> bool {
 /// A cheap test: could [`fold`] change anything in `text`?
 pub(crate) fn may_fold(text: &str) -> bool {
     let b = text.as_bytes();
+    let lists = joins_lists(text);
     let mut i = 0;
     while i < b.len() {
         match b[i] {
@@ -91,7 +92,7 @@ pub(crate) fn may_fold(text: &str) -> bool {
             {
                 return true;
             }
-            q @ (b'"' | b'\'' | b'`') if concatenation_len(b, i, q) > 0 => return true,
+            q @ (b'"' | b'\'' | b'`') if concatenation_len(b, i, q, lists) > 0 => return true,
             _ => {}
         }
         i += 1;
@@ -99,8 +100,17 @@ pub(crate) fn may_fold(text: &str) -> bool {
     false
 }
 
-/// The length of `"` + spaces + `+` (or `.`, `..`, `||`) + spaces + `"` at `i`, or 0.
-fn concatenation_len(b: &[u8], i: usize, q: u8) -> usize {
+/// Whether the text joins a list of literals into one string (Python's
+/// `''.join([…])`, JavaScript's `[…].join('')`): its items' commas then
+/// concatenate too.
+fn joins_lists(text: &str) -> bool {
+    text.contains("join(")
+}
+
+/// The length of `"` + spaces + `+` (or `.`, `..`, `||`, or nothing but
+/// white space: Python's implicit concatenation; or `,` when `lists`) +
+/// spaces + `"` at `i`, or 0.
+fn concatenation_len(b: &[u8], i: usize, q: u8, lists: bool) -> usize {
     let mut j = i + 1;
     let skip = |j: &mut usize| {
         let start = *j;
@@ -109,9 +119,13 @@ fn concatenation_len(b: &[u8], i: usize, q: u8) -> usize {
         }
     };
     skip(&mut j);
+    let spaced = j > i + 1;
     match (b.get(j), b.get(j + 1)) {
         (Some(b'.'), Some(b'.')) | (Some(b'|'), Some(b'|')) => j += 2,
         (Some(b'+' | b'.' | b'~'), _) => j += 1,
+        (Some(b','), _) if lists => j += 1,
+        // `"sk_live_" "…"`: adjacent literals (Python, C) are one string.
+        (Some(c), _) if *c == q && spaced && q != b'`' => return j + 1 - i,
         _ => return 0,
     }
     skip(&mut j);
@@ -220,6 +234,7 @@ pub(crate) fn fold(text: &str) -> Option<Folded> {
         return None;
     }
     let b = text.as_bytes();
+    let lists = joins_lists(text);
     let limit = text.len() * MAX_FOLD_GROWTH + 16;
     let mut out = Folded::with_capacity(text.len());
     let mut changed = false;
@@ -256,7 +271,7 @@ pub(crate) fn fold(text: &str) -> Option<Folded> {
                 .and_then(char::from_u32)
                 .map(|c| (c, 3)),
             b'"' | b'\'' | b'`' => {
-                let n = concatenation_len(b, i, c);
+                let n = concatenation_len(b, i, c, lists);
                 if n > 0 {
                     // The two literals become one: drop the quotes and the operator.
                     changed = true;
@@ -381,6 +396,17 @@ mod tests {
             view(r#"x = "sk_live_" + "abc" + 'd' . 'e'"#),
             r#"x = "sk_live_abc" + 'de'"#
         );
+        assert_eq!(
+            view("KEY = (\n    \"sk_live_ab\"\n    \"cd\"\n)"),
+            "KEY = (\n    \"sk_live_abcd\"\n)"
+        );
+        assert_eq!(
+            view("''.join(['sk_', 'live_', 'x'])"),
+            "''.join(['sk_live_x'])"
+        );
+        assert_eq!(view("['a', 'b'].join('')"), "['ab'].join('')");
+        // Without a join, a list's items stay apart.
+        assert!(fold("['a', 'b']").is_none());
         assert!(fold("plain ascii text").is_none());
         assert!(fold("50% off, a + b").is_none());
     }
