@@ -142,7 +142,7 @@ async def annotations_in_policy():
     deny = ("--policy", str(hint_policy("DENY")))
     async with session(proxy(sys.executable, NOTES, pins=pins, extra=deny, env=env)) as s:
         tools = {t.name: t for t in (await s.list_tools()).tools}
-        check(tools["purge_notes"].annotations.destructiveHint is True, f"hints pass through: {tools}")
+        check(tools["purge_notes"].annotations.destructive_hint is True, f"hints pass through: {tools}")
         r = await s.call_tool("purge_notes", {"reason": "spring cleaning"})
         check(r.is_error and "DESTRUCTIVE_TOOL" in text_of(r), f"destructive: DENY: {r}")
         check(meta_of(r).get("decision") == "DENY", f"{r.meta}")
