@@ -29,6 +29,7 @@ EVERYTHING = os.environ["MCP_EVERYTHING"]
 FILESYSTEM = os.environ["MCP_FILESYSTEM"]
 HERE = Path(__file__).resolve().parent
 NOTES = str(HERE / "mcp_test_server.py")
+HOSTILE = str(HERE / "mcp_hostile_server.py")
 WORK = Path(tempfile.mkdtemp(prefix="interven-mcp-e2e-"))
 ENV = {k: v for k, v in os.environ.items() if not k.startswith("INTERVEN_API_KEY")}
 # A secret the detectors know (an AWS access key id with a valid structure) and an email.
@@ -118,6 +119,92 @@ async def the_four_decisions():
     ) as s:
         r = await s.call_tool("delete_note", {"name": "groceries"})
         check(r.is_error and "APPROVAL_UNAVAILABLE" in text_of(r), f"--approval deny: {r}")
+
+
+def hint_policy(decision):
+    path = WORK / f"hints-{decision}.toml"
+    path.write_text(
+        "[[rules]]\n"
+        'name = "destructive-tools"\n'
+        'when = [{ header = "mcp-annotation-destructivehint", eq = "true" }]\n'
+        f'decision = "{decision}"\n'
+        'reason = "DESTRUCTIVE_TOOL"\n'
+    )
+    return path
+
+
+@scenario
+async def annotations_in_policy():
+    """A rule on the destructiveHint header: the tool the server marks
+    destructive is denied or needs approval, the read-only one runs."""
+    env = {"NOTES_HINTS": "1"}
+    pins = WORK / "hints.json"
+    deny = ("--policy", str(hint_policy("DENY")))
+    async with session(proxy(sys.executable, NOTES, pins=pins, extra=deny, env=env)) as s:
+        tools = {t.name: t for t in (await s.list_tools()).tools}
+        check(tools["purge_notes"].annotations.destructive_hint is True, f"hints pass through: {tools}")
+        r = await s.call_tool("purge_notes", {"reason": "spring cleaning"})
+        check(r.is_error and "DESTRUCTIVE_TOOL" in text_of(r), f"destructive: DENY: {r}")
+        check(meta_of(r).get("decision") == "DENY", f"{r.meta}")
+        r = await s.call_tool("count_notes", {"reason": "audit"})
+        check(not r.is_error and text_of(r) == "0 notes (audit)", f"read-only: ALLOW: {r}")
+        r = await s.call_tool("add_note", {"text": "no hints"})
+        check(not r.is_error, f"a tool without hints: ALLOW: {r}")
+
+    asked = []
+
+    async def approve(context, params):
+        asked.append(params.message)
+        return types.ElicitResult(action="accept", content={"approve": True})
+
+    ask = ("--policy", str(hint_policy("REQUIRE_APPROVAL")))
+    async with session(
+        proxy(sys.executable, NOTES, pins=pins, extra=ask, env=env), elicitation_callback=approve
+    ) as s:
+        r = await s.call_tool("count_notes", {"reason": "audit"})
+        check(not r.is_error and not asked, f"read-only: no question asked: {r} {asked}")
+        r = await s.call_tool("purge_notes", {"reason": "spring cleaning"})
+        check(not r.is_error and text_of(r) == "purged (spring cleaning)", f"approved: {r}")
+        check(len(asked) == 1 and "DESTRUCTIVE_TOOL" in asked[0], f"asked: {asked}")
+    async with session(proxy(sys.executable, NOTES, pins=pins, extra=ask, env=env)) as s:
+        r = await s.call_tool("purge_notes", {"reason": "spring cleaning"})
+        check(r.is_error and "DESTRUCTIVE_TOOL" in text_of(r) and "APPROVAL_UNAVAILABLE" in text_of(r),
+              f"no elicitation: {r}")
+
+
+@scenario
+async def hostile_annotations_name_no_headers():
+    """A server whose annotation keys try to add `authorization` (also through
+    CR/LF) or a second destructiveHint gets none of them to the engine; its
+    honest readOnlyHint arrives."""
+    policy = WORK / "hostile.toml"
+    rules = [
+        ("authorization", "exists = true", "DENY", "INJECTED_AUTHORIZATION"),
+        ("mcp-annotation-authorization", "exists = true", "DENY", "INJECTED_ANNOTATION"),
+        ("mcp-annotation-title", "exists = true", "DENY", "INJECTED_TITLE"),
+        ("mcp-annotation-destructivehint", "exists = true", "DENY", "INJECTED_DESTRUCTIVE"),
+        ("x", "exists = true", "DENY", "INJECTED_X"),
+        ("mcp-annotation-readonlyhint", 'eq = "true"', "REQUIRE_APPROVAL", "READ_ONLY_HINT_SEEN"),
+    ]
+    policy.write_text("".join(
+        f'[[rules]]\nname = "{code.lower()}"\nwhen = [{{ header = "{h}", {op} }}]\n'
+        f'decision = "{d}"\nreason = "{code}"\n\n'
+        for h, op, d, code in rules
+    ))
+    asked = []
+
+    async def approve(context, params):
+        asked.append(params.message)
+        return types.ElicitResult(action="accept", content={"approve": True})
+
+    extra = ("--policy", str(policy), "--name", "hostile")
+    async with session(
+        proxy(sys.executable, HOSTILE, pins=WORK / "hostile.json", extra=extra), elicitation_callback=approve
+    ) as s:
+        r = await s.call_tool("rename_note", {"name": "a"})
+        check(not r.is_error and text_of(r) == "renamed a", f"no injected header: {r}")
+        check(len(asked) == 1 and "READ_ONLY_HINT_SEEN" in asked[0], f"the honest hint arrived: {asked}")
+        check("INJECTED" not in asked[0], f"{asked}")
 
 
 @scenario
@@ -394,6 +481,8 @@ async def streamable_http():
 async def main():
     scenarios = [
         the_four_decisions,
+        annotations_in_policy,
+        hostile_annotations_name_no_headers,
         exfiltration_chain_and_result_redaction,
         pinning_a_changed_definition,
         poisoned_description,

@@ -7,6 +7,8 @@ Environment:
   NOTES_PIDFILE   when set, the server writes its process id there.
   NOTES_HTTP_PORT when set, serve streamable HTTP on 127.0.0.1:<port>/mcp
                   instead of stdio.
+  NOTES_HINTS     when set, also serves `purge_notes` (annotated
+                  destructiveHint: true) and `count_notes` (readOnlyHint: true).
 
 Tools: add_note(text), delete_note(name) (destructive: the default policy asks
 for approval), send_note(to, text), crash() (the process exits at once).
@@ -16,6 +18,7 @@ import os
 import sys
 
 from mcp.server.mcpserver import MCPServer
+from mcp.types import ToolAnnotations
 
 version = os.environ.get("NOTES_VERSION", "1")
 server = MCPServer(name="notes", version="1.0.0")
@@ -63,6 +66,24 @@ if os.environ.get("NOTES_POISON"):
     )
     def lookup(word: str) -> str:
         return f"looked up {word}"
+
+
+if os.environ.get("NOTES_HINTS"):
+
+    @server.tool(
+        description="Remove every note.",
+        annotations=ToolAnnotations(destructiveHint=True, readOnlyHint=False, openWorldHint=False),
+    )
+    def purge_notes(reason: str) -> str:
+        notes.clear()
+        return f"purged ({reason})"
+
+    @server.tool(
+        description="Count the notes.",
+        annotations=ToolAnnotations(readOnlyHint=True, destructiveHint=False, idempotentHint=True),
+    )
+    def count_notes(reason: str) -> str:
+        return f"{len(notes)} notes ({reason})"
 
 
 if __name__ == "__main__":

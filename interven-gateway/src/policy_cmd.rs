@@ -24,8 +24,8 @@ pub enum PolicyAction {
     Test {
         /// The TOML policy file.
         policy: PathBuf,
-        /// JSON Lines: `{"name", "request": {"method", "url", "body", "tool"?,
-        /// "operation"?, "agent_id"?}, "expect": {"decision", "reason_codes"?, "monitor"?}}`.
+        /// JSON Lines: `{"name", "request": {"method", "url", "body", "headers"?,
+        /// "tool"?, "operation"?, "agent_id"?}, "expect": {"decision", "reason_codes"?, "monitor"?}}`.
         #[arg(long)]
         cases: PathBuf,
     },

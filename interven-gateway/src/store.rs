@@ -221,8 +221,23 @@ struct Pending {
 struct Health {
     /// The database file at the path is no longer the one opened.
     replaced: AtomicBool,
-    /// When the writer's last batch failed (Unix ms), 0 after a success.
+    /// When the last write (the writer's batch or a probe) failed (Unix
+    /// ms), 0 after a success.
     write_failed_at: std::sync::atomic::AtomicI64,
+    /// When a write last succeeded (Unix ms).
+    write_ok_at: std::sync::atomic::AtomicI64,
+}
+
+impl Health {
+    fn write_succeeded(&self) {
+        self.write_failed_at.store(0, Ordering::Relaxed);
+        self.write_ok_at.store(now_millis(), Ordering::Relaxed);
+    }
+
+    fn write_failed(&self) {
+        self.write_failed_at
+            .store(now_millis().max(1), Ordering::Relaxed);
+    }
 }
 
 /// The store: a reader/admin connection, the record writer and the checkpointer.
@@ -245,10 +260,36 @@ impl std::fmt::Debug for Store {
     }
 }
 
-/// How long a failed write makes the store not ready (unless a write
-/// succeeds first): long enough for a probe to see it, short enough that a
-/// transient lock does not keep a server out of its load balancer.
-const WRITE_FAILURE_MEMORY_MS: i64 = 10_000;
+/// How often the checkpointer tries a write while the last one failed: the
+/// store is ready again as soon as one succeeds.
+const PROBE_WHILE_FAILING_MS: i64 = 1_000;
+
+/// After how long without a successful write the checkpointer tries one, so
+/// that a store that became unwritable is not ready before a scan fails.
+const PROBE_WHEN_IDLE_MS: i64 = 5_000;
+
+/// A write that changes nothing the gateway reads: one row of its own table,
+/// committed like any other write (it fails where a trace would fail).
+const PROBE: &str = "INSERT INTO write_probe (id, at) VALUES (1, ?1)
+    ON CONFLICT (id) DO UPDATE SET at = excluded.at";
+
+/// Tries a write. `Ok(false)` when the database was only busy (another
+/// connection holds the write lock): that says nothing about whether it
+/// can take writes.
+fn probe_write(conn: &Connection) -> rusqlite::Result<bool> {
+    match conn.execute(PROBE, [now_millis()]) {
+        Ok(_) => Ok(true),
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if matches!(
+                e.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
 
 /// A file's device and inode: what tells that the file at a path is still
 /// the one that was opened.
@@ -282,6 +323,10 @@ fn same_file(path: &Path, id: FileId) -> bool {
 }
 
 const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS write_probe (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS keys (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT NOT NULL,
@@ -462,6 +507,7 @@ fn checkpointer(
 ) {
     let mut done = wal.batches.load(Ordering::Relaxed);
     let mut idle = 0u32;
+    let mut last_probe = now_millis();
     loop {
         let stopping = !matches!(
             stop.recv_timeout(CHECKPOINT_EVERY),
@@ -488,6 +534,39 @@ fn checkpointer(
         }
         if stopping {
             return;
+        }
+        probe_if_due(&conn, health, &mut last_probe);
+    }
+}
+
+/// Tries a write when the last one failed (every second) or none succeeded
+/// for a while, and records what it found (see [`Store::ready`]).
+fn probe_if_due(conn: &Connection, health: &Health, last_probe: &mut i64) {
+    let now = now_millis();
+    let failing = health.write_failed_at.load(Ordering::Relaxed) != 0;
+    let due = if failing {
+        now - *last_probe >= PROBE_WHILE_FAILING_MS
+    } else {
+        now - health.write_ok_at.load(Ordering::Relaxed) >= PROBE_WHEN_IDLE_MS
+            && now - *last_probe >= PROBE_WHEN_IDLE_MS
+    };
+    if !due {
+        return;
+    }
+    *last_probe = now;
+    match probe_write(conn) {
+        Ok(true) => {
+            if failing {
+                tracing::info!("the database takes writes again");
+            }
+            health.write_succeeded();
+        }
+        Ok(false) => {}
+        Err(e) => {
+            if !failing {
+                tracing::error!(error = %e, "the database cannot take writes; not ready");
+            }
+            health.write_failed();
         }
     }
 }
@@ -562,9 +641,15 @@ impl Store {
     pub fn open_with(path: impl AsRef<Path>, sync: Sync) -> Result<Store> {
         let path = path.as_ref().to_path_buf();
         let conn = open_conn(&path, sync)?;
+        // A file that opens read-write can still refuse every write (a full
+        // disk, a file-size limit, an I/O error): find out now, not at the
+        // first scan, and refuse to start.
+        probe_write(&conn)
+            .with_context(|| format!("database {} cannot take writes", path.display()))?;
         let identity = FileId::of(&path)
             .with_context(|| format!("cannot read the metadata of {}", path.display()))?;
         let health = Arc::new(Health::default());
+        health.write_succeeded();
         let wal = Arc::new(WalState::default());
         let writer = Writer::open(
             open_conn(&path, sync)?,
@@ -595,9 +680,12 @@ impl Store {
 
     /// Whether the store can take writes: `Err` with the reason when the
     /// database file was deleted or replaced under the server (checked every
-    /// 100 ms and before every write), or the last write failed less than
-    /// 10 s ago with no success since. Cheap: it reads flags and one `stat`,
-    /// never the database.
+    /// 100 ms and before every write), or the last write failed and none
+    /// succeeded since. While writes fail, the store tries one every
+    /// second, and after 5 s without a successful write it tries one too,
+    /// so a store that became unwritable is reported before a scan fails.
+    /// (A write that waits for another connection's lock proves nothing
+    /// either way.) Cheap: it reads flags and one `stat`, never the database.
     ///
     /// # Errors
     /// The reason the store is not ready.
@@ -606,8 +694,7 @@ impl Store {
             self.health.replaced.store(true, Ordering::Relaxed);
             return Err("the database file was deleted or replaced");
         }
-        let failed_at = self.health.write_failed_at.load(Ordering::Relaxed);
-        if failed_at != 0 && now_millis() - failed_at < WRITE_FAILURE_MEMORY_MS {
+        if self.health.write_failed_at.load(Ordering::Relaxed) != 0 {
             return Err("the last write to the database failed");
         }
         Ok(())
@@ -1377,7 +1464,7 @@ impl Writer {
             }
             match self.write(&batch) {
                 Ok(ids) => {
-                    self.watch.2.write_failed_at.store(0, Ordering::Relaxed);
+                    self.watch.2.write_succeeded();
                     for (p, id) in batch.into_iter().zip(ids) {
                         p.reply.send(id.ok_or(WriteError::Conflict));
                     }
@@ -1386,10 +1473,7 @@ impl Writer {
                     // The heads in memory may be ahead of the database now:
                     // read them again before the next write.
                     self.stale = true;
-                    self.watch
-                        .2
-                        .write_failed_at
-                        .store(now_millis().max(1), Ordering::Relaxed);
+                    self.watch.2.write_failed();
                     let e = e.to_string();
                     for p in batch {
                         p.reply.send(Err(WriteError::Failed(e.clone())));

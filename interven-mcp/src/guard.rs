@@ -33,6 +33,33 @@ pub const TOOL_POISONING: &str = "TOOL_POISONING";
 /// Reason code: approval was required and no way to ask for it was available.
 pub const APPROVAL_UNAVAILABLE: &str = "APPROVAL_UNAVAILABLE";
 
+/// The MCP tool annotations that reach the engine, each as the request
+/// header it becomes (value `true` or `false`): the hint booleans of the MCP
+/// specification. Nothing else a server puts in `annotations` becomes a
+/// header (not `title`, not a key of another case or with other
+/// characters, not a value that is not a boolean), so a server cannot name
+/// a header of its choosing. The hints are untrusted: policies may use them
+/// to ask for more (`{ header = "mcp-annotation-destructivehint", eq = "true" }`),
+/// never to trust a tool.
+pub const ANNOTATION_HEADERS: &[(&str, &str)] = &[
+    ("readOnlyHint", "mcp-annotation-readonlyhint"),
+    ("destructiveHint", "mcp-annotation-destructivehint"),
+    ("idempotentHint", "mcp-annotation-idempotenthint"),
+    ("openWorldHint", "mcp-annotation-openworldhint"),
+];
+
+/// The headers a tool's annotations give: the [`ANNOTATION_HEADERS`] whose
+/// hint is a boolean.
+pub fn annotation_headers(annotations: &Map<String, Value>) -> Vec<(&'static str, bool)> {
+    ANNOTATION_HEADERS
+        .iter()
+        .filter_map(|(key, header)| match annotations.get(*key) {
+            Some(Value::Bool(b)) => Some((*header, *b)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The guard's settings.
 #[derive(Debug)]
 pub struct Settings {
@@ -69,8 +96,8 @@ pub struct Guard {
     pins_lock: Mutex<()>,
     approval: ApprovalMode,
     withheld: Mutex<HashMap<String, Withheld>>,
-    /// Each listed tool's annotations (untrusted hints), sent with its scans.
-    annotations: Mutex<HashMap<String, Map<String, Value>>>,
+    /// Each listed tool's hint headers (untrusted), sent with its scans.
+    annotations: Mutex<HashMap<String, Vec<(&'static str, bool)>>>,
     /// Every tool name seen in a `tools/list` answer.
     seen: Mutex<std::collections::HashSet<String>>,
     listed: Mutex<bool>,
@@ -254,13 +281,8 @@ impl Guard {
         // The server's hints (`destructiveHint`…), untrusted, for policies
         // that look at headers: `mcp-annotation-destructivehint: true`.
         if let Some(hints) = lock(&self.annotations).get(tool) {
-            for (key, value) in hints {
-                if let Value::Bool(b) = value {
-                    builder = builder.header(
-                        format!("mcp-annotation-{}", key.to_ascii_lowercase()),
-                        b.to_string(),
-                    );
-                }
+            for (header, value) in hints {
+                builder = builder.header(*header, value.to_string());
             }
         }
         builder.build()
@@ -434,9 +456,12 @@ impl Guard {
                 );
                 continue;
             }
-            if let Some(Value::Object(hints)) = tool.get("annotations") {
-                lock(&self.annotations).insert(name.clone(), hints.clone());
-            }
+            // The hints of this listing replace those of the last one.
+            let hints = match tool.get("annotations") {
+                Some(Value::Object(a)) => annotation_headers(a),
+                _ => Vec::new(),
+            };
+            lock(&self.annotations).insert(name.clone(), hints);
             let hash = pins::definition_hash(&tool);
             let (check, changed) = file.check(&server, &name, &hash);
             dirty |= changed;
@@ -540,6 +565,48 @@ mod tests {
             Some("false")
         );
         assert!(!h.contains_key("mcp-annotation-title"));
+        assert_eq!(h.len(), 2);
+    }
+
+    #[test]
+    fn a_hostile_server_cannot_name_headers() {
+        let g = guard(temp("ann-hostile"));
+        let t = json!({"name": "rm", "description": "Removes.", "inputSchema": {"type": "object"},
+        "annotations": {
+            "destructiveHint": "false",
+            "readOnlyHint\r\nauthorization": true,
+            "authorization": true,
+            "Authorization": "Bearer sk_live_x",
+            "x\r\nAuthorization: Bearer y": true,
+            "DestructiveHint": false,
+            "openworldhint": false,
+            "idempotentHint": {"nested": true},
+            "title": "Remove\r\nAuthorization: Bearer z"
+        }});
+        g.filter_tools(vec![t]);
+        let r = g.request("rm", None).unwrap();
+        assert_eq!(r.headers(), None, "{:?}", r.headers());
+        // A later listing's hints replace the earlier ones, also when it has none.
+        let t = json!({"name": "rm", "description": "Removes.", "inputSchema": {"type": "object"},
+                       "annotations": {"destructiveHint": true}});
+        let g = guard(temp("ann-relist"));
+        g.filter_tools(vec![t.clone()]);
+        assert!(g.request("rm", None).unwrap().headers().is_some());
+        let mut plain = t;
+        plain.as_object_mut().unwrap().remove("annotations");
+        let keys = |r: ScanRequest| {
+            r.headers()
+                .map(|h| h.keys().cloned().collect::<Vec<_>>())
+                .unwrap_or_default()
+        };
+        g.filter_tools(vec![plain]);
+        assert_eq!(keys(g.request("rm", None).unwrap()), Vec::<String>::new());
+        for (_, header) in ANNOTATION_HEADERS {
+            assert!(
+                header.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'),
+                "{header}"
+            );
+        }
     }
 
     #[tokio::test]

@@ -9,7 +9,6 @@
 //! and in the form.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::net::IpAddr;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -25,13 +24,14 @@ pub const SESSION_COOKIE: &str = "interven_session";
 /// The sign-in form's double-submit cookie.
 pub const LOGIN_CSRF_COOKIE: &str = "interven_login_csrf";
 
-/// 32 bytes from the OS's random source, hex.
+/// 32 bytes from the OS's random source (`getrandom`: a system call, so
+/// it works when the process is out of file descriptors), hex.
 ///
 /// # Errors
 /// When the OS's random source cannot be read.
 pub fn random_token() -> std::io::Result<String> {
     let mut bytes = [0u8; 32];
-    std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes))?;
+    getrandom::fill(&mut bytes).map_err(std::io::Error::other)?;
     Ok(hex(&bytes))
 }
 

@@ -365,32 +365,34 @@ fn never_matches(rule: &Rule) -> Option<String> {
         }
     }
     // Contradictions between conditions on one exact field (a `*` field may
-    // address several values, each satisfying a different condition).
-    let exact = |c: &&Condition| !c.field().split('/').any(|s| s == "*");
-    for a in rule.when.iter().filter(exact) {
+    // address several values, each satisfying a different condition; a
+    // header may be sent twice, in two cases).
+    for a in &rule.when {
         for b in rule
             .when
             .iter()
-            .filter(exact)
-            .filter(|b| b.field() == a.field())
+            .filter(|b| b.field() == a.field() && b.header() == a.header() && !std::ptr::eq(*b, a))
         {
             if a.is_absent() && b.needs_value() {
                 return Some(format!(
                     "`{}` must both be absent (exists = false) and hold a value",
-                    a.field()
+                    a.subject()
                 ));
+            }
+            if !(a.is_exact() && b.is_exact()) {
+                continue;
             }
             if let (Some(x), Some(y)) = (a.eq_operand(), b.eq_operand())
                 && x != y
             {
-                return Some(format!("`{}` cannot equal both {x} and {y}", a.field()));
+                return Some(format!("`{}` cannot equal both {x} and {y}", a.subject()));
             }
             if let (Some((true, lo, lo_inc)), Some((false, hi, hi_inc))) = (a.bound(), b.bound())
                 && (lo > hi || (lo == hi && !(lo_inc && hi_inc)))
             {
                 return Some(format!(
                     "`{}` cannot be both {} {lo} and {} {hi}",
-                    a.field(),
+                    a.subject(),
                     a.operator(),
                     b.operator()
                 ));
@@ -608,6 +610,59 @@ hosts = ["*.corp.io"]
             );
         }
         assert_eq!(d.len(), 7, "{d:#?}");
+    }
+
+    #[test]
+    fn header_conditions_are_checked_with_positions() {
+        let text = r#"[[rules]]
+name = "a"
+decision = "DENY"
+reason = "A"
+when = [{ header = "x y", eq = "1" }, { field = "/a", header = "b", eq = 1 }, { header = "c" }]
+
+[[rules]]
+name = "absent"
+when = [{ header = "X-Env", exists = false }, { header = "x-env", eq = "prod" }]
+decision = "DENY"
+reason = "B"
+
+[[rules]]
+name = "two-spellings-may-both-hold"
+when = [{ header = "x-env", eq = "a" }, { header = "x-env", eq = "b" }]
+decision = "DENY"
+reason = "C"
+
+[[rules]]
+name = "never"
+when = [{ header = "x-n", contains = 1 }]
+decision = "DENY"
+reason = "D"
+
+[[rules]]
+name = "destructive"
+when = [{ header = "mcp-annotation-destructivehint", eq = "true" }]
+decision = "REQUIRE_APPROVAL"
+reason = "DESTRUCTIVE_TOOL"
+"#;
+        let d = diags(text);
+        let expect = [
+            "5:9: error: when: `header` \"x y\" is not a header name",
+            "5:39: error: when: a condition reads either a body `field` or a request `header`, not both",
+            "5:79: error: when: condition on header `c` has no operator",
+        ];
+        assert_eq!(d.len(), expect.len(), "{d:#?}");
+        for (got, want) in d.iter().zip(expect) {
+            assert!(got.starts_with(want), "{got}\n  wanted {want}");
+        }
+        let d = diags(&text[text.find("[[rules]]\nname = \"absent\"").unwrap()..]);
+        let expect = [
+            "1:1: error: rule `absent` can never match: `header x-env` must both be absent",
+            "13:1: error: rule `never` can never match: `header x-n` is a header",
+        ];
+        assert_eq!(d.len(), expect.len(), "{d:#?}");
+        for (got, want) in d.iter().zip(expect) {
+            assert!(got.starts_with(want), "{got}\n  wanted {want}");
+        }
     }
 
     #[test]

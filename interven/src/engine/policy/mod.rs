@@ -59,7 +59,7 @@ pub enum Mode {
 /// | `tools`, `operations`, `methods`, `hosts`, `paths` | globs (`*`, `?`, any case) on the request; any entry may match |
 /// | `finding_kinds`, `finding_types`, `confidence` | one finding must satisfy all three |
 /// | `min_risk` | the risk score is at least this |
-/// | `when = [{ field = "/a/*/b", gt = 1 }, …]` | every condition holds ([`Condition`]): `eq`, `ne`, `in`, `glob`, `regex`, `contains`, `gt`, `ge`, `lt`, `le`, `exists` |
+/// | `when = [{ field = "/a/*/b", gt = 1 }, { header = "x-env", eq = "prod" }, …]` | every condition holds ([`Condition`]) on a body field or a request header: `eq`, `ne`, `in`, `glob`, `regex`, `contains`, `gt`, `ge`, `lt`, `le`, `exists` |
 /// | `rate = { max, per, by }` | matches from call `max + 1` within `per` ([`Rate`]) |
 /// | `mode = "monitor"` | the rule only reports |
 /// | `[[exempt]]` | findings dropped before the rules ([`Exemption`]) |
@@ -147,7 +147,8 @@ pub struct Rule {
     /// The least risk score for the rule to match.
     #[serde(default)]
     pub min_risk: Option<f64>,
-    /// Conditions on the body's fields, all of which must hold.
+    /// Conditions on the body's fields and the request's headers, all of
+    /// which must hold.
     #[serde(default)]
     pub when: Vec<Condition>,
     /// Matches only once more than `max` calls satisfying the other
@@ -428,7 +429,11 @@ impl Rule {
         {
             return false;
         }
-        if !self.when.iter().all(|c| c.holds(f.request.body())) {
+        if !self
+            .when
+            .iter()
+            .all(|c| c.holds(f.request.body(), f.request.headers()))
+        {
             return false;
         }
         if self.finding_kinds.is_empty()

@@ -1,6 +1,8 @@
-//! `when` conditions: a JSON pointer into the body (with `*` segments) and
-//! one operator, compiled once when the policy is loaded.
+//! `when` conditions: a JSON pointer into the body (with `*` segments) or
+//! the name of a request header, and one operator, compiled once when the
+//! policy is loaded.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use regex::Regex;
@@ -17,19 +19,38 @@ pub(crate) const OPERATORS: &[&str] = &[
 /// The largest compiled regex a policy may hold (bytes of the automaton).
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
 
-/// One condition of a rule's `when`: a field of the body and one operator.
+/// One condition of a rule's `when`: a field of the body or a request
+/// header, and one operator.
 ///
 /// `field` is a JSON pointer (`/amount`, `/items/0/sku`); a `*` segment
 /// stands for every key of an object or element of an array, and the
 /// condition holds when any addressed value satisfies the operator. A
 /// value of the wrong type for the operator does not satisfy it (never an
-/// error at scan time). The operators are documented in the built-in
-/// policy ([`BUILTIN_POLICY`](crate::engine::BUILTIN_POLICY)).
+/// error at scan time).
+///
+/// `header` names a request header instead (any case:
+/// `mcp-annotation-destructivehint`); the operators see its value, trimmed,
+/// as a string, which compares with a number operand when it parses as
+/// one and with a boolean operand when it is `true` or `false` (any
+/// case). A condition has exactly one of `field` and `header`. The
+/// operators are documented in the built-in policy
+/// ([`BUILTIN_POLICY`](crate::engine::BUILTIN_POLICY)).
 #[derive(Clone)]
 pub struct Condition {
-    field: String,
-    segments: Vec<Segment>,
+    target: Target,
     op: Op,
+}
+
+/// What a condition reads.
+#[derive(Debug, Clone, PartialEq)]
+enum Target {
+    /// A JSON pointer into the body, as written, and its segments.
+    Field {
+        pointer: String,
+        segments: Vec<Segment>,
+    },
+    /// A request header's name, lower-cased.
+    Header(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -60,17 +81,19 @@ enum Cmp {
 
 impl fmt::Debug for Condition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Condition")
-            .field("field", &self.field)
-            .field("operator", &self.operator())
-            .finish()
+        let mut d = f.debug_struct("Condition");
+        match &self.target {
+            Target::Field { pointer, .. } => d.field("field", pointer),
+            Target::Header(name) => d.field("header", name),
+        };
+        d.field("operator", &self.operator()).finish()
     }
 }
 
 impl PartialEq for Condition {
-    /// Same field, same operator, same operand.
+    /// Same field (or header), same operator, same operand.
     fn eq(&self, other: &Self) -> bool {
-        self.field == other.field && self.operator() == other.operator() && {
+        self.target == other.target && self.operator() == other.operator() && {
             match (&self.op, &other.op) {
                 (Op::Regex(a), Op::Regex(b)) => a.as_str() == b.as_str(),
                 (a, b) => format!("{a:?}") == format!("{b:?}"),
@@ -80,9 +103,36 @@ impl PartialEq for Condition {
 }
 
 impl Condition {
-    /// The JSON pointer the condition reads, as written.
-    pub fn field(&self) -> &str {
-        &self.field
+    /// The JSON pointer the condition reads, as written; `None` for a
+    /// condition on a header.
+    pub fn field(&self) -> Option<&str> {
+        match &self.target {
+            Target::Field { pointer, .. } => Some(pointer),
+            Target::Header(_) => None,
+        }
+    }
+
+    /// The request header the condition reads, lower-cased; `None` for a
+    /// condition on a body field.
+    pub fn header(&self) -> Option<&str> {
+        match &self.target {
+            Target::Header(name) => Some(name),
+            Target::Field { .. } => None,
+        }
+    }
+
+    /// What the condition reads, for messages: `/amount` or `header x-env`.
+    pub(crate) fn subject(&self) -> String {
+        match &self.target {
+            Target::Field { pointer, .. } => pointer.clone(),
+            Target::Header(name) => format!("header {name}"),
+        }
+    }
+
+    /// Whether the condition addresses exactly one value: a field without
+    /// `*` segments. (A header may be sent twice in different cases.)
+    pub(crate) fn is_exact(&self) -> bool {
+        matches!(&self.target, Target::Field { segments, .. } if !segments.contains(&Segment::Any))
     }
 
     /// The operator's name (`"eq"`, `"gt"`, `"regex"`…).
@@ -105,55 +155,87 @@ impl Condition {
     /// Compiles a condition from its TOML table. The error says what is
     /// wrong and how to fix it.
     pub(crate) fn compile(table: &toml::Table) -> Result<Condition, String> {
-        let field = match table.get("field") {
-            Some(toml::Value::String(s)) => s.clone(),
-            Some(other) => {
+        let target = match (table.get("field"), table.get("header")) {
+            (Some(_), Some(_)) => {
+                return Err("a condition reads either a body `field` or a request `header`, not both: write two conditions".to_owned());
+            }
+            (Some(toml::Value::String(s)), None) => Target::Field {
+                segments: parse_pointer(s)?,
+                pointer: s.clone(),
+            },
+            (Some(other), None) => {
                 return Err(format!(
                     "`field` must be a string (a JSON pointer such as \"/amount\"), not {}",
                     other.type_str()
                 ));
             }
-            None => {
+            (None, Some(toml::Value::String(s))) => Target::Header(parse_header_name(s)?),
+            (None, Some(other)) => {
+                return Err(format!(
+                    "`header` must be a string (a header name such as \"mcp-annotation-destructivehint\"), not {}",
+                    other.type_str()
+                ));
+            }
+            (None, None) => {
                 return Err(
-                    "a condition needs a `field` (a JSON pointer such as \"/amount\")".to_owned(),
+                    "a condition needs a `field` (a JSON pointer such as \"/amount\") or a `header` (a request header name such as \"mcp-annotation-destructivehint\")".to_owned(),
                 );
             }
         };
-        let segments = parse_pointer(&field)?;
-        let mut ops = table.iter().filter(|(k, _)| k.as_str() != "field");
+        let subject = match &target {
+            Target::Field { pointer, .. } => format!("`{pointer}`"),
+            Target::Header(name) => format!("header `{name}`"),
+        };
+        let mut ops = table
+            .iter()
+            .filter(|(k, _)| k.as_str() != "field" && k.as_str() != "header");
         let (name, operand) = match (ops.next(), ops.next()) {
             (Some(op), None) => op,
             (None, _) => {
                 return Err(format!(
-                    "condition on `{field}` has no operator: add one of {}",
+                    "condition on {subject} has no operator: add one of {}",
                     OPERATORS.join(", ")
                 ));
             }
             (Some((a, _)), Some((b, _))) => {
                 return Err(format!(
-                    "condition on `{field}` has two operators (`{a}` and `{b}`): one operator per condition, write a second condition for the other"
+                    "condition on {subject} has two operators (`{a}` and `{b}`): one operator per condition, write a second condition for the other"
                 ));
             }
         };
-        let op = compile_op(name, operand).map_err(|e| format!("condition on `{field}`: {e}"))?;
-        Ok(Condition {
-            field,
-            segments,
-            op,
-        })
+        let op = compile_op(name, operand).map_err(|e| format!("condition on {subject}: {e}"))?;
+        Ok(Condition { target, op })
     }
 
-    /// Whether the condition holds for a request body.
-    pub(crate) fn holds(&self, body: &Value) -> bool {
+    /// Whether the condition holds for a request's body and headers.
+    pub(crate) fn holds(&self, body: &Value, headers: Option<&BTreeMap<String, String>>) -> bool {
         let mut found = false;
         let mut holds = false;
-        resolve(body, &self.segments, &mut |v| {
-            found = true;
-            if !holds && self.op.satisfied_by(v) {
-                holds = true;
+        match &self.target {
+            Target::Field { segments, .. } => {
+                resolve(body, segments, &mut |v| {
+                    found = true;
+                    if !holds && self.op.satisfied_by(v) {
+                        holds = true;
+                    }
+                    holds
+                });
             }
-            holds
-        });
+            Target::Header(name) => {
+                // Every header of that name in any case; one satisfying is enough.
+                for (_, value) in headers
+                    .into_iter()
+                    .flatten()
+                    .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+                {
+                    found = true;
+                    if self.op.satisfied_by_header(value.trim_matches([' ', '\t'])) {
+                        holds = true;
+                        break;
+                    }
+                }
+            }
+        }
         match self.op {
             Op::Exists(want) => found == want,
             _ => holds,
@@ -172,16 +254,32 @@ impl Condition {
         }
     }
 
-    /// Whether the condition can never hold, whatever the body.
+    /// Whether the condition can never hold, whatever the request.
     pub(crate) fn never_holds(&self) -> Option<String> {
         match &self.op {
             Op::In(list) if list.is_empty() => {
-                Some(format!("`in = []` on `{}` never holds", self.field))
+                Some(format!("`in = []` on `{}` never holds", self.subject()))
             }
             Op::Cmp(_, x) if x.is_nan() => Some(format!(
                 "comparison with NaN on `{}` never holds",
-                self.field
+                self.subject()
             )),
+            Op::Eq(x) | Op::Ne(x) if self.header().is_some() && !header_comparable(x) => {
+                Some(format!(
+                    "`{}` is a header, whose value is a string: it is never compared with {x} (give a string, number or boolean)",
+                    self.subject()
+                ))
+            }
+            Op::Contains(x) if self.header().is_some() && !x.is_string() => Some(format!(
+                "`{}` is a header, whose value is a string: it contains only strings, not {x}",
+                self.subject()
+            )),
+            Op::In(list) if self.header().is_some() && !list.iter().any(header_comparable) => {
+                Some(format!(
+                    "`{}` is a header, whose value is a string: it is never one of a list without strings, numbers or booleans",
+                    self.subject()
+                ))
+            }
             _ => None,
         }
     }
@@ -248,6 +346,63 @@ fn parse_pointer(pointer: &str) -> Result<Vec<Segment>, String> {
             Ok(Segment::Key(out))
         })
         .collect()
+}
+
+/// A header name as RFC 9110 writes it (a token), lower-cased.
+fn parse_header_name(name: &str) -> Result<String, String> {
+    let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if name.is_empty() {
+        return Err(
+            "`header` is empty: give a header name such as \"mcp-annotation-destructivehint\""
+                .to_owned(),
+        );
+    }
+    if let Some(c) = name.chars().find(|c| !(c.is_ascii() && token(*c as u8))) {
+        return Err(format!(
+            "`header` {name:?} is not a header name: {c:?} is not allowed (letters, digits and !#$%&'*+-.^_`|~ only)"
+        ));
+    }
+    Ok(name.to_ascii_lowercase())
+}
+
+/// Whether a header's string value can ever equal an operand of this type.
+fn header_comparable(v: &Value) -> bool {
+    matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_))
+}
+
+/// A header's value read as the operand's type: the string itself for a
+/// string, a number when it parses as one, a boolean for `true`/`false`
+/// in any case; `None` when it cannot be read so.
+fn header_as(value: &str, like: &Value) -> Option<Value> {
+    match like {
+        Value::String(_) => Some(Value::String(value.to_owned())),
+        Value::Number(_) => header_number(value).and_then(|n| {
+            value
+                .parse::<i64>()
+                .map(Value::from)
+                .ok()
+                .or_else(|| serde_json::Number::from_f64(n).map(Value::Number))
+        }),
+        Value::Bool(_) => {
+            if value.eq_ignore_ascii_case("true") {
+                Some(Value::Bool(true))
+            } else if value.eq_ignore_ascii_case("false") {
+                Some(Value::Bool(false))
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
+/// A header's value as a finite number (`"42"`, `"-1.5"`, `"1e3"`), if it is one.
+fn header_number(value: &str) -> Option<f64> {
+    // Rust also reads "inf", "NaN" and "infinity"; those are no numbers here.
+    if !value.bytes().any(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    value.parse::<f64>().ok().filter(|n| n.is_finite())
 }
 
 /// Calls `visit` with every value the segments address; stops when it returns `true`.
@@ -416,6 +571,27 @@ impl Op {
             Op::Exists(_) => true,
         }
     }
+
+    /// Whether a header's value (a string) satisfies the operator.
+    fn satisfied_by_header(&self, s: &str) -> bool {
+        let equals = |x: &Value| header_as(s, x).is_some_and(|v| same(&v, x));
+        match self {
+            Op::Eq(x) => equals(x),
+            Op::Ne(x) => header_as(s, x).is_some_and(|v| !same(&v, x)),
+            Op::In(list) => list.iter().any(equals),
+            Op::Glob(g) => glob_match(g, s),
+            Op::Regex(re) => re.is_match(s),
+            Op::Contains(Value::String(needle)) => s.contains(needle.as_str()),
+            Op::Contains(_) => false,
+            Op::Cmp(cmp, x) => header_number(s).is_some_and(|n| match cmp {
+                Cmp::Gt => n > *x,
+                Cmp::Ge => n >= *x,
+                Cmp::Lt => n < *x,
+                Cmp::Le => n <= *x,
+            }),
+            Op::Exists(_) => true,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -429,7 +605,138 @@ mod tests {
     }
 
     fn holds(text: &str, body: Value) -> bool {
-        cond(text).unwrap().holds(&body)
+        cond(text).unwrap().holds(&body, None)
+    }
+
+    fn holds_h(text: &str, headers: &[(&str, &str)]) -> bool {
+        let h: BTreeMap<String, String> = headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        cond(text).unwrap().holds(&json!({}), Some(&h))
+    }
+
+    #[test]
+    fn headers_by_name_in_any_case_with_every_operator() {
+        let h = [
+            ("MCP-Annotation-DestructiveHint", "true"),
+            ("x-count", " 42 "),
+            ("x-ratio", "0.5"),
+            ("x-env", "Prod-EU"),
+            ("x-empty", ""),
+        ];
+        let d = "header = 'mcp-annotation-destructivehint'\n";
+        assert!(holds_h(&format!("{d}eq = 'true'"), &h));
+        assert!(holds_h(&format!("{d}eq = true"), &h), "a boolean operand");
+        assert!(holds_h(&format!("{d}ne = false"), &h));
+        assert!(!holds_h(&format!("{d}eq = 'TRUE'"), &h), "strings exactly");
+        assert!(holds_h(
+            &format!("{d}eq = true"),
+            &[("mcp-annotation-destructivehint", "True")]
+        ));
+        assert!(!holds_h(&format!("{d}eq = false"), &h));
+        assert!(!holds_h(&format!("{d}eq = 1"), &h), "not a number");
+        assert!(holds_h(&format!("{d}exists = true"), &h));
+        assert!(!holds_h(&format!("{d}exists = false"), &h));
+        assert!(
+            holds_h(&format!("{d}exists = false"), &[]),
+            "no headers at all"
+        );
+        assert!(!holds_h(&format!("{d}eq = 'true'"), &[]));
+        assert!(
+            !holds_h(&format!("{d}ne = 'false'"), &[]),
+            "a missing header does not hold ne"
+        );
+        assert!(
+            holds_h("header = 'X-COUNT'\neq = 42", &h),
+            "names in any case, values trimmed"
+        );
+        assert!(holds_h("header = 'x-count'\neq = 42.0", &h));
+        assert!(holds_h("header = 'x-count'\neq = '42'", &h));
+        assert!(!holds_h("header = 'x-count'\neq = ' 42 '", &h), "trimmed");
+        assert!(holds_h("header = 'x-count'\ngt = 41", &h));
+        assert!(!holds_h("header = 'x-count'\ngt = 42", &h));
+        assert!(holds_h("header = 'x-count'\nge = 42", &h));
+        assert!(holds_h("header = 'x-ratio'\nlt = 1", &h));
+        assert!(holds_h("header = 'x-ratio'\nle = 0.5", &h));
+        assert!(!holds_h("header = 'x-env'\ngt = 0", &h), "not a number");
+        assert!(
+            !holds_h("header = 'x-env'\nlt = 1", &[("x-env", "NaN")]),
+            "NaN is no number"
+        );
+        assert!(!holds_h("header = 'x-env'\nlt = 1", &[("x-env", "-inf")]));
+        assert!(holds_h("header = 'x-count'\nin = [7, 42]", &h));
+        assert!(holds_h("header = 'x-env'\nin = ['dev', 'Prod-EU']", &h));
+        assert!(!holds_h("header = 'x-env'\nin = ['prod-eu']", &h));
+        assert!(holds_h("header = 'x-env'\nne = 'dev'", &h));
+        assert!(
+            !holds_h("header = 'x-env'\nne = 3", &h),
+            "not a number: ne does not hold"
+        );
+        assert!(
+            holds_h("header = 'x-env'\nglob = 'prod-*'", &h),
+            "globs ignore case"
+        );
+        assert!(holds_h("header = 'x-env'\nregex = '^Prod-[A-Z]{2}$'", &h));
+        assert!(holds_h("header = 'x-env'\ncontains = 'od-E'", &h));
+        assert!(!holds_h("header = 'x-env'\ncontains = 'od-e'", &h));
+        assert!(holds_h("header = 'x-empty'\neq = ''", &h));
+        assert!(holds_h("header = 'x-empty'\nexists = true", &h));
+        // Two spellings of one name: one satisfying value is enough.
+        assert!(holds_h(
+            "header = 'x-a'\neq = '2'",
+            &[("X-A", "1"), ("x-a", "2")]
+        ));
+        // A header condition never reads the body, nor a field a header.
+        let c = cond("header = 'amount'\nexists = true").unwrap();
+        assert!(!c.holds(&json!({"amount": 1}), None));
+        let c = cond("field = '/x-env'\nexists = true").unwrap();
+        let only: BTreeMap<String, String> = [("x-env".to_owned(), "a".to_owned())].into();
+        assert!(!c.holds(&json!({}), Some(&only)));
+        assert_eq!(c.field(), Some("/x-env"));
+        assert_eq!(c.header(), None);
+        let c = cond("header = 'X-Env'\nexists = true").unwrap();
+        assert_eq!((c.field(), c.header()), (None, Some("x-env")));
+    }
+
+    #[test]
+    fn header_load_errors_are_clear() {
+        let err = cond("field = '/a'\nheader = 'x'\neq = 1").unwrap_err();
+        assert!(err.contains("not both"), "{err}");
+        let err = cond("eq = 1").unwrap_err();
+        assert!(err.contains("`field`") && err.contains("`header`"), "{err}");
+        let err = cond("header = 1\neq = 1").unwrap_err();
+        assert!(err.contains("`header` must be a string"), "{err}");
+        let err = cond("header = ''\neq = 1").unwrap_err();
+        assert!(err.contains("empty"), "{err}");
+        for bad in ["x y", "x:y", "x\\r\\ny", "é"] {
+            let err = cond(&format!("header = \"{bad}\"\neq = 1")).unwrap_err();
+            assert!(err.contains("not a header name"), "{bad}: {err}");
+        }
+        let err = cond("header = 'x'").unwrap_err();
+        assert!(err.contains("header `x` has no operator"), "{err}");
+        let err = cond("header = 'x'\neq = 1\nne = 2").unwrap_err();
+        assert!(err.contains("two operators"), "{err}");
+        let err = cond("header = 'x'\nregex = '('").unwrap_err();
+        assert!(
+            err.contains("header `x`") && err.contains("invalid regex"),
+            "{err}"
+        );
+        for never in [
+            "eq = [1]",
+            "contains = 1",
+            "in = [[1], {a = 1}]",
+            "ne = {a = 1}",
+        ] {
+            let c = cond(&format!("header = 'x'\n{never}")).unwrap();
+            assert!(c.never_holds().is_some(), "{never}");
+        }
+        assert!(
+            cond("header = 'x'\nin = [[1], 'a']")
+                .unwrap()
+                .never_holds()
+                .is_none()
+        );
     }
 
     #[test]
