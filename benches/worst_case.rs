@@ -85,6 +85,14 @@ fn shapes() -> Vec<(&'static str, Value)> {
             json!({ "csv": format!("name,password,ssn\n{}", repeat("a,Zq8!kPm2x,123-45-6789\n")) }),
         ),
         ("urls", json!({ "text": repeat("https://u:p@h.io/ ") })),
+        (
+            "variables_joined",
+            json!({ "code": format!("A=sk_live_ab\nB=cdefgh\n{}", repeat("$A$B+A + B ")) }),
+        ),
+        (
+            "implicit_concatenation",
+            json!({ "code": repeat("\"ab\" ") }),
+        ),
     ]
 }
 

@@ -905,6 +905,26 @@ fn evasions(g: &mut Gen, fmt: &Format, out: &mut Vec<Case>) {
         let concat = format!("const {} = \"{a}\" + \"{c}\";", camel(k));
         let raw = format!("{a}\" + \"{c}");
         push(Case::new("concatenation", json!({"code": concat})).secret(ty, "/code", &raw));
+        // Variables joined where they are used (a vendor format: the names
+        // carry no credential word).
+        if fmt.key.is_none() && !v.contains(['"', '\'', '\\', '$', ' ', ';', '`']) {
+            let (a, c) = (&v[..v.len() / 2], &v[v.len() / 2..]);
+            let (text, raw) = match fmt.ty.len() % 3 {
+                0 => (
+                    format!("P1={a}\nP2={c}\nexport TOKEN=\"$P1$P2\"\n"),
+                    format!("{a}\nP2={c}"),
+                ),
+                1 => (
+                    format!("const p1 = '{a}';\nconst t = `${{p1}}{c}`;"),
+                    a.to_owned(),
+                ),
+                _ => (
+                    format!("p1 = \"{a}\"\np2 = \"{c}\"\nclient = Client(p1 + p2)"),
+                    format!("{a}\"\np2 = \"{c}"),
+                ),
+            };
+            push(Case::new("variables joined", json!({"code": text})).secret(ty, "/code", &raw));
+        }
         // Three parts: Python's implicit concatenation, and a list joined.
         if v.len() >= 12 && !v.contains(['"', '\'', '\\']) {
             let (p, q) = (v.len() / 3, 2 * v.len() / 3);

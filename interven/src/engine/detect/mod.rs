@@ -388,6 +388,18 @@ impl Detector {
                     }
                 }
             }
+            // Variables joined where they are used: the value of each is
+            // redacted where it was assigned.
+            if let Some(expanded) = normalize::expand(text) {
+                for inner in self.scan_text(&expanded.text, key, lists, depth + 1) {
+                    if inner.kind != FindingKind::Secret || inner.placeholder {
+                        continue;
+                    }
+                    if let Some(span) = expanded.map_hull(&inner.span) {
+                        hits.push(Hit { span, ..inner });
+                    }
+                }
+            }
             self.scan_decoded(text, lists, depth, &mut hits);
         }
         hits.retain(|h| {

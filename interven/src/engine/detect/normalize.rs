@@ -7,6 +7,9 @@
 //!   HTML character references, `\uXXXX` / `\u{…}` / `\xNN` escapes,
 //!   `%XX` escapes, and string literals joined across a concatenation
 //!   (`"sk_live_" + "abc"`, `'a' . 'b'`, `"a" || "b"`).
+//! - [`expand`]: variables assigned a literal and then joined
+//!   (`A=sk_live_…; B=…; "$A$B"`, `` `${p1}…` ``, `key = p1 + p2`), with
+//!   each value put where it is used.
 //! - [`hex_runs`]: runs of hex digits that decode to text.
 //! - [`inflate`]: gzip or zlib streams (found inside base64), bounded.
 //!
@@ -15,6 +18,9 @@
 
 use std::io::Read as _;
 use std::ops::Range;
+use std::sync::LazyLock;
+
+use regex::Regex;
 
 use unicode_normalization::UnicodeNormalization as _;
 
@@ -51,6 +57,17 @@ impl Folded {
             self.starts.push(from.start as u32);
             self.ends.push(from.end as u32);
         }
+    }
+
+    /// The original bytes a span of the view came from, as one range
+    /// (in [`expand`]'s view, bytes of one span may come from far apart).
+    pub(crate) fn map_hull(&self, span: &Range<usize>) -> Option<Range<usize>> {
+        if span.start >= span.end || span.end > self.text.len() {
+            return None;
+        }
+        let start = self.starts[span.clone()].iter().min()?;
+        let end = self.ends[span.clone()].iter().max()?;
+        Some(*start as usize..*end as usize)
     }
 
     /// The original span of a span of the view.
@@ -301,6 +318,142 @@ pub(crate) fn fold(text: &str) -> Option<Folded> {
     changed.then_some(out)
 }
 
+/// `NAME = "literal"`, `NAME='literal'`, `NAME=literal` (shell, `.env`,
+/// JavaScript, Python, Go's `:=`), optionally after `export`, `const`,
+/// `let`, `var`, `local` or `readonly`.
+static ASSIGNMENT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"(?m)(?:^|[\s;(,{])(?:(?:export|const|let|var|local|readonly)\s+)?(?P<name>[A-Za-z_][A-Za-z0-9_]{0,63})\s*:?=\s*(?:"(?P<dq>[^"\n$`\\]{4,256})"|'(?P<sq>[^'\n\\]{4,256})'|(?P<bare>[^\s"'`;$\\(){}\[\]]{4,256}))"#,
+    )
+    .unwrap_or_else(|e| panic!("assignment: {e}"))
+});
+
+/// The most variables one text's view expands.
+const MAX_VARIABLES: usize = 256;
+
+/// The text with each use of a variable assigned a literal earlier in it
+/// (`$NAME`, `${NAME}`, or a chain `NAME + NAME…` of such variables)
+/// replaced by that literal; every byte of the view maps back to where it
+/// was written. `None` when nothing is expanded.
+pub(crate) fn expand(text: &str) -> Option<Folded> {
+    if text.len() > MAX_FOLD_INPUT
+        || !text.contains('=')
+        || !(text.contains('$') || text.contains('+'))
+    {
+        return None;
+    }
+    let mut vars: Vec<(&str, Range<usize>)> = Vec::new();
+    for caps in ASSIGNMENT.captures_iter(text).take(MAX_VARIABLES) {
+        let (Some(name), Some(value)) = (
+            caps.name("name"),
+            caps.name("dq")
+                .or_else(|| caps.name("sq"))
+                .or_else(|| caps.name("bare")),
+        ) else {
+            continue;
+        };
+        vars.push((name.as_str(), value.range()));
+    }
+    if vars.is_empty() {
+        return None;
+    }
+    // The last assignment before a use wins; a use before any assignment is left.
+    let lookup = |name: &str, at: usize| {
+        vars.iter()
+            .rev()
+            .find(|(n, r)| *n == name && r.end <= at)
+            .map(|(_, r)| r.clone())
+    };
+    let b = text.as_bytes();
+    let ident = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    let ident_at = |i: usize| {
+        let mut j = i;
+        while j < b.len() && ident(b[j]) {
+            j += 1;
+        }
+        j
+    };
+    let limit = text.len() * MAX_FOLD_GROWTH + 16;
+    let mut out = Folded::with_capacity(text.len());
+    let mut changed = false;
+    let push_literal = |out: &mut Folded, r: &Range<usize>| {
+        for (k, c) in text[r.clone()].char_indices() {
+            let at = r.start + k;
+            out.push(c, at..at + c.len_utf8());
+        }
+    };
+    let mut i = 0;
+    while i < b.len() {
+        if out.text.len() > limit {
+            return None;
+        }
+        // `$NAME` or `${NAME}`.
+        if b[i] == b'$' {
+            let braced = b.get(i + 1) == Some(&b'{');
+            let start = i + 1 + usize::from(braced);
+            let end = ident_at(start);
+            let close = if braced {
+                b.get(end) == Some(&b'}')
+            } else {
+                true
+            };
+            if end > start
+                && close
+                && let Some(r) = lookup(&text[start..end], i)
+            {
+                push_literal(&mut out, &r);
+                changed = true;
+                i = end + usize::from(braced);
+                continue;
+            }
+        }
+        // `p1 + p2 (+ p3…)`: every operand a variable.
+        if (b[i].is_ascii_alphabetic() || b[i] == b'_') && (i == 0 || !ident(b[i - 1])) {
+            let mut chain = Vec::new();
+            let mut j = i;
+            loop {
+                let end = ident_at(j);
+                let Some(r) = lookup(&text[j..end], i) else {
+                    break;
+                };
+                chain.push(r);
+                let mut k = end;
+                while k < b.len() && b[k] == b' ' {
+                    k += 1;
+                }
+                if b.get(k) != Some(&b'+') {
+                    j = end;
+                    break;
+                }
+                k += 1;
+                while k < b.len() && b[k] == b' ' {
+                    k += 1;
+                }
+                if !b
+                    .get(k)
+                    .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_')
+                {
+                    j = end;
+                    break;
+                }
+                j = k;
+            }
+            if chain.len() >= 2 {
+                for r in &chain {
+                    push_literal(&mut out, r);
+                }
+                changed = true;
+                i = j;
+                continue;
+            }
+        }
+        let c = text[i..].chars().next()?;
+        out.push(c, i..i + c.len_utf8());
+        i += c.len_utf8();
+    }
+    changed.then_some(out)
+}
+
 /// Runs of at least 16 hex digits (an even number, split at any other
 /// byte) that decode to printable UTF-8: each run's range and its text.
 pub(crate) fn hex_runs(text: &str) -> impl Iterator<Item = (Range<usize>, String)> + '_ {
@@ -409,6 +562,24 @@ mod tests {
         assert!(fold("['a', 'b']").is_none());
         assert!(fold("plain ascii text").is_none());
         assert!(fold("50% off, a + b").is_none());
+    }
+
+    #[test]
+    fn variables_are_expanded_where_used() {
+        let text = "A=sk_live_abc\nB=defghijk\nexport KEY=\"$A$B\"\n";
+        let e = expand(text).unwrap();
+        assert!(e.text.contains("KEY=\"sk_live_abcdefghijk\""), "{}", e.text);
+        let at = e.text.find("sk_live_abcdefghijk").unwrap();
+        let span = e.map_hull(&(at..at + 19)).unwrap();
+        // The hull covers both definitions.
+        assert_eq!(&text[span], "sk_live_abc\nB=defghijk");
+        let js = "const p1 = 'SG.abcd';\nconst key = `${p1}.efgh`;";
+        assert!(expand(js).unwrap().text.contains("`SG.abcd.efgh`"));
+        let plus = "a1 = 'sk_live_'\nb2 = 'xyz123'\nkey = a1 + b2";
+        assert!(expand(plus).unwrap().text.ends_with("key = sk_live_xyz123"));
+        // A use before the assignment, or of an unknown name, stays.
+        assert!(expand("echo $A; A=sk_live_abc").is_none());
+        assert!(expand("total = price + tax").is_none());
     }
 
     #[test]
