@@ -439,21 +439,52 @@ fn decide(db: &PathBuf, id: &str, to: &str) -> Result<()> {
 ///
 /// # Errors
 /// When stdin or stdout fails.
-pub fn scan_lines(engine: &Engine, input: impl BufRead, mut output: impl Write) -> Result<()> {
-    for (n, line) in input.lines().enumerate() {
-        let line = line.context("cannot read stdin")?;
-        if line.trim().is_empty() {
+pub fn scan_lines(engine: &Engine, mut input: impl BufRead, output: impl Write) -> Result<()> {
+    let mut output = std::io::BufWriter::with_capacity(64 * 1024, output);
+    let mut line = Vec::new();
+    let mut n = 0usize;
+    loop {
+        line.clear();
+        if input
+            .read_until(b'\n', &mut line)
+            .context("cannot read stdin")?
+            == 0
+        {
+            break;
+        }
+        n += 1;
+        if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let out = match serde_json::from_str::<ScanRequest>(&line) {
-            Ok(req) if !req.method().is_empty() => serde_json::to_string(&engine.scan(&req))?,
-            Ok(_) => json!({ "error": format!("line {}: empty method", n + 1) }).to_string(),
-            Err(e) => json!({ "error": format!("line {}: {e}", n + 1) }).to_string(),
-        };
-        writeln!(output, "{out}").context("cannot write stdout")?;
+        match scan_line(engine, &line) {
+            Ok(verdict) => serde_json::to_writer(&mut output, &verdict)?,
+            Err(e) => {
+                serde_json::to_writer(&mut output, &json!({ "error": format!("line {n}: {e}") }))?
+            }
+        }
+        writeln!(output).context("cannot write stdout")?;
     }
-    output.flush()?;
+    output.flush().context("cannot write stdout")?;
     Ok(())
+}
+
+/// One scan request of a JSON Lines input: its body is scanned from the
+/// line's bytes, and parsed only when the verdict needs it.
+fn scan_line(engine: &Engine, line: &[u8]) -> Result<interven::Verdict> {
+    #[derive(serde::Deserialize)]
+    struct Line<'a> {
+        #[serde(borrow, default)]
+        body: Option<&'a serde_json::value::RawValue>,
+        #[serde(flatten)]
+        request: ScanRequest,
+    }
+    let text = std::str::from_utf8(line).context("not UTF-8")?;
+    let parsed: Line<'_> = serde_json::from_str(text)?;
+    if parsed.request.method().is_empty() {
+        bail!("empty method");
+    }
+    let body = parsed.body.map_or("{}", |b| b.get());
+    Ok(engine.scan_json(parsed.request, body.as_bytes())?)
 }
 
 async fn shutdown_signal() {

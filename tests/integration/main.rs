@@ -7,3 +7,4 @@ mod engine;
 mod guard;
 mod policy;
 mod rmcp;
+mod scan_json;

@@ -312,14 +312,20 @@ impl Assessment {
     /// Approvals are the caller's: a REQUIRE_APPROVAL verdict still needs its
     /// approval id.
     pub fn verdict(&self, trace_id: TraceId, request: &ScanRequest) -> Verdict {
+        let mut verdict = self.bare_verdict(trace_id);
+        if self.decision == Decision::Sanitize {
+            self.sanitize_into(&mut verdict, request);
+        }
+        verdict
+    }
+
+    /// The verdict without its sanitized body, URL and headers.
+    fn bare_verdict(&self, trace_id: TraceId) -> Verdict {
         let mut verdict = Verdict::new(self.decision, trace_id);
         verdict.reason_codes = self.reason_codes.clone();
         verdict.risk_score = self.risk_score;
         verdict.risk_band = self.risk_band;
         verdict.monitor = self.monitor.clone();
-        if self.decision == Decision::Sanitize {
-            self.sanitize_into(&mut verdict, request);
-        }
         verdict
     }
 
@@ -327,12 +333,17 @@ impl Assessment {
     /// and headers (used for SANITIZE, and for an approved request whose
     /// body carries personal data).
     pub fn sanitize_into(&self, verdict: &mut Verdict, request: &ScanRequest) {
+        let body = self
+            .sanitized_body
+            .clone()
+            .unwrap_or_else(|| request.body().clone());
+        self.sanitize_with(verdict, body);
+    }
+
+    /// [`sanitize_into`](Self::sanitize_into) with the sanitized body given (moved, not copied).
+    fn sanitize_with(&self, verdict: &mut Verdict, body: Value) {
         verdict.decision = Decision::Sanitize;
-        verdict.sanitized_body = Some(
-            self.sanitized_body
-                .clone()
-                .unwrap_or_else(|| request.body().clone()),
-        );
+        verdict.sanitized_body = Some(body);
         if self.redacted.url_changed {
             verdict
                 .extra
@@ -610,20 +621,92 @@ impl Engine {
     ) -> Assessment {
         let policy = self.policy();
         if json_depth(request.body()) > MAX_BODY_DEPTH {
-            return Assessment {
-                decision: Decision::Deny,
-                reason_codes: vec!["BODY_TOO_DEEP".to_owned()],
-                risk_score: 1.0,
-                risk_band: RiskBand::Critical,
-                sanitized_body: None,
-                findings: Vec::new(),
-                redacted: RedactedRequest::of(request, &[]),
-                exempted: Vec::new(),
-                monitor: None,
-                request_hash: String::new(),
-            };
+            return too_deep(request);
         }
         let located = detector().scan_request(request, &policy.lists);
+        self.assess_located(request, located, &policy, memory_scope, options, true)
+    }
+
+    /// [`assess_with`](Self::assess_with) for a request whose body is JSON
+    /// text, scanned straight from its bytes: the body is parsed into a
+    /// `Value` (and set on the returned request, whose own body is
+    /// ignored) only when the answer needs it: a rule or an exemption reads
+    /// it, the decision is SANITIZE or REQUIRE_APPROVAL (or a DENY for too
+    /// many findings, whose body is still redacted), or an audit log records
+    /// it. The findings, decision and sanitized body are those of
+    /// [`assess_with`](Self::assess_with) on the parsed body, except that an
+    /// ALLOW or a DENY carries no sanitized body (it needs none).
+    ///
+    /// # Errors
+    /// The body is not JSON, or an object in it has a duplicate key
+    /// (parsers disagree on which value counts). A body nested deeper than
+    /// [`MAX_BODY_DEPTH`] is no error: it is denied (`BODY_TOO_DEEP`).
+    pub fn assess_json(
+        &self,
+        mut request: ScanRequest,
+        body: &[u8],
+        memory_scope: &str,
+        options: &AssessOptions,
+    ) -> std::result::Result<(Assessment, ScanRequest), serde_json::Error> {
+        let policy = self.policy();
+        let mut located = Vec::new();
+        match detector().scan_body_bytes(body, &policy.lists, &mut located) {
+            Ok(()) => {}
+            Err(detect::BodyError::TooDeep) => {
+                request.set_body(Value::Object(serde_json::Map::new()));
+                return Ok((too_deep(&request), request));
+            }
+            Err(detect::BodyError::Json(e)) => return Err(e),
+        }
+        let parsed = policy.reads_body() || self.audit.is_some();
+        request.set_body(if parsed {
+            serde_json::from_slice(body)?
+        } else {
+            // Nothing reads it yet: the body stays bytes.
+            Value::Object(serde_json::Map::new())
+        });
+        detector().scan_request_outside_body(&request, &policy.lists, &mut located);
+        let mut a = self.assess_located(&request, located, &policy, memory_scope, options, parsed);
+        let too_many = a.reason_codes.iter().any(|c| c == "TOO_MANY_FINDINGS");
+        if !parsed
+            && (too_many || matches!(a.decision, Decision::Sanitize | Decision::RequireApproval))
+        {
+            // The verdict carries the (redacted) body, or the approval is bound to it.
+            request.set_body(serde_json::from_slice(body)?);
+            a.sanitized_body = sanitized_body(&request, &a.findings);
+            if a.decision == Decision::RequireApproval {
+                a.request_hash = canonical_request_hash(&request);
+            }
+        }
+        Ok((a, request))
+    }
+
+    /// [`scan`](Self::scan) for a request whose body is JSON text: see
+    /// [`assess_json`](Self::assess_json).
+    ///
+    /// # Errors
+    /// As [`assess_json`](Self::assess_json).
+    pub fn scan_json(
+        &self,
+        request: ScanRequest,
+        body: &[u8],
+    ) -> std::result::Result<Verdict, serde_json::Error> {
+        let scope = request.agent_id().unwrap_or("default").to_owned();
+        let (a, request) = self.assess_json(request, body, &scope, &AssessOptions::default())?;
+        Ok(self.finish_scan(a, &request, &scope))
+    }
+
+    /// The assessment of a request from its findings. Without `redact`
+    /// (the body is not parsed yet), no sanitized body is made.
+    fn assess_located(
+        &self,
+        request: &ScanRequest,
+        located: Vec<Located>,
+        policy: &Policy,
+        memory_scope: &str,
+        options: &AssessOptions,
+        redact: bool,
+    ) -> Assessment {
         if located.len() > detect::MAX_FINDINGS {
             // Fail closed: past the cap, detection stopped; what was found is
             // still redacted, and the call is denied.
@@ -638,7 +721,11 @@ impl Engine {
                 reason_codes: vec!["TOO_MANY_FINDINGS".to_owned()],
                 risk_score: 1.0,
                 risk_band: RiskBand::Critical,
-                sanitized_body: redact::redact(request.body(), &body),
+                sanitized_body: if redact {
+                    redact::redact(request.body(), &body)
+                } else {
+                    None
+                },
                 redacted: RedactedRequest::of(request, &findings),
                 findings,
                 exempted: Vec::new(),
@@ -699,15 +786,10 @@ impl Engine {
             },
         );
         let (mut decision, mut reason_codes) = (outcome.decision, outcome.reason_codes);
-        let sanitized_body = if findings.iter().all(|f| in_body(&f.path)) {
-            redact::redact(request.body(), &findings)
+        let sanitized_body = if redact {
+            sanitized_body(request, &findings)
         } else {
-            let body: Vec<Finding> = findings
-                .iter()
-                .filter(|f| in_body(&f.path))
-                .cloned()
-                .collect();
-            redact::redact(request.body(), &body)
+            None
         };
         let redacted = RedactedRequest::of(request, &findings);
         if decision == Decision::Sanitize
@@ -744,8 +826,20 @@ impl Engine {
     pub fn scan(&self, request: &ScanRequest) -> Verdict {
         let scope = request.agent_id().unwrap_or("default");
         let a = self.assess(request, scope);
+        self.finish_scan(a, request, scope)
+    }
+
+    /// Approvals, trace and audit record of a scan, after its assessment.
+    fn finish_scan(&self, mut a: Assessment, request: &ScanRequest, scope: &str) -> Verdict {
         let trace_id = new_trace_id();
-        let mut verdict = a.verdict(trace_id.clone(), request);
+        let mut verdict = a.bare_verdict(trace_id.clone());
+        if a.decision == Decision::Sanitize {
+            // The sanitized body moves into the verdict: a big body is not copied.
+            match a.sanitized_body.take() {
+                Some(body) => a.sanitize_with(&mut verdict, body),
+                None => a.sanitize_into(&mut verdict, request),
+            }
+        }
         if a.decision == Decision::RequireApproval {
             let describe = |approval_id| PendingApproval {
                 approval_id,
@@ -774,7 +868,11 @@ impl Engine {
         }
         self.remember_trace(&trace_id, scope);
         if let Some(audit) = &self.audit {
-            let body = a.sanitized_body.as_ref().unwrap_or(request.body());
+            let body = verdict
+                .sanitized_body
+                .as_ref()
+                .or(a.sanitized_body.as_ref())
+                .unwrap_or(request.body());
             audit.write(&json!({
                 "ts": rfc3339(SystemTime::now()),
                 "trace_id": verdict.trace_id,
@@ -903,6 +1001,36 @@ impl Engine {
     /// Every pending local approval, the soonest to expire first.
     pub fn pending_approvals(&self) -> Vec<Approval> {
         self.approvals.pending()
+    }
+}
+
+/// The body with every finding in it redacted; `None` when nothing changes.
+fn sanitized_body(request: &ScanRequest, findings: &[Finding]) -> Option<Value> {
+    if findings.iter().all(|f| in_body(&f.path)) {
+        redact::redact(request.body(), findings)
+    } else {
+        let body: Vec<Finding> = findings
+            .iter()
+            .filter(|f| in_body(&f.path))
+            .cloned()
+            .collect();
+        redact::redact(request.body(), &body)
+    }
+}
+
+/// The answer for a body nested deeper than [`MAX_BODY_DEPTH`].
+fn too_deep(request: &ScanRequest) -> Assessment {
+    Assessment {
+        decision: Decision::Deny,
+        reason_codes: vec!["BODY_TOO_DEEP".to_owned()],
+        risk_score: 1.0,
+        risk_band: RiskBand::Critical,
+        sanitized_body: None,
+        findings: Vec::new(),
+        redacted: RedactedRequest::of(request, &[]),
+        exempted: Vec::new(),
+        monitor: None,
+        request_hash: String::new(),
     }
 }
 

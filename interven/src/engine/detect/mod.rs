@@ -19,6 +19,8 @@ mod destinations;
 mod normalize;
 mod pii;
 mod secrets;
+mod stream;
+pub(crate) use stream::BodyError;
 pub(crate) mod text;
 mod vendor_examples;
 
@@ -157,17 +159,29 @@ impl Detector {
     pub(crate) fn scan_request(&self, request: &ScanRequest, lists: &HostLists) -> Vec<Located> {
         let mut out = Vec::new();
         self.scan_body(request.body(), lists, &mut out);
+        self.scan_request_outside_body(request, lists, &mut out);
+        out
+    }
+
+    /// The findings of a request outside its body (URL, headers, names),
+    /// after those of the body (`out`); none past the findings cap.
+    pub(crate) fn scan_request_outside_body(
+        &self,
+        request: &ScanRequest,
+        lists: &HostLists,
+        out: &mut Vec<Located>,
+    ) {
         if out.len() > MAX_FINDINGS {
-            return out;
+            return;
         }
         let url = request.url();
         let mut hits = self.scan_text(url, None, lists, 0);
         destinations::check_request_url(url, lists, &mut hits);
-        push_located(&mut out, "url", url, hits, false);
+        push_located(out, "url", url, hits, false);
         if let Some(headers) = request.headers() {
             for (name, value) in headers {
                 let hits = self.scan_text(value, Some(name), lists, 0);
-                push_located(&mut out, &format!("headers/{name}"), value, hits, false);
+                push_located(out, &format!("headers/{name}"), value, hits, false);
             }
         }
         // The names of the call are stored and shown: scanned like values.
@@ -179,10 +193,9 @@ impl Detector {
         ] {
             if let Some(text) = text {
                 let hits = self.scan_text(text, None, lists, 0);
-                push_located(&mut out, path, text, hits, false);
+                push_located(out, path, text, hits, false);
             }
         }
-        out
     }
 
     /// Every finding in a JSON body (request or response). Callers bound
@@ -208,21 +221,7 @@ impl Detector {
                 let hits = self.scan_text(s, key, lists, 0);
                 push_located(out, path, s, hits, false);
             }
-            Value::Number(n) => {
-                // By its digits: an integer (u64/i64) prints exactly, so a card
-                // number stays a card number; a float above 2^53 has already
-                // lost digits (serde_json without `arbitrary_precision`).
-                let s = n.to_string();
-                if s.bytes().filter(u8::is_ascii_digit).count() >= 9 {
-                    // A minus sign is not part of the number's digits.
-                    let sign = usize::from(s.starts_with('-'));
-                    let mut hits = self.scan_text(&s[sign..], key, lists, 0);
-                    for h in &mut hits {
-                        h.span = h.span.start + sign..h.span.end + sign;
-                    }
-                    push_located(out, path, &s, hits, false);
-                }
-            }
+            Value::Number(n) => self.scan_number(n, path, key, lists, out),
             Value::Array(items) => {
                 let len = path.len();
                 let mut previous: Option<(&str, usize)> = None;
@@ -232,10 +231,8 @@ impl Detector {
                     self.walk(item, path, key, lists, out);
                     if let Value::String(s) = item {
                         if let Some((prev, prev_i)) = previous {
-                            let mut prev_path = path[..len].to_owned();
-                            prev_path.push('/');
-                            prev_path.push_str(itoa(prev_i, &mut [0u8; 20]));
-                            self.scan_joined(prev, &prev_path, s, path, lists, out);
+                            let a = JoinSide::whole(prev);
+                            self.scan_joined(&a, len, Seg::Index(prev_i), s, path, lists, out);
                         }
                         previous = Some((s, i));
                     } else {
@@ -245,70 +242,133 @@ impl Detector {
                 }
             }
             Value::Object(map) => {
-                let len = path.len();
-                // `{"name": "DB_PASSWORD", "value": "…"}` (container env lists,
-                // parameter stores): the value is keyed by its sibling's name.
-                let named = ["name", "Name", "key", "Key", "parameter", "ParameterKey"]
-                    .iter()
-                    .find_map(|k| map.get(*k).and_then(Value::as_str))
-                    .filter(|n| n.len() <= 128 && self.key_hints.is_match(n));
-                let mut previous: Option<(&str, String)> = None;
+                let named = self.named_in(|k| map.get(k).and_then(Value::as_str));
+                let mut previous: Option<(&str, &str)> = None;
                 for (k, v) in map {
-                    path.push('/');
-                    path.push_str(&escape_pointer(k));
-                    let hits = self.scan_text(k, None, lists, 0);
-                    push_located(out, path, k, hits, true);
-                    let sibling_named = named.filter(|_| {
-                        matches!(k.as_str(), "value" | "Value" | "ParameterValue" | "secret")
-                    });
-                    self.walk(v, path, sibling_named.or(Some(k.as_str())), lists, out);
-                    if let Value::String(s) = v {
-                        if let Some((prev, prev_path)) = &previous {
-                            self.scan_joined(prev, prev_path, s, path, lists, out);
-                        }
-                        previous = Some((s, path.clone()));
-                    } else {
-                        previous = None;
-                    }
-                    path.truncate(len);
+                    self.walk_member(k, v, named, &mut previous, path, lists, out);
                 }
             }
             _ => {}
         }
     }
 
+    /// `{"name": "DB_PASSWORD", "value": "…"}` (container env lists,
+    /// parameter stores): the value is keyed by its sibling's name, when
+    /// that name hints at a credential. `get` gives a member's string value.
+    fn named_in<'v>(&self, get: impl Fn(&str) -> Option<&'v str>) -> Option<&'v str> {
+        NAME_KEYS
+            .iter()
+            .find_map(|k| get(k))
+            .filter(|n| n.len() <= 128 && self.key_hints.is_match(n))
+    }
+
+    /// One member of an object: its key, its value (with the key, or the
+    /// sibling's name, as context) and the join with the previous string member.
+    #[allow(clippy::too_many_arguments)]
+    fn walk_member<'v>(
+        &self,
+        k: &'v str,
+        v: &'v Value,
+        named: Option<&str>,
+        previous: &mut Option<(&'v str, &'v str)>,
+        path: &mut String,
+        lists: &HostLists,
+        out: &mut Vec<Located>,
+    ) {
+        let len = path.len();
+        path.push('/');
+        path.push_str(&escape_pointer(k));
+        let hits = self.scan_text(k, None, lists, 0);
+        push_located(out, path, k, hits, true);
+        let sibling_named = named.filter(|_| VALUE_KEYS.contains(&k));
+        self.walk(v, path, sibling_named.or(Some(k)), lists, out);
+        if let Value::String(s) = v {
+            if let Some((prev, prev_key)) = *previous {
+                let a = JoinSide::whole(prev);
+                self.scan_joined(&a, len, Seg::Key(prev_key), s, path, lists, out);
+            }
+            *previous = Some((s, k));
+        } else {
+            *previous = None;
+        }
+        path.truncate(len);
+    }
+
+    /// A number, by its digits, when it has nine or more: an integer
+    /// (u64/i64) prints exactly, so a card number stays a card number; a
+    /// float above 2^53 has already lost digits (serde_json without
+    /// `arbitrary_precision`). Numbers too short to matter cost no allocation.
+    fn scan_number(
+        &self,
+        n: &serde_json::Number,
+        path: &str,
+        key: Option<&str>,
+        lists: &HostLists,
+        out: &mut Vec<Located>,
+    ) {
+        if n.as_i64()
+            .is_some_and(|i| (-99_999_999..=99_999_999).contains(&i))
+        {
+            return;
+        }
+        let mut buf = NumberText::default();
+        let s: &str = if std::fmt::Write::write_fmt(&mut buf, format_args!("{n}")).is_ok() {
+            buf.as_str()
+        } else {
+            return;
+        };
+        if s.bytes().filter(u8::is_ascii_digit).count() >= 9 {
+            // A minus sign is not part of the number's digits.
+            let sign = usize::from(s.starts_with('-'));
+            let mut hits = self.scan_text(&s[sign..], key, lists, 0);
+            for h in &mut hits {
+                h.span = h.span.start + sign..h.span.end + sign;
+            }
+            push_located(out, path, s, hits, false);
+        }
+    }
+
     /// A credential split across two adjacent string fields: the end of
     /// `a` and the start of `b` are scanned as one text, and a vendor-format
-    /// secret that straddles them is reported in both fields.
+    /// secret that straddles them is reported in both fields. `a`'s path is
+    /// `parent[..a_base]` and `a_seg`, built only for a finding.
+    #[allow(clippy::too_many_arguments)]
     fn scan_joined(
         &self,
-        a: &str,
-        a_path: &str,
+        a: &JoinSide<'_>,
+        a_base: usize,
+        a_seg: Seg<'_>,
         b: &str,
         b_path: &str,
         lists: &HostLists,
         out: &mut Vec<Located>,
     ) {
-        let tail_start = a
+        let a_text = a.text;
+        let tail_start = a_text
             .char_indices()
             .rev()
-            .take_while(|(i, c)| !c.is_whitespace() && a.len() - i <= MAX_JOIN)
+            .take_while(|(i, c)| !c.is_whitespace() && a_text.len() - i <= MAX_JOIN)
             .last()
-            .map_or(a.len(), |(i, _)| i);
+            .map_or(a_text.len(), |(i, _)| i);
         let head_end = b
             .char_indices()
             .find(|(i, c)| c.is_whitespace() || *i >= MAX_JOIN)
             .map_or(b.len(), |(i, _)| i);
-        let (tail, head) = (&a[tail_start..], &b[..head_end]);
+        let (tail, head) = (&a_text[tail_start..], &b[..head_end]);
         if tail.len() < 4 || head.len() < 4 || tail.len() + head.len() < 16 {
             return;
         }
-        let joined = format!("{tail}{head}");
         // Only a vendor format can be told from two random halves: its keyword
-        // (or a Discord token's dots) must be there.
-        if !self.secrets.may_hold_vendor_secret(&joined) {
+        // (or a Discord token's dots) must be there. Checked on the stack:
+        // most adjacent fields hold neither, and cost no allocation.
+        let mut stack = [0u8; 2 * MAX_JOIN + 8];
+        let Some(joined_view) = concat_on_stack(&mut stack, tail, head) else {
+            return;
+        };
+        if !self.secrets.may_hold_vendor_secret(joined_view) {
             return;
         }
+        let joined = joined_view.to_owned();
         for hit in self.scan_text(&joined, None, lists, MAX_DECODE_DEPTH) {
             let straddles = hit.span.start < tail.len() && hit.span.end > tail.len();
             if !straddles
@@ -319,13 +379,15 @@ impl Detector {
                 continue;
             }
             // Split at a token boundary already seen, the parts were found on their own.
-            let in_a = tail_start + hit.span.start..a.len();
+            let in_a = tail_start + hit.span.start..a_text.len();
             let in_b = 0..hit.span.end - tail.len();
+            let mut a_path = b_path[..a_base].to_owned();
+            a_seg.push_to(&mut a_path);
             let mut first = hit.clone();
             first.span = in_a;
             let mut second = hit;
             second.span = in_b;
-            push_located(out, a_path, a, vec![first], false);
+            push_located_at(out, &a_path, a_text, a.offset, vec![first]);
             push_located(out, b_path, b, vec![second], false);
         }
     }
@@ -731,8 +793,120 @@ fn push_located(out: &mut Vec<Located>, path: &str, text: &str, hits: Vec<Hit>, 
     }
 }
 
+/// [`push_located`] for a text that is the suffix of its string from
+/// `offset` on: spans are into `text`, and are reported into the whole string.
+fn push_located_at(out: &mut Vec<Located>, path: &str, text: &str, offset: usize, hits: Vec<Hit>) {
+    for mut hit in hits {
+        let value = text.get(hit.span.clone()).unwrap_or("");
+        let digest = digest(value);
+        hit.span = hit.span.start + offset..hit.span.end + offset;
+        out.push(Located {
+            digest,
+            finding: Finding {
+                kind: hit.kind,
+                finding_type: hit.ty.into_owned(),
+                path: path.to_owned(),
+                span: hit.span,
+                placeholder: hit.placeholder,
+                in_key: false,
+                confidence: hit.confidence,
+            },
+        });
+    }
+}
+
+/// The keys whose string value names a sibling (`{"name": "DB_PASSWORD", …}`), by priority.
+pub(crate) const NAME_KEYS: &[&str] = &["name", "Name", "key", "Key", "parameter", "ParameterKey"];
+/// The keys whose value a named sibling describes.
+pub(crate) const VALUE_KEYS: &[&str] = &["value", "Value", "ParameterValue", "secret"];
+
+/// The part of a string that may be joined with the next field: the
+/// string from `offset` on (its last [`MAX_JOIN`] bytes suffice).
+#[derive(Debug)]
+pub(crate) struct JoinSide<'a> {
+    pub(crate) text: &'a str,
+    pub(crate) offset: usize,
+}
+
+impl<'a> JoinSide<'a> {
+    pub(crate) fn whole(text: &'a str) -> JoinSide<'a> {
+        JoinSide { text, offset: 0 }
+    }
+}
+
+/// The start of the suffix of `s` that joining looks at: the first char
+/// boundary at or after `len - MAX_JOIN`.
+pub(crate) fn join_suffix_start(s: &str) -> usize {
+    let mut start = s.len().saturating_sub(MAX_JOIN);
+    while start < s.len() && !s.is_char_boundary(start) {
+        start += 1;
+    }
+    start
+}
+
+/// The last segment of a path: an array index or an object key.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Seg<'a> {
+    Index(usize),
+    Key(&'a str),
+}
+
+impl Seg<'_> {
+    pub(crate) fn push_to(self, path: &mut String) {
+        path.push('/');
+        match self {
+            Seg::Index(i) => path.push_str(itoa(i, &mut [0u8; 20])),
+            Seg::Key(k) => path.push_str(&escape_pointer(k)),
+        }
+    }
+}
+
+/// A number's text, formatted on the stack.
+struct NumberText {
+    buf: [u8; 64],
+    len: usize,
+}
+
+impl Default for NumberText {
+    fn default() -> NumberText {
+        NumberText {
+            buf: [0; 64],
+            len: 0,
+        }
+    }
+}
+
+impl NumberText {
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+}
+
+impl std::fmt::Write for NumberText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        if end > self.buf.len() {
+            return Err(std::fmt::Error);
+        }
+        self.buf[self.len..end].copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// `a` then `b` in `buf`, when they fit.
+fn concat_on_stack<'b>(buf: &'b mut [u8], a: &str, b: &str) -> Option<&'b str> {
+    let n = a.len() + b.len();
+    if n > buf.len() {
+        return None;
+    }
+    buf[..a.len()].copy_from_slice(a.as_bytes());
+    buf[a.len()..n].copy_from_slice(b.as_bytes());
+    std::str::from_utf8(&buf[..n]).ok()
+}
+
 /// Formats an index without allocating.
-fn itoa(mut n: usize, buf: &mut [u8; 20]) -> &str {
+pub(crate) fn itoa(mut n: usize, buf: &mut [u8; 20]) -> &str {
     let mut i = buf.len();
     loop {
         i -= 1;

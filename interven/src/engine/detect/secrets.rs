@@ -874,7 +874,7 @@ impl SecretRules {
 
     /// Whether `text` holds a vendor rule's keyword, or dots as a Discord token has.
     pub(crate) fn may_hold_vendor_secret(&self, text: &str) -> bool {
-        text.contains('.')
+        discord_dots(text.as_bytes()).next().is_some()
             || self.prefilter.find_overlapping_iter(text).any(|m| {
                 matches!(
                     self.keyword_target.get(m.pattern().as_usize()),
@@ -916,16 +916,8 @@ impl SecretRules {
         }
         // Discord bot tokens have no literal: `.xxxxxx.` between token characters.
         if let Some(slot) = RULES.iter().position(|r| r.ty == "DISCORD_BOT_TOKEN") {
-            let b = text.as_bytes();
-            let token = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'-';
-            let mut i = 0;
-            while i + 7 < b.len() {
-                if b[i] == b'.' && b[i + 7] == b'.' && b[i + 1..i + 7].iter().all(|&c| token(c)) {
-                    windows.push((slot, window(text, i.saturating_sub(32), i + 48)));
-                    i += 7;
-                } else {
-                    i += 1;
-                }
+            for i in discord_dots(text.as_bytes()) {
+                windows.push((slot, window(text, i.saturating_sub(32), i + 48)));
             }
         }
         // `.pgpass` lines name no credential: their shape does.
@@ -1101,6 +1093,23 @@ fn firebase_web_config(text: &str, span: Range<usize>) -> bool {
 /// How far after its keyword a token may reach: an identity provider's
 /// JWT (claims, groups, an RS512 signature) is a few kilobytes.
 const MAX_TOKEN: usize = 16 * 1024;
+
+/// Where a Discord bot token's first dot may be: `.` six token characters `.`.
+fn discord_dots(b: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    let token = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'-';
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i + 7 < b.len() {
+            if b[i] == b'.' && b[i + 7] == b'.' && b[i + 1..i + 7].iter().all(|&c| token(c)) {
+                let at = i;
+                i += 7;
+                return Some(at);
+            }
+            i += 1;
+        }
+        None
+    })
+}
 
 /// How far before its keyword a match may start (a SAS query, a database URL scheme).
 const WINDOW_BEFORE: usize = 256;

@@ -107,6 +107,15 @@ pub struct Policy {
     pub(crate) lists: HostLists,
 }
 
+impl Policy {
+    /// Whether a rule looks into the body (`when` conditions) or an
+    /// exemption may (by a value's digest): then the body must be parsed
+    /// before the rules run.
+    pub(crate) fn reads_body(&self) -> bool {
+        self.rules.iter().any(|r| !r.when.is_empty()) || !self.exemptions.is_empty()
+    }
+}
+
 /// One rule of a [`Policy`].
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1,0 +1,567 @@
+//! The body scanned straight from its JSON bytes: a serde visitor walks the
+//! text once, strings borrowed from the input when they hold no escape, and
+//! no `serde_json::Value` is built. Same findings, in the same order, as the
+//! walk over a `Value` ([`Detector::scan_body`]): object keys as context and
+//! scanned themselves, numbers of nine digits or more, adjacent string
+//! fields joined, the `{"name": …, "value": …}` sibling rule in either
+//! order, the findings cap. Duplicate object keys are refused (parsers
+//! disagree on which value counts), and so are bodies nested deeper than
+//! [`MAX_BODY_DEPTH`](crate::engine::MAX_BODY_DEPTH).
+//!
+//! Only the rare object whose `value` comes before the sibling that names
+//! it is materialised, from that member on, to be walked once its names are known.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use super::{
+    Detector, HostLists, JoinSide, Located, MAX_FINDINGS, NAME_KEYS, Seg, VALUE_KEYS,
+    join_suffix_start, push_located,
+};
+use crate::engine::MAX_BODY_DEPTH;
+
+/// Why a body could not be scanned from its bytes.
+#[derive(Debug)]
+pub(crate) enum BodyError {
+    /// Nested deeper than [`MAX_BODY_DEPTH`].
+    TooDeep,
+    /// Not JSON, or an object with a duplicate key.
+    Json(serde_json::Error),
+}
+
+/// The message of a duplicate key (it never names the key: keys can be values too).
+pub(crate) const DUPLICATE_KEY: &str = "duplicate object key";
+const TOO_DEEP: &str = "body nested too deep";
+
+impl Detector {
+    /// Every finding in a JSON body given as bytes; the same as
+    /// [`scan_body`](Self::scan_body) over the parsed value.
+    pub(crate) fn scan_body_bytes(
+        &self,
+        bytes: &[u8],
+        lists: &HostLists,
+        out: &mut Vec<Located>,
+    ) -> Result<(), BodyError> {
+        let mut state = State {
+            det: self,
+            lists,
+            path: String::new(),
+            out,
+            scratch: String::new(),
+            pool: Vec::new(),
+            too_deep: false,
+        };
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let seed = Node {
+            st: &mut state,
+            key: None,
+            depth: 1,
+        };
+        let result = seed.deserialize(&mut de).and_then(|_| de.end());
+        match result {
+            Ok(()) => Ok(()),
+            Err(_) if state.too_deep => Err(BodyError::TooDeep),
+            Err(e) if e.to_string().starts_with("recursion limit exceeded") => {
+                Err(BodyError::TooDeep)
+            }
+            Err(e) => Err(BodyError::Json(e)),
+        }
+    }
+}
+
+struct State<'s> {
+    det: &'s Detector,
+    lists: &'s HostLists,
+    path: String,
+    out: &'s mut Vec<Located>,
+    /// The last string seen that had escapes (unescaped by serde into a
+    /// buffer that does not outlive the visit).
+    scratch: String,
+    /// Buffers for containers that keep such a string for the join.
+    pool: Vec<String>,
+    too_deep: bool,
+}
+
+impl State<'_> {
+    fn capped(&self) -> bool {
+        self.out.len() > MAX_FINDINGS
+    }
+
+    fn enter<E: de::Error>(&mut self, depth: usize) -> Result<(), E> {
+        if depth > MAX_BODY_DEPTH {
+            self.too_deep = true;
+            return Err(E::custom(TOO_DEEP));
+        }
+        Ok(())
+    }
+}
+
+/// What a node was, for its container's join with the next string field.
+enum Leaf<'de> {
+    /// A string without escapes, borrowed from the input.
+    Borrowed(&'de str),
+    /// A string with escapes, unescaped into `State::scratch`.
+    Scratch,
+    Other,
+}
+
+struct Node<'a, 's> {
+    st: &'a mut State<'s>,
+    key: Option<&'a str>,
+    depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for Node<'_, '_> {
+    type Value = Leaf<'de>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl Node<'_, '_> {
+    fn string<E: de::Error>(&mut self, s: &str) -> Result<(), E> {
+        self.st.enter(self.depth)?;
+        if !self.st.capped() {
+            let hits = self.st.det.scan_text(s, self.key, self.st.lists, 0);
+            push_located(self.st.out, &self.st.path, s, hits, false);
+        }
+        Ok(())
+    }
+
+    fn number<E: de::Error>(&mut self, n: serde_json::Number) -> Result<Leaf<'static>, E> {
+        self.st.enter(self.depth)?;
+        if !self.st.capped() {
+            let st = &mut *self.st;
+            st.det.scan_number(&n, &st.path, self.key, st.lists, st.out);
+        }
+        Ok(Leaf::Other)
+    }
+}
+
+impl<'de> Visitor<'de> for Node<'_, '_> {
+    type Value = Leaf<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+        self.st.enter(self.depth)?;
+        Ok(Leaf::Other)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        self.st.enter(self.depth)?;
+        Ok(Leaf::Other)
+    }
+
+    fn visit_u64<E: de::Error>(mut self, v: u64) -> Result<Self::Value, E> {
+        self.number(v.into())
+    }
+
+    fn visit_i64<E: de::Error>(mut self, v: i64) -> Result<Self::Value, E> {
+        self.number(v.into())
+    }
+
+    fn visit_f64<E: de::Error>(mut self, v: f64) -> Result<Self::Value, E> {
+        match serde_json::Number::from_f64(v) {
+            Some(n) => self.number(n),
+            None => {
+                self.st.enter(self.depth)?;
+                Ok(Leaf::Other)
+            }
+        }
+    }
+
+    fn visit_borrowed_str<E: de::Error>(mut self, s: &'de str) -> Result<Self::Value, E> {
+        self.string(s)?;
+        Ok(Leaf::Borrowed(s))
+    }
+
+    fn visit_str<E: de::Error>(mut self, s: &str) -> Result<Self::Value, E> {
+        self.string(s)?;
+        self.st.scratch.clear();
+        self.st.scratch.push_str(s);
+        Ok(Leaf::Scratch)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let st = self.st;
+        st.enter(self.depth)?;
+        if st.capped() {
+            while seq
+                .next_element_seed(Check {
+                    depth: self.depth + 1,
+                })?
+                .is_some()
+            {}
+            return Ok(Leaf::Other);
+        }
+        let len = st.path.len();
+        let mut own = Kept::default();
+        let mut previous: Option<(Prev<'de>, usize)> = None;
+        let mut i = 0usize;
+        loop {
+            Seg::Index(i).push_to(&mut st.path);
+            let leaf = seq.next_element_seed(Node {
+                st: &mut *st,
+                key: self.key,
+                depth: self.depth + 1,
+            })?;
+            let Some(leaf) = leaf else {
+                st.path.truncate(len);
+                break;
+            };
+            previous = match leaf {
+                Leaf::Other => None,
+                leaf => {
+                    if let Some((prev, prev_i)) = &previous {
+                        join(st, prev, &own, len, Seg::Index(*prev_i), &leaf);
+                    }
+                    Some((own.keep(st, leaf), i))
+                }
+            };
+            st.path.truncate(len);
+            i += 1;
+        }
+        own.release(st);
+        Ok(Leaf::Other)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let st = self.st;
+        st.enter(self.depth)?;
+        if st.capped() {
+            check_members(&mut map, self.depth)?;
+            return Ok(Leaf::Other);
+        }
+        let len = st.path.len();
+        let mut keys = Keys::default();
+        // The string values of the naming keys seen so far (NAME_KEYS order).
+        let mut names: [Option<Cow<'de, str>>; 6] = Default::default();
+        let mut own = Kept::default();
+        let mut previous: Option<(Prev<'de>, Cow<'de, str>)> = None;
+        let mut deferred: Vec<(Cow<'de, str>, &'de RawValue)> = Vec::new();
+        while let Some(k) = map.next_key_seed(KeySeed)? {
+            if !keys.insert(&k) {
+                return Err(de::Error::custom(DUPLICATE_KEY));
+            }
+            let is_value_key = VALUE_KEYS.contains(&k.as_ref());
+            // A value before the sibling that names it (or while a better-placed
+            // name may still come): walked once the whole object is known.
+            if !deferred.is_empty() || (is_value_key && names[0].is_none()) {
+                let raw: &'de RawValue = map.next_value()?;
+                deferred.push((k, raw));
+                continue;
+            }
+            let named = if is_value_key {
+                st.det.named_in(|n| {
+                    let i = NAME_KEYS.iter().position(|x| *x == n)?;
+                    names[i].as_deref()
+                })
+            } else {
+                None
+            };
+            Seg::Key(&k).push_to(&mut st.path);
+            let hits = st.det.scan_text(&k, None, st.lists, 0);
+            push_located(st.out, &st.path, &k, hits, true);
+            let leaf = map.next_value_seed(Node {
+                st: &mut *st,
+                key: named.or(Some(&k)),
+                depth: self.depth + 1,
+            })?;
+            if let Some(i) = NAME_KEYS.iter().position(|x| *x == k.as_ref()) {
+                names[i] = match &leaf {
+                    Leaf::Borrowed(s) => Some(Cow::Borrowed(*s)),
+                    Leaf::Scratch => Some(Cow::Owned(st.scratch.clone())),
+                    Leaf::Other => None,
+                };
+            }
+            previous = match leaf {
+                Leaf::Other => None,
+                leaf => {
+                    if let Some((prev, prev_k)) = &previous {
+                        join(st, prev, &own, len, Seg::Key(prev_k), &leaf);
+                    }
+                    Some((own.keep(st, leaf), k))
+                }
+            };
+            st.path.truncate(len);
+        }
+        if !deferred.is_empty() {
+            walk_deferred(st, deferred, names, previous, &own, self.depth)?;
+        }
+        own.release(st);
+        Ok(Leaf::Other)
+    }
+}
+
+/// The members of an object from the first deferred one on, parsed and
+/// walked as the `Value` walk does, now that every naming sibling is known.
+fn walk_deferred<'de, E: de::Error>(
+    st: &mut State<'_>,
+    deferred: Vec<(Cow<'de, str>, &'de RawValue)>,
+    mut names: [Option<Cow<'de, str>>; 6],
+    previous: Option<(Prev<'de>, Cow<'de, str>)>,
+    own: &Kept,
+    depth: usize,
+) -> Result<(), E> {
+    let mut values: Vec<(Cow<'de, str>, Value)> = Vec::with_capacity(deferred.len());
+    for (k, raw) in deferred {
+        let text = raw.get();
+        let mut de = serde_json::Deserializer::from_str(text);
+        (Check { depth: depth + 1 })
+            .deserialize(&mut de)
+            .map_err(|e| forward::<E>(st, &e))?;
+        let v: Value = serde_json::from_str(text).map_err(|e| forward::<E>(st, &e))?;
+        values.push((k, v));
+    }
+    for (k, v) in &values {
+        if let (Some(i), Value::String(s)) = (NAME_KEYS.iter().position(|x| *x == k.as_ref()), v) {
+            names[i] = Some(Cow::Owned(s.clone()));
+        }
+    }
+    let named = st.det.named_in(|n| {
+        let i = NAME_KEYS.iter().position(|x| *x == n)?;
+        names[i].as_deref()
+    });
+    let len = st.path.len();
+    // The join with the last member walked from the bytes.
+    let carried: Option<(String, usize, String)> = previous.map(|(prev, k)| {
+        let side = prev.side(own);
+        (side.text.to_owned(), side.offset, k.into_owned())
+    });
+    let mut prev_ref: Option<(&str, &str)> = None;
+    for (i, (k, v)) in values.iter().enumerate() {
+        if i == 0
+            && let (Some((text, offset, prev_k)), Value::String(s)) = (&carried, v)
+        {
+            let mut b_path = st.path.clone();
+            Seg::Key(k).push_to(&mut b_path);
+            // The member's key and value first, then the join, as in the walk.
+            let mut none = None;
+            st.det
+                .walk_member(k, v, named, &mut none, &mut st.path, st.lists, st.out);
+            let a = JoinSide {
+                text,
+                offset: *offset,
+            };
+            st.det
+                .scan_joined(&a, len, Seg::Key(prev_k), s, &b_path, st.lists, st.out);
+            prev_ref = Some((s, k));
+            continue;
+        }
+        st.det
+            .walk_member(k, v, named, &mut prev_ref, &mut st.path, st.lists, st.out);
+    }
+    Ok(())
+}
+
+fn forward<E: de::Error>(st: &mut State<'_>, e: &serde_json::Error) -> E {
+    if e.to_string().starts_with(TOO_DEEP) || e.to_string().starts_with("recursion limit") {
+        st.too_deep = true;
+    }
+    E::custom(e)
+}
+
+/// The previous string field of a container.
+enum Prev<'de> {
+    Borrowed(&'de str),
+    /// Its last bytes, in the container's own buffer, from `offset` of the string.
+    Kept(usize),
+}
+
+impl<'de> Prev<'de> {
+    fn side<'x>(&'x self, own: &'x Kept) -> JoinSide<'x> {
+        match self {
+            Prev::Borrowed(s) => JoinSide::whole(s),
+            Prev::Kept(offset) => JoinSide {
+                text: own.buf.as_deref().unwrap_or(""),
+                offset: *offset,
+            },
+        }
+    }
+}
+
+/// A container's buffer for the end of an escaped string it may join.
+#[derive(Default)]
+struct Kept {
+    buf: Option<String>,
+}
+
+impl Kept {
+    fn keep<'de>(&mut self, st: &mut State<'_>, leaf: Leaf<'de>) -> Prev<'de> {
+        match leaf {
+            Leaf::Borrowed(s) => Prev::Borrowed(s),
+            _ => {
+                let buf = self
+                    .buf
+                    .get_or_insert_with(|| st.pool.pop().unwrap_or_default());
+                buf.clear();
+                let start = join_suffix_start(&st.scratch);
+                buf.push_str(&st.scratch[start..]);
+                Prev::Kept(start)
+            }
+        }
+    }
+
+    fn release(self, st: &mut State<'_>) {
+        if let Some(buf) = self.buf {
+            st.pool.push(buf);
+        }
+    }
+}
+
+/// The join of the previous string field with the string just visited.
+fn join(st: &mut State<'_>, prev: &Prev<'_>, own: &Kept, base: usize, seg: Seg<'_>, b: &Leaf<'_>) {
+    let a = prev.side(own);
+    let State {
+        det,
+        lists,
+        path,
+        out,
+        scratch,
+        ..
+    } = st;
+    let b: &str = match b {
+        Leaf::Borrowed(s) => s,
+        Leaf::Scratch => scratch,
+        Leaf::Other => return,
+    };
+    det.scan_joined(&a, base, seg, b, path, lists, out);
+}
+
+/// An object key, borrowed when it has no escapes.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(s))
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(s.to_owned()))
+    }
+}
+
+/// The keys of one object, for the duplicate check: a short list compared
+/// one by one, a hash set past sixteen keys.
+#[derive(Default)]
+struct Keys<'de> {
+    few: Vec<Cow<'de, str>>,
+    many: Option<HashSet<Cow<'de, str>>>,
+}
+
+impl<'de> Keys<'de> {
+    // A `Cow` (not a `&str`): a borrowed key is kept without a copy.
+    #[allow(clippy::ptr_arg)]
+    fn insert(&mut self, k: &Cow<'de, str>) -> bool {
+        if let Some(set) = &mut self.many {
+            return set.insert(k.clone());
+        }
+        if self.few.iter().any(|x| x == k) {
+            return false;
+        }
+        self.few.push(k.clone());
+        if self.few.len() > 16 {
+            self.many = Some(self.few.drain(..).collect());
+        }
+        true
+    }
+}
+
+/// Skips a value, refusing duplicate keys and too deep a nesting.
+struct Check {
+    depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for Check {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+fn check_members<'de, A: MapAccess<'de>>(map: &mut A, depth: usize) -> Result<(), A::Error> {
+    let mut keys = Keys::default();
+    while let Some(k) = map.next_key_seed(KeySeed)? {
+        if !keys.insert(&k) {
+            return Err(de::Error::custom(DUPLICATE_KEY));
+        }
+        map.next_value_seed(Check { depth: depth + 1 })?;
+    }
+    Ok(())
+}
+
+impl<'de> Visitor<'de> for Check {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        self.leaf()
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        self.leaf()
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        self.leaf()
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        self.leaf()
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        self.leaf()
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.leaf()
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.leaf()?;
+        while seq
+            .next_element_seed(Check {
+                depth: self.depth + 1,
+            })?
+            .is_some()
+        {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        self.leaf()?;
+        check_members(&mut map, self.depth)
+    }
+}
+
+impl Check {
+    fn leaf<E: de::Error>(&self) -> Result<(), E> {
+        if self.depth > MAX_BODY_DEPTH {
+            return Err(E::custom(TOO_DEEP));
+        }
+        Ok(())
+    }
+}

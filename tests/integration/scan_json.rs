@@ -1,0 +1,252 @@
+//! The body scanned straight from its JSON bytes (`Engine::assess_json`)
+//! against the walk over the parsed `Value` (`Engine::assess`): on the whole
+//! generated corpus and on the red-team probes, in four spellings of each
+//! body (compact, pretty, every non-ASCII character and `/` escaped, and
+//! with every object's members in reverse order), the findings (kind, type,
+//! path, span, key or value, placeholder, confidence), the decision and the
+//! sanitized body are the same.
+
+use interven::engine::{AssessOptions, Assessment, Engine};
+use interven::{Decision, ScanRequest};
+use serde_json::{Map, Value, json};
+
+use crate::corpus::{corpus, request};
+
+/// Every character outside ASCII as `\uXXXX` (surrogate pairs above the
+/// BMP) and `/` as `\/`: strings that serde cannot borrow from the input.
+fn escaped_json(v: &Value, out: &mut String) {
+    match v {
+        Value::String(s) => {
+            out.push('"');
+            for c in s.chars() {
+                match c {
+                    '"' => out.push_str("\\\""),
+                    '\\' => out.push_str("\\\\"),
+                    '/' => out.push_str("\\/"),
+                    c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
+                        let mut buf = [0u16; 2];
+                        for unit in c.encode_utf16(&mut buf) {
+                            out.push_str(&format!("\\u{unit:04x}"));
+                        }
+                    }
+                    c => out.push(c),
+                }
+            }
+            out.push('"');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                escaped_json(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            for (i, (k, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                escaped_json(&Value::String(k.clone()), out);
+                out.push(':');
+                escaped_json(item, out);
+            }
+            out.push('}');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// The same value with every object's members in reverse order.
+fn reversed(v: &Value) -> Value {
+    match v {
+        Value::Array(items) => Value::Array(items.iter().map(reversed).collect()),
+        Value::Object(map) => {
+            let mut out = Map::new();
+            for (k, item) in map.iter().rev() {
+                out.insert(k.clone(), reversed(item));
+            }
+            Value::Object(out)
+        }
+        other => other.clone(),
+    }
+}
+
+type Seen = Vec<(
+    String,
+    String,
+    String,
+    std::ops::Range<usize>,
+    bool,
+    bool,
+    String,
+)>;
+
+fn seen(a: &Assessment) -> Seen {
+    a.findings
+        .iter()
+        .map(|f| {
+            (
+                format!("{:?}", f.kind),
+                f.finding_type.clone(),
+                f.path.clone(),
+                f.span.clone(),
+                f.in_key,
+                f.placeholder,
+                format!("{:?}", f.confidence),
+            )
+        })
+        .collect()
+}
+
+/// Both paths on one request, in every spelling of its body; returns how
+/// many findings the `Value` path gave.
+fn same_both_ways(engine: &Engine, name: &str, req: &ScanRequest) -> usize {
+    let mut total = 0;
+    for body in [req.body().clone(), reversed(req.body())] {
+        let mut req = req.clone();
+        req.set_body(body.clone());
+        let by_value = engine.assess(&req, "eq");
+        let mut escaped = String::new();
+        escaped_json(&body, &mut escaped);
+        for (spelling, bytes) in [
+            ("compact", serde_json::to_vec(&body).unwrap()),
+            ("pretty", serde_json::to_vec_pretty(&body).unwrap()),
+            ("escaped", escaped.into_bytes()),
+        ] {
+            let mut bare = req.clone();
+            bare.set_body(json!({"ignored": "the bytes are scanned"}));
+            let (by_bytes, back) = engine
+                .assess_json(bare, &bytes, "eq", &AssessOptions::default())
+                .unwrap_or_else(|e| panic!("{name} ({spelling}): {e}"));
+            assert_eq!(
+                seen(&by_bytes),
+                seen(&by_value),
+                "{name} ({spelling}): findings differ"
+            );
+            assert_eq!(by_bytes.decision, by_value.decision, "{name} ({spelling})");
+            // A DENY or ALLOW needs no sanitized body: the bytes path builds none.
+            if matches!(
+                by_value.decision,
+                Decision::Sanitize | Decision::RequireApproval
+            ) {
+                assert_eq!(
+                    by_bytes.sanitized_body, by_value.sanitized_body,
+                    "{name} ({spelling})"
+                );
+                assert_eq!(back.body(), &body, "{name}: the parsed body is returned");
+            } else {
+                assert_eq!(by_bytes.sanitized_body, None, "{name} ({spelling})");
+            }
+        }
+        total += by_value.findings.len();
+    }
+    total
+}
+
+#[test]
+fn bytes_and_value_agree_on_the_corpus() {
+    let engine = Engine::default();
+    let mut findings = 0;
+    for (i, case) in corpus().iter().enumerate() {
+        findings += same_both_ways(
+            &engine,
+            &format!("case {i} [{}]", case.group),
+            &request(case),
+        );
+    }
+    // The comparison is not vacuous: the corpus is full of findings.
+    assert!(findings > 1000, "{findings}");
+}
+
+#[test]
+fn bytes_and_value_agree_on_the_red_team_probes() {
+    let engine = Engine::default();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/redteam/probes.jsonl"
+    ))
+    .unwrap();
+    let mut findings = 0;
+    let mut probes = 0;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let probe: Value = serde_json::from_str(line).unwrap();
+        let req: ScanRequest = serde_json::from_value(probe["request"].clone()).unwrap();
+        findings += same_both_ways(&engine, probe["name"].as_str().unwrap_or("?"), &req);
+        probes += 1;
+    }
+    assert!(
+        probes > 800 && findings > 500,
+        "{probes} probes, {findings}"
+    );
+}
+
+#[test]
+fn siblings_joins_and_escapes_in_any_order() {
+    let engine = Engine::default();
+    let token = format!("AKIA{}", "Q3EGRB4VXLTU7MCN");
+    let (head, tail) = token.split_at(8);
+    for body in [
+        json!({"env": [{"name": "DB_PASSWORD", "value": "Zq8!kPm2x"}, {"value": "Zq8!kPm2x", "name": "DB_PASSWORD"}]}),
+        json!({"params": [{"ParameterValue": "Zq8!kPm2xW", "ParameterKey": "DB_PASSWORD", "note": "x"}]}),
+        json!({"p": {"Key": "title", "value": "Zq8!kPm2x", "name": "db_password"}}),
+        json!({"a": head, "b": tail, "c": [head, tail], "d": format!("é{head}"), "e": tail}),
+        json!({"card": 4539_1488_0343_6467u64, "neg": -4539_1488_0343_6467i64, "f": 1.0e20, "small": 12}),
+        json!({"jane.doe@acme-corp.net": true, "k\u{e9}y": "mail jane.doe@acme-corp.net"}),
+    ] {
+        let req = ScanRequest::builder("POST", "https://api.acme.io/x")
+            .json_body(body.clone())
+            .build()
+            .unwrap();
+        assert!(
+            same_both_ways(&engine, &body.to_string(), &req) > 0,
+            "{body}"
+        );
+    }
+    // Numbers are scanned by their digits, signed or not.
+    for body in [
+        json!({"n": 4539_1488_0343_6467u64}),
+        json!([-4539_1488_0343_6467i64]),
+    ] {
+        let (a, _) = engine
+            .assess_json(
+                ScanRequest::new("POST", "https://api.acme.io/x"),
+                body.to_string().as_bytes(),
+                "t",
+                &AssessOptions::default(),
+            )
+            .unwrap();
+        assert_eq!(a.findings.len(), 1, "{body}: {:?}", a.findings);
+        assert_eq!(a.findings[0].finding_type, "PAYMENT_CARD");
+    }
+}
+
+#[test]
+fn duplicate_keys_bad_json_and_deep_bodies() {
+    let engine = Engine::default();
+    let req = || ScanRequest::new("POST", "https://api.acme.io/x");
+    let opts = AssessOptions::default();
+    for bad in [
+        &br#"{"a": 1, "a": 2}"#[..],
+        br#"{"x": [{"k": "v", "\u006b": "w"}]}"#,
+        br#"{"v": {"value": 1, "name": "a", "name": "b"}}"#,
+        br#"{"a": "#,
+        br#"{"a": 1} trailing"#,
+    ] {
+        let e = engine.assess_json(req(), bad, "t", &opts).unwrap_err();
+        assert!(!e.to_string().contains("\"k\""), "{e}");
+    }
+    let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+    let (a, _) = engine
+        .assess_json(req(), deep.as_bytes(), "t", &opts)
+        .unwrap();
+    assert_eq!(a.reason_codes, ["BODY_TOO_DEEP"]);
+    let fine = format!("{}1{}", "[".repeat(100), "]".repeat(100));
+    let (a, _) = engine
+        .assess_json(req(), fine.as_bytes(), "t", &opts)
+        .unwrap();
+    assert_ne!(a.reason_codes, ["BODY_TOO_DEEP"]);
+}
