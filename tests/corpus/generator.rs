@@ -856,6 +856,15 @@ fn evasions(g: &mut Gen, fmt: &Format, out: &mut Vec<Case>) {
     };
     let body = format!("payload=hex:{hv}");
     push(Case::new("hex", json!({"payload": body})).secret(ty, "/payload", &hv));
+    let spaced: Vec<String> = text.bytes().map(|b| format!("{b:02X}")).collect();
+    let spaced = spaced.join(" ");
+    push(
+        Case::new(
+            "hex bytes spaced",
+            json!({"dump": format!("xxd: {spaced}")}),
+        )
+        .secret(ty, "/dump", &spaced),
+    );
     let zw = insert_every(
         v,
         5,

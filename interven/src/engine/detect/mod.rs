@@ -614,15 +614,17 @@ impl Detector {
         if text.len() < 16 {
             return;
         }
-        for (range, decoded) in normalize::hex_runs(text) {
-            if range.len() > MAX_DECODE_LEN * 2 {
+        for (range, decoded, stride) in normalize::hex_runs(text) {
+            if range.len() > MAX_DECODE_LEN * 3 {
                 continue;
             }
             for inner in self.scan_text(&decoded, None, lists, depth + 1) {
                 if inner.kind == FindingKind::Destination || inner.placeholder {
                     continue;
                 }
-                let span = range.start + inner.span.start * 2..range.start + inner.span.end * 2;
+                // Each decoded byte is `stride` bytes of the run; the last has no space.
+                let span = range.start + inner.span.start * stride
+                    ..(range.start + inner.span.end * stride - (stride - 2)).min(range.end);
                 hits.push(Hit { span, ..inner });
             }
         }

@@ -454,10 +454,19 @@ pub(crate) fn expand(text: &str) -> Option<Folded> {
     changed.then_some(out)
 }
 
-/// Runs of at least 16 hex digits (an even number, split at any other
-/// byte) that decode to printable UTF-8: each run's range and its text.
-pub(crate) fn hex_runs(text: &str) -> impl Iterator<Item = (Range<usize>, String)> + '_ {
+/// Runs of hex that decode to printable UTF-8: at least 16 digits
+/// (an even number, split at any other byte), or at least 8 byte pairs
+/// written apart by single spaces (`73 6B 5F 6C …`, a hex dump's bytes).
+/// Each run's range, its text, and the stride: how many bytes of the run
+/// one decoded byte takes (2, or 3 with the spaces).
+pub(crate) fn hex_runs(text: &str) -> impl Iterator<Item = (Range<usize>, String, usize)> + '_ {
     let b = text.as_bytes();
+    let hex = |i: usize| b.get(i).is_some_and(u8::is_ascii_hexdigit);
+    let byte = |i: usize| {
+        std::str::from_utf8(&b[i..i + 2])
+            .ok()
+            .and_then(|s| u8::from_str_radix(s, 16).ok())
+    };
     let mut i = 0;
     std::iter::from_fn(move || {
         while i < b.len() {
@@ -466,6 +475,27 @@ pub(crate) fn hex_runs(text: &str) -> impl Iterator<Item = (Range<usize>, String
                 continue;
             }
             let start = i;
+            // Pairs apart by spaces: `hh hh hh …`.
+            if hex(i + 1) && b.get(i + 2) == Some(&b' ') && hex(i + 3) && hex(i + 4) {
+                let mut j = i;
+                let mut bytes = Vec::new();
+                while hex(j) && hex(j + 1) && !hex(j + 2) {
+                    bytes.extend(byte(j));
+                    if b.get(j + 2) == Some(&b' ') && hex(j + 3) && hex(j + 4) && !hex(j + 5) {
+                        j += 3;
+                    } else {
+                        j += 2;
+                        break;
+                    }
+                }
+                i = j.max(i + 1);
+                if bytes.len() >= 8
+                    && let Some(t) = printable(bytes)
+                {
+                    return Some((start..j, t, 3));
+                }
+                continue;
+            }
             while i < b.len() && b[i].is_ascii_hexdigit() {
                 i += 1;
             }
@@ -473,16 +503,9 @@ pub(crate) fn hex_runs(text: &str) -> impl Iterator<Item = (Range<usize>, String
             if len < 16 || (i < b.len() && b[i].is_ascii_alphanumeric()) {
                 continue;
             }
-            let bytes: Vec<u8> = b[start..start + len]
-                .chunks(2)
-                .filter_map(|p| {
-                    std::str::from_utf8(p)
-                        .ok()
-                        .and_then(|s| u8::from_str_radix(s, 16).ok())
-                })
-                .collect();
+            let bytes: Vec<u8> = (start..start + len).step_by(2).filter_map(byte).collect();
             if let Some(t) = printable(bytes) {
-                return Some((start..start + len, t));
+                return Some((start..start + len, t, 2));
             }
         }
         None
@@ -565,6 +588,22 @@ mod tests {
     }
 
     #[test]
+    fn spaced_hex_bytes_decode() {
+        let spaced: Vec<String> = b"sk_live_abc".iter().map(|b| format!("{b:02X}")).collect();
+        let text = format!("dump: {} end", spaced.join(" "));
+        let runs: Vec<_> = hex_runs(&text).collect();
+        assert_eq!(runs.len(), 1);
+        let (range, decoded, stride) = &runs[0];
+        assert_eq!((decoded.as_str(), *stride), ("sk_live_abc", 3));
+        assert_eq!(&text[range.clone()], spaced.join(" "));
+        // Random bytes (a dump of a binary) decode to nothing printable.
+        assert_eq!(
+            hex_runs("0000230  07 02 79 58 d2 ff 01 9c 00 13 e4 aa").count(),
+            0
+        );
+    }
+
+    #[test]
     fn variables_are_expanded_where_used() {
         let text = "A=sk_live_abc\nB=defghijk\nexport KEY=\"$A$B\"\n";
         let e = expand(text).unwrap();
@@ -600,7 +639,9 @@ mod tests {
     #[test]
     fn hex_and_inflate_are_bounded() {
         let hex: String = "token=abc".bytes().map(|b| format!("{b:02x}")).collect();
-        let runs: Vec<_> = hex_runs(&format!("x {hex} y")).collect();
+        let runs: Vec<_> = hex_runs(&format!("x {hex} y"))
+            .map(|(r, t, _)| (r, t))
+            .collect();
         assert_eq!(runs, [(2..2 + hex.len(), "token=abc".to_owned())]);
         assert_eq!(hex_runs("e3b0c44298fc1c149afbf4c8996fb924").count(), 0);
         use std::io::Write as _;

@@ -511,12 +511,13 @@ fn email_plausible(email: &str) -> bool {
 /// A mailbox of a role or a machine rather than of a person (RFC 2142's
 /// `postmaster`, `abuse`, `support`…, and `noreply` senders): no personal
 /// data, and a support ticket or a notification names them all the time.
-/// A `+tag` is ignored; `noreply-…` and `bounces-…` senders count too.
+/// A `+tag` is ignored; `noreply-…`, `jenkins-noreply@` and `bounces-…`
+/// senders count too.
 fn role_mailbox(local: &str) -> bool {
     const ROLES: &str = "abuse accounts admin alerts billing careers contact feedback ftp \
         hello help helpdesk hostmaster info invoices jobs legal mailer-daemon marketing news \
-        newsletter noc notifications orders postmaster press privacy root sales security \
-        support team unsubscribe usenet uucp webmaster www";
+        newsletter noc notifications oncall orders postmaster press privacy root sales \
+        security support team unsubscribe usenet uucp webmaster www";
     const SENDERS: &str = "noreply no-reply no_reply donotreply do-not-reply bounce";
     let local = local
         .split('+')
@@ -524,9 +525,7 @@ fn role_mailbox(local: &str) -> bool {
         .unwrap_or(local)
         .to_ascii_lowercase();
     ROLES.split_ascii_whitespace().any(|r| r == local)
-        || SENDERS
-            .split_ascii_whitespace()
-            .any(|p| local.starts_with(p))
+        || SENDERS.split_ascii_whitespace().any(|p| local.contains(p))
 }
 
 /// A domain reserved for documentation and testing, which no person's

@@ -753,6 +753,34 @@ const RULES: &[Rule] = &[
         reach: 512,
     },
     Rule {
+        ty: "TAILSCALE_KEY",
+        keywords: &["tskey-"],
+        pattern: r"tskey-(?:auth|api|client|scim|webhook)-[A-Za-z0-9]{8,}-[A-Za-z0-9]{16,}",
+        check: Check::Entropy(3.0),
+        reach: 512,
+    },
+    Rule {
+        ty: "FLY_IO_TOKEN",
+        keywords: &["fm1r_", "fm1a_", "fm2_", "fo1_"],
+        pattern: r"(?:FlyV1 )?(?:fm1[ar]|fm2)_[A-Za-z0-9+/=_\-]{40,}(?:,(?:fm1[ar]|fm2)_[A-Za-z0-9+/=_\-]{40,})*|fo1_[A-Za-z0-9_\-]{43}",
+        check: Check::Entropy(3.5),
+        reach: MAX_TOKEN,
+    },
+    Rule {
+        ty: "ADAFRUIT_IO_KEY",
+        keywords: &["aio_"],
+        pattern: r"aio_[A-Za-z0-9]{28}",
+        check: Check::Entropy(3.0),
+        reach: 512,
+    },
+    Rule {
+        ty: "TENCENT_CLOUD_SECRET_ID",
+        keywords: &["akid"],
+        pattern: r"AKID[A-Za-z0-9]{32}",
+        check: Check::Entropy(3.0),
+        reach: 512,
+    },
+    Rule {
         ty: "BEARER_TOKEN",
         keywords: &["bearer "],
         pattern: r"(?i:bearer)\s+(?P<v>[A-Za-z0-9._~+/\-]{16,}={0,2})",
@@ -986,6 +1014,7 @@ impl SecretRules {
                         && (matches!(key.as_str(), "-p" | "-a")
                             || key.as_str().eq_ignore_ascii_case("identified")
                             || key.as_str().contains("Credential")
+                            || key.as_str().eq_ignore_ascii_case("ConvertTo-SecureString")
                             || key.as_str().contains("Auth")
                             || key.as_str().starts_with("auth"));
                     let key = if implied { "password" } else { key.as_str() };
@@ -1007,6 +1036,13 @@ impl SecretRules {
                         // `vault.read(…)`, `secrets["db"]`) fetches the secret
                         // at run time: the code holds no credential.
                         if matches!(text.as_bytes().get(value.end()), Some(b'(' | b'[')) {
+                            continue;
+                        }
+                        // …and so does a command given arguments
+                        // (`$pw = ConvertTo-SecureString "…"`).
+                        let after = &text[value.end()..];
+                        let args = after.trim_start_matches([' ', '\t']);
+                        if args.len() < after.len() && args.starts_with(['"', '\'']) {
                             continue;
                         }
                         // A sentence's full stop is not part of the value.
@@ -1239,6 +1275,12 @@ const GENERIC_KEYWORDS: &[&str] = &[
     "private_key",
     "credential",
     "license",
+    "admin_key",
+    "adminkey",
+    "write_key",
+    "writekey",
+    "_pat",
+    "securestring",
     "redis-cli",
     "auth=(",
     "auth = (",
@@ -1256,7 +1298,7 @@ const GENERIC_KEYWORDS: &[&str] = &[
 /// `password=…`, `api_key: …`, `"secret": "…"`, `| token | … |`, `the db
 /// password for staging is …`, `let apiKey = "…"` inside free text. The
 /// value is a quoted string or a run without spaces.
-const GENERIC_ASSIGNMENT: &str = r#"(?i)(?P<k>[a-z0-9_.\-]*(?:pass(?:word|wd|wort|phrase|code)?|pwd|pw|kennwort|contrase[ñn]a|mot de passe|senha|wachtwoord|пароль|パスワード|has[łl]o|l[öo]senord|salasana|[şs]ifre|密码|密碼|비밀번호|secret[_\-\s]?key|client[_\-\s]?secret|secret|api[_\-\s]?key|access[_\-\s]?key|private[_\-\s]?key|licen[cs]e[_\-\s]?key|storage[_\-\s]?key|account[_\-\s]?key|(?:auth|access|api|bot)[_\-\s]?token|token|credentials?)[a-z0-9_.\-]*)(?:\s+(?:for|of|on|to|in|für|fur|pour|para|voor|van|de|du|del|da|do|dla|för|til|zu|von)(?:\s+(?:the|this|our|my|your|den|die|das|der|dem|le|la|les|el|los|o|a|het|de|mon|ma|mi|il))?(?:\s+[a-z0-9_.\-]{1,32}){1,3})?(?:["'`][ \t]*,|["'`]?[ \t]*(?:=>|:=|\?=|:[ \t]*&?(?:'static[ \t]+)?(?:str|String|string)[ \t]*=|[ \t]+(?:string|String|str)[ \t]*=|>\s*|[:=|>：]|\s+(?:is|was|ist|lautet|est|es|é|är|er|era|war|è|jest|on)(?:\s*:)?\s+))[ \t]*(?P<v>[bBrRuUfF]{0,2}"[^"\n]{1,256}"|[bBrRuUfF]{0,2}'[^'\n]{1,256}'|`[^`\n]{1,256}`|[^\s"'`,;}{)(\]\[<>|]{2,256})"#;
+const GENERIC_ASSIGNMENT: &str = r#"(?i)(?P<k>[a-z0-9_.\-]*(?:pass(?:word|wd|wort|phrase|code)?|pwd|pw|kennwort|contrase[ñn]a|mot de passe|senha|wachtwoord|пароль|パスワード|has[łl]o|l[öo]senord|salasana|[şs]ifre|密码|密碼|비밀번호|secret[_\-\s]?key|client[_\-\s]?secret|secret|api[_\-\s]?key|access[_\-\s]?key|private[_\-\s]?key|licen[cs]e[_\-\s]?key|storage[_\-\s]?key|admin[_\-\s]?key|write[_\-\s]?key|_pat\b|account[_\-\s]?key|(?:auth|access|api|bot)[_\-\s]?token|token|credentials?)[a-z0-9_.\-]*)(?:\s+(?:for|of|on|to|in|für|fur|pour|para|voor|van|de|du|del|da|do|dla|för|til|zu|von)(?:\s+(?:the|this|our|my|your|den|die|das|der|dem|le|la|les|el|los|o|a|het|de|mon|ma|mi|il))?(?:\s+[a-z0-9_.\-]{1,32}){1,4})?(?:["'`][ \t]*,|["'`]?[ \t]*(?:=>|:=|\?=|:[ \t]*&?(?:'static[ \t]+)?(?:str|String|string)[ \t]*=|[ \t]+(?:string|String|str)[ \t]*=|>\s*|[:=|>：]|\s+(?:is|was|ist|lautet|est|es|é|är|er|era|war|è|jest|on)(?:\s*:)?\s+))[ \t]*(?P<v>[bBrRuUfF]{0,2}"[^"\n]{1,256}"|[bBrRuUfF]{0,2}'[^'\n]{1,256}'|`[^`\n]{1,256}`|[^\s"'`,;}{)(\]\[<>|]{2,256})"#;
 
 /// Credential syntaxes whose shape names the password: `.netrc`
 /// (`machine h login u password p`), `-u user … -p pass` / `-p'pass'`
@@ -1272,6 +1314,8 @@ const CREDENTIAL_SYNTAXES: &[&str] = &[
     r#"(?i)\b(?P<k>NetworkCredential|PasswordAuthentication|UsernamePasswordCredentials|BasicAuth|HTTPBasicAuth|auth\s*=)\s*\(\s*(?:"[^"\n]{1,128}"|'[^'\n]{1,128}')\s*,\s*(?P<v>"[^"\n]{1,256}"|'[^'\n]{1,256}')"#,
     // The value before its name: "use `…` as CLOUDFLARE_API_TOKEN".
     r#"(?i)(?P<v>`[^`\s]{16,256}`|"[^"\s]{16,256}"|'[^'\s]{16,256}')\s+(?:as|for)\s+(?:(?:the|our|your|my)\s+)?(?P<k>[a-z0-9_.\-]*(?:key|token|secret|password|passwd|credentials?))\b"#,
+    // PowerShell: `ConvertTo-SecureString "…" -AsPlainText`.
+    r#"(?i)\b(?P<k>ConvertTo-SecureString)\s+(?:-String\s+)?(?P<v>"[^"\n]{1,256}"|'[^'\n]{1,256}')\s+-AsPlainText"#,
     // `redis-cli -a …` (and `--pass`, found by the flag rule).
     r#"\bredis-cli\b[^\n]*?\s(?P<k>-a)\s+(?P<v>'[^'\n]{1,256}'|"[^"\n]{1,256}"|[^\s"'`\-][^\s"'`]{1,255})"#,
     r#"(?i)\bmachine\s+\S+\s+login\s+\S+\s+(?P<k>password)\s+(?P<v>"[^"\n]{1,256}"|'[^'\n]{1,256}'|\S{1,256})"#,
@@ -1451,6 +1495,10 @@ pub(crate) fn classify_key(key: &str) -> Option<KeyClass> {
         "appkey",
         "applicationkey",
         "licensekey",
+        "adminkey",
+        "writekey",
+        "secretid",
+        "apitoken",
         "storagekey",
         "accountkey",
         "webhookkey",
@@ -1458,17 +1506,19 @@ pub(crate) fn classify_key(key: &str) -> Option<KeyClass> {
     .iter()
     .any(|p| k.contains(p))
         || k == "auth"
-        || k == "key";
+        || k == "key"
+        // A personal access token: `AZURE_DEVOPS_EXT_PAT`, `gitlab_pat`.
+        || key_words(key).last().is_some_and(|w| w == "pat");
     if !password && !token {
         return None;
     }
     // `next_page_token`, `tokenExpiresAt`: a word of the key says what it
     // is. Whole words, so that `PAGERDUTY_TOKEN` is not a `page`.
     let words = key_words(key);
-    if NOT_SECRETS
-        .iter()
-        .any(|n| k.ends_with(n) || (n.len() > 3 && words.iter().any(|w| w == n)))
-    {
+    if NOT_SECRETS.iter().any(|n| {
+        words.last().is_some_and(|w| w == n)
+            || (n.len() > 3 && (k.ends_with(n) || words.iter().any(|w| w == n)))
+    }) {
         return None;
     }
     Some(if password {
@@ -1501,6 +1551,23 @@ pub(crate) fn secret_for_key(
             if value.chars().count() < 6 || (free_text && is_word(value)) {
                 return None;
             }
+            // A form's label or its translation (`"password": "Contraseña"`,
+            // `"Пароль"`): the value names a password rather than being one.
+            if value.chars().all(char::is_alphabetic)
+                && classify_key(value) == Some(KeyClass::Password)
+            {
+                return None;
+            }
+            // Ciphertext or an encoding (a SealedSecret's `encryptedData`,
+            // a vault blob) is not the password: no one types 100 base64
+            // characters. A base64 password inside is found by the decoder.
+            if value.len() >= 100
+                && value.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_')
+                })
+            {
+                return None;
+            }
             Some(("PASSWORD", Confidence::High))
         }
         KeyClass::Token => {
@@ -1509,6 +1576,10 @@ pub(crate) fn secret_for_key(
                 && entropy(value) >= 3.0
                 && char_classes(value) >= 2;
             if !looks_random {
+                // A password-like value under `*_secret` (`"Maple!2020QP"`).
+                if mixed_password(value) && !is_word(value) && value.len() <= 64 {
+                    return Some(("GENERIC_SECRET", Confidence::Low));
+                }
                 return None;
             }
             // A bare `key` or `auth` names many things (cache keys, object keys).
@@ -1522,8 +1593,12 @@ pub(crate) fn secret_for_key(
             {
                 return None;
             }
-            // Publishable keys are public by design (Stripe's `pk_live_…`).
-            if value.starts_with("pk_live_") || value.starts_with("pk_test_") {
+            // Publishable keys are public by design (Stripe's `pk_live_…`,
+            // Mapbox's `pk.eyJ…` access tokens).
+            if value.starts_with("pk_live_")
+                || value.starts_with("pk_test_")
+                || value.starts_with("pk.eyJ")
+            {
                 return None;
             }
             let strong_value = value.len() >= 20 && entropy(value) >= 3.5;
