@@ -217,6 +217,10 @@ impl Detector {
                     // A minus sign is not part of the number's digits.
                     let sign = usize::from(s.starts_with('-'));
                     let mut hits = self.scan_text(&s[sign..], key, lists, 0);
+                    // A JSON integer is a card only under a key that names one.
+                    if !pii::number_may_be_card(key) {
+                        hits.retain(|h| h.ty != "PAYMENT_CARD");
+                    }
                     for h in &mut hits {
                         h.span = h.span.start + sign..h.span.end + sign;
                     }
@@ -366,6 +370,7 @@ impl Detector {
         }
         let context = self.secrets.scan(text, &mut hits);
         self.pii.scan(text, context, &mut hits);
+        self.pii.scan_keyed(text, key, &mut hits);
         if let Some(key) = key.filter(|k| self.key_hints.is_match(k)) {
             self.scan_with_key(text, key, &mut hits);
         }
