@@ -213,7 +213,7 @@ impl PiiRules {
             // North American `(415) 555-2671`, `(361)590.1864`, `415.555.2671`,
             // `953 / 828 / 8161`; trunk-prefixed national numbers.
             phone_national: re(
-                r"(?:\([2-9][0-9]{2}\) ?|[2-9][0-9]{2}(?:[ .\-/]| [.\-/] ))[0-9]{3}(?:[ .\-/]| [.\-/] )[0-9]{4}|0[1-9][0-9]{1,3}[ \-][0-9]{3,4}[ \-][0-9]{3,4}|0[1-9][0-9]{3} [0-9]{6}|0[1-9](?:[ .][0-9]{2}){4}",
+                r"(?:\([2-9][0-9]{2}\) ?|[2-9][0-9]{2}(?:[ .\-]| [.\-/] ))[0-9]{3}(?:[ .\-]| [.\-/] )[0-9]{4}|0[1-9][0-9]{1,3}[ \-][0-9]{3,4}[ \-][0-9]{3,4}|0[1-9][0-9]{3} [0-9]{6}|0[1-9](?:[ .][0-9]{2}){4}",
             ),
             // Under a phone keyword: `030 31223924`, `089/1234567`, `0301234567`.
             phone_trunk: re(r"0[1-9][0-9]{1,4}(?: ?/ ?|[ \-])?[0-9]{3,8}(?:[ \-][0-9]{2,5})?"),
@@ -227,7 +227,7 @@ impl PiiRules {
             // The keyword (any language, `Reisepassnummer`, `passport_number`),
             // a few filler words (`No:`, `number is`, `(`), then the number.
             passport: re(
-                r#"(?:(?i:passport|passeport|pasaporte|passaporto|paspoort|reisepass|passnummer|pass-?nr|paszport|паспорт)|護照|护照|旅券|パスポート|여권)[A-Za-zéèàáóúíñçäöüß]*(?:[\s_\-:=#"'(\[：]|(?i:no|nr|num|number|numéro|numero|número|nummer|n[º°o]|is|was|de|di|du|do|da|of)\b\.?){0,10}(?P<v>[A-Z0-9]{6,9})\b"#,
+                r#"(?:(?i:passport|passeport|pasaporte|passaporto|paspoort|reisepass|passnummer|pass-?nr|paszport|паспорт)|護照|护照|旅券|パスポート|여권)[A-Za-zéèàáóúíñçäöüß]*(?:[\s_\-:=#"'(\[：]|(?i:no|nr|num|number|numéro|numero|número|nummer|n\.?[º°o]|is|was|de|di|du|do|da|of)\b\.?){0,10}(?P<v>[A-Z0-9]{6,9})\b"#,
             ),
             words: AhoCorasickBuilder::new()
                 .ascii_case_insensitive(true)
@@ -293,7 +293,10 @@ impl PiiRules {
                 .find_iter(text)
                 .take(super::MAX_FINDINGS + 1)
             {
-                if bounded(text, m.start(), m.end()) && !overlaps(hits, &m.range()) {
+                if bounded(text, m.start(), m.end())
+                    && spelled_mailbox(m.as_str())
+                    && !overlaps(hits, &m.range())
+                {
                     hits.push(
                         Hit::new(Kind::Pii, "EMAIL", m.range()).with_confidence(Confidence::Low),
                     );
@@ -426,6 +429,7 @@ impl PiiRules {
                     let span = at(m.range());
                     let digits = m.as_str().bytes().filter(u8::is_ascii_digit).count();
                     if (10..=12).contains(&digits)
+                        && !names_id(&key_words(key_before(text, span.start)))
                         && bounded(text, span.start, span.end)
                         && !overlaps(hits, &span)
                         && !preceded_by_digitish(text, span.start)
@@ -593,6 +597,21 @@ fn url_userinfo(text: &str, start: usize) -> bool {
 /// `[at]`, `(at)`, `{at}`, `<at>` (any case, spaces allowed) somewhere in the text.
 /// Common top-level domains: a spelled-out address must end in one.
 const TLDS: &str = "com|org|net|io|dev|ai|app|co|edu|gov|info|me|us|uk|de|fr|es|it|nl|be|ch|at|se|no|dk|fi|pl|pt|br|ca|au|in|jp|cn|ru|eu|biz|tech|cloud|xyz";
+
+/// Whether a spelled-out address is one: `jane.doe at acme dot io`,
+/// `jane @ acme . io`, `jane.doe at acme.io`; but `renew your passport at
+/// GOV.UK` and `find us at acme.io` are prose about a site, so a plain word
+/// before ` at ` with a written dot after it is not a mailbox.
+fn spelled_mailbox(m: &str) -> bool {
+    let lower = m.to_ascii_lowercase();
+    if lower.contains('@') || lower.contains(" dot ") {
+        return true;
+    }
+    let local = lower.split(" at ").next().unwrap_or("");
+    local
+        .bytes()
+        .any(|c| matches!(c, b'.' | b'_' | b'+' | b'-' | b'0'..=b'9'))
+}
 
 /// ` at `, ` AT ` or a spaced `@` somewhere in the text.
 fn spelled_at(text: &str) -> bool {
@@ -1059,7 +1078,8 @@ fn role_mailbox(local: &str) -> bool {
     const ROLES: &str = "abuse accounts admin alerts billing careers contact feedback ftp \
         hello help helpdesk hostmaster info invoices jobs legal mailer-daemon marketing news \
         newsletter noc notifications orders postmaster press privacy root sales security \
-        support team unsubscribe usenet uucp webmaster www";
+        support team unsubscribe usenet uucp webmaster www \
+        jira confluence jenkins github gitlab bitbucket daemon bot";
     const SENDERS: &str = "noreply no-reply no_reply donotreply do-not-reply bounce";
     let local = local
         .split('+')
@@ -1377,11 +1397,277 @@ mod tests {
             "bounces+1234@mail.acme.io",
             "Billing@Acme.io",
             "postmaster@acme.io",
+            "Sender: jira@acme.atlassian.net",
         ] {
             assert!(types(role).is_empty(), "{role}");
         }
         assert_eq!(types("write to supportive.jane@acme.io"), ["EMAIL"]);
         assert_eq!(types("write to jane.support@acme.io"), ["EMAIL"]);
         assert_eq!(types("jane@examples.com"), ["EMAIL"]);
+    }
+
+    /// Through the whole detector: folding, keys and JSON numbers included.
+    fn found(text: &str, key: Option<&str>) -> Vec<(String, String)> {
+        super::super::detector()
+            .scan_text(text, key, &super::super::HostLists::default(), 0)
+            .iter()
+            .filter(|h| h.kind == Kind::Pii)
+            .map(|h| (h.ty.to_string(), text[h.span.clone()].to_owned()))
+            .collect()
+    }
+
+    fn one(text: &str, key: Option<&str>, ty: &str, value: &str) {
+        assert_eq!(
+            found(text, key),
+            [(ty.to_owned(), value.to_owned())],
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_birth_date_needs_birth_context() {
+        // Events near a name are not births.
+        for text in [
+            "Linus Torvalds announced Linux on 25 August 1991.",
+            "The Apollo 11 landing was on July 20, 1969; Neil Armstrong stepped out first.",
+            "Grace Hopper joined the Navy reserve on 3 December 1943.",
+            "On March 4, 1983 Ada Lovelace Day was not yet a thing",
+            "Tim Berners-Lee proposed the web in March 12, 1989 at CERN",
+        ] {
+            assert!(
+                found(text, None).is_empty(),
+                "{text}: {:?}",
+                found(text, None)
+            );
+        }
+        // A birth word anywhere in the text, or the date as the name's attribute.
+        for (text, date) in [
+            (
+                "Linus Torvalds, born 28 December 1969, wrote Linux",
+                "28 December 1969",
+            ),
+            (
+                "Patient Jane Doe. Birth: seen 1983-03-04 at intake",
+                "1983-03-04",
+            ),
+            ("Jane Doe (March 04, 1983) joined", "March 04, 1983"),
+            (
+                "- Jane Martin — 19 February 1987 — Porto",
+                "19 February 1987",
+            ),
+            (
+                "Liam Müller was born on the 6th of January 1959 in Leeds.",
+                "6th of January 1959",
+            ),
+            ("Jan Kowalski (b. March 4th, 1983)", "March 4th, 1983"),
+        ] {
+            one(text, None, "DATE_OF_BIRTH", date);
+        }
+    }
+
+    #[test]
+    fn birth_dates_in_many_languages() {
+        for (text, date) in [
+            ("氏名: 山田 太郎\n生年月日: 1976年1月27日", "1976年1月27日"),
+            ("出生日期：1976年1月27日", "1976年1月27日"),
+            ("생년월일: 1976년 1월 27일", "1976년 1월 27일"),
+            (
+                "Pan Jan Kowalski, ur. 11 stycznia 1950 r. w Krakowie.",
+                "11 stycznia 1950",
+            ),
+            ("Data urodzenia: 4 marca 1983", "4 marca 1983"),
+            ("geboren op 4 maart 1983 in Utrecht", "4 maart 1983"),
+            ("nata il 4 maggio 1990 a Roma", "4 maggio 1990"),
+            ("nascido em 12 de março de 1979", "12 de março de 1979"),
+            ("född den 4 augusti 1983 i Malmö", "4 augusti 1983"),
+            ("Doğum tarihi: 4 Mart 1983", "4 Mart 1983"),
+            ("Дата рождения: 4 марта 1983 г.", "4 марта 1983"),
+            ("Geburtsdatum: 1983/03/04", "1983/03/04"),
+        ] {
+            one(text, None, "DATE_OF_BIRTH", date);
+        }
+        assert!(found("Versand am 4 marca 2024 erledigt", None).is_empty());
+    }
+
+    #[test]
+    fn cards_need_an_issuer_length_and_a_card_place() {
+        // Luhn-valid look-alikes: an 18-digit snowflake, ids, JSON integers.
+        for text in [
+            "Pinned message 494580730215736815 from channel",
+            r#"{"orders": [{"id": 4945807302157365, "line_items": 4}]}"#,
+            "order 4945807302157365 shipped",
+            "tracking: 4945807302157365",
+            "ref 601194580730215730 x",
+        ] {
+            assert!(
+                found(text, None).is_empty(),
+                "{text}: {:?}",
+                found(text, None)
+            );
+        }
+        assert!(found("4945807302157365", Some("order_id")).is_empty());
+        assert!(found("4945807302157365", Some("orderId")).is_empty());
+        // Real cards in their places, with the separators people type.
+        for (text, card) in [
+            ("pay with 4945807302157365 today", "4945807302157365"),
+            (
+                r#"{"amount": 5, "pan": 4945807302157365}"#,
+                "4945807302157365",
+            ),
+            ("card 601194580730215730 x", "601194580730215730"),
+            (
+                "number on file 4945\u{2013}8073\u{2013}0215\u{2013}7365.",
+                "4945\u{2013}8073\u{2013}0215\u{2013}7365",
+            ),
+            (
+                "number on file 4945  8073  0215  7365.",
+                "4945  8073  0215  7365",
+            ),
+            (
+                "number on file 4945 - 8073 - 0215 - 7365.",
+                "4945 - 8073 - 0215 - 7365",
+            ),
+            ("Diners 3694  580730  2157 ok", "3694  580730  2157"),
+        ] {
+            one(text, None, "PAYMENT_CARD", card);
+        }
+        one(
+            "4945807302157365",
+            Some("card_number"),
+            "PAYMENT_CARD",
+            "4945807302157365",
+        );
+        // Mixed separators, and lengths no brand issues (a 17-digit Visa).
+        assert!(found("card 4945-8073 0215.7365", None).is_empty());
+        assert!(
+            !card_valid("49458073021573650"),
+            "Visa has no 17-digit numbers"
+        );
+        assert!(
+            !card_valid("30945807302157"),
+            "Diners 14 starts 300-305, 36, 38, 39"
+        );
+        assert!(number_may_be_card(Some("card")) && number_may_be_card(Some("number")));
+        assert!(!number_may_be_card(Some("id")) && !number_may_be_card(Some("line_items")));
+    }
+
+    #[test]
+    fn separators_people_type() {
+        for (text, ty, value) in [
+            ("Wei Fernandes: 650/26/7876", "US_SSN", "650/26/7876"),
+            ("record 597_68_9229 updated", "US_SSN", "597_68_9229"),
+            (
+                "file 527 \u{2013} 25 \u{2013} 8018.",
+                "US_SSN",
+                "527 \u{2013} 25 \u{2013} 8018",
+            ),
+            ("file 527 / 25 / 8018.", "US_SSN", "527 / 25 / 8018"),
+            (
+                "call (361)590\u{00B7}1864",
+                "PHONE_NUMBER",
+                "(361)590\u{00B7}1864",
+            ),
+            (
+                "call 953 / 828 / 8161 now",
+                "PHONE_NUMBER",
+                "953 / 828 / 8161",
+            ),
+            (
+                "call 953\u{2014}828\u{2014}8161 now",
+                "PHONE_NUMBER",
+                "953\u{2014}828\u{2014}8161",
+            ),
+            ("call 415 555-2671 now", "PHONE_NUMBER", "415 555-2671"),
+        ] {
+            one(text, None, ty, value);
+        }
+        for text in [
+            "ids 650/26-7876 and 650_26/7876",
+            "GET /v1/650/26/7876/items",
+            "call 953 / 828-8161",
+            "ratio 953/828/8161",
+        ] {
+            assert!(
+                found(text, None).is_empty(),
+                "{text}: {:?}",
+                found(text, None)
+            );
+        }
+    }
+
+    #[test]
+    fn passports_in_many_languages() {
+        for (text, number) in [
+            ("Passport No: 747972529", "747972529"),
+            ("Reisepassnummer: C01X00T47 (Erika M.)", "C01X00T47"),
+            ("numéro de passeport : 06EZ72371", "06EZ72371"),
+            ("pasaporte n.º JTF162438", "JTF162438"),
+            ("passaporto numero YA1234567", "YA1234567"),
+            ("paspoortnummer NX8FK21P4", "NX8FK21P4"),
+            ("her passport number is IK292567, expiring 2031", "IK292567"),
+            ("passport (A6031959) on file", "A6031959"),
+            (r#"{"passport_number": "BQ940500"}"#, "BQ940500"),
+            ("name,passport_no\nAsha Rao,K0082787\n", "K0082787"),
+        ] {
+            one(text, None, "PASSPORT_NUMBER", number);
+        }
+        one(
+            "KNX889442",
+            Some("pasaporte"),
+            "PASSPORT_NUMBER",
+            "KNX889442",
+        );
+        one(
+            "G57F4JV5F",
+            Some("Reisepass"),
+            "PASSPORT_NUMBER",
+            "G57F4JV5F",
+        );
+        for text in [
+            "passport photo requirements 2024",
+            "passport expires 20310101",
+            "renew your passport at GOV.UK",
+            "find us at acme.io or visit",
+        ] {
+            assert!(
+                found(text, None).is_empty(),
+                "{text}: {:?}",
+                found(text, None)
+            );
+        }
+    }
+
+    #[test]
+    fn national_phones_under_a_phone_word() {
+        one(
+            "name,phone,city\nLukas Moreau,030 31223924,Springfield\n",
+            None,
+            "PHONE_NUMBER",
+            "030 31223924",
+        );
+        one(
+            r#"{"name": "B", "phone": "030 94811721"}"#,
+            None,
+            "PHONE_NUMBER",
+            "030 94811721",
+        );
+        one("Tel.: 089/1234567", None, "PHONE_NUMBER", "089/1234567");
+        one(
+            "030 31223924",
+            Some("phone"),
+            "PHONE_NUMBER",
+            "030 31223924",
+        );
+        one(
+            "030 31223924",
+            Some("contactTelefon"),
+            "PHONE_NUMBER",
+            "030 31223924",
+        );
+        // Without a phone word the same digits are a reference.
+        assert!(found("batch 030 31223924 done", None).is_empty());
+        assert!(found("phone case order 0301234567 shipped", None).is_empty());
+        assert!(found("030 31223924", Some("batch")).is_empty());
+        assert!(found("12", Some("phone")).is_empty());
     }
 }
