@@ -172,13 +172,36 @@ const PHONE_WORDS: &[&str] = &[
 ];
 
 /// The context words seen in one text.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default)]
 struct Seen {
     birth: bool,
     birth_abbreviation: bool,
     passport: bool,
-    card: bool,
-    phone: bool,
+    /// Where the birth, card and phone words are (the first [`MAX_WORDS`] of each).
+    birth_at: Vec<usize>,
+    card_at: Vec<usize>,
+    phone_at: Vec<usize>,
+}
+
+/// The most positions kept per kind of context word.
+const MAX_WORDS: usize = 256;
+/// How far before a value its context word may be (after it: a quarter of this).
+const WORD_REACH: usize = 256;
+
+impl Seen {
+    /// Whether a word of `at` is near `span`: shortly before or after it,
+    /// or in the header line of a table.
+    fn near(at: &[usize], text: &str, span: &std::ops::Range<usize>) -> bool {
+        let header = text
+            .find('\n')
+            .filter(|&n| n <= 2048 && n < span.start)
+            .unwrap_or(0);
+        at.iter().any(|&p| {
+            p < header
+                || (p <= span.start && span.start - p <= WORD_REACH)
+                || (p >= span.end && p - span.end <= WORD_REACH / 4)
+        })
+    }
 }
 
 impl PiiRules {
@@ -222,7 +245,7 @@ impl PiiRules {
             ssn: re(r"[0-9]{3}(?:[\-. _/]| [\-/] )[0-9]{2}(?:[\-. _/]| [\-/] )[0-9]{4}"),
             iban: re(r"[A-Z]{2}[0-9]{2}(?:[ \-]?[A-Z0-9]{4}){2,7}(?:[ \-]?[A-Z0-9]{1,3})?"),
             dob: re(&format!(
-                r#"(?i:\bdob\b|d\.o\.b\.?|date[ _\-]?of[ _\-]?birth|birth[ _\-]?date|birthday|born(?: on)?(?: the)?|\bb\.|n[ée]e? le|geboren(?: am| op)?|geb\.(?: am)?|geburtsdatum|geburtstag|nacid[oa](?: el)?|nascid[oa](?: em)?|nat[oa] il|fecha de nacimiento|date de naissance|data de nascimento|data di nascita|\bur\.|urodzon[ya](?: dnia)?|data urodzenia|geboortedatum|född(?: den)?|födelsedatum|doğum tarihi|dogum tarihi|дата рождения|родил(?:ся|ась)|生年月日|出生年月日|出生日期|誕生日|생년월일|출생일)["']?\s*[:=：]?\s*["']?(?P<v>{DATE})"#
+                r#"(?i:\bdob\b|d\.o\.b\.?|date[ _\-]?of[ _\-]?birth|birth[ _\-]?date|birthday|born(?: on)?(?: the)?|[(,] ?b\.|n[ée]e? le|geboren(?: am| op)?|geb\.(?: am)?|geburtsdatum|geburtstag|nacid[oa](?: el)?|nascid[oa](?: em)?|nat[oa] il|fecha de nacimiento|date de naissance|data de nascimento|data di nascita|\bur\.|urodzon[ya](?: dnia)?|data urodzenia|geboortedatum|född(?: den)?|födelsedatum|doğum tarihi|dogum tarihi|дата рождения|родил(?:ся|ась)|生年月日|出生年月日|出生日期|誕生日|생년월일|출생일)["']?\s*[:=：]?\s*["']?(?P<v>{DATE})"#
             )),
             // The keyword (any language, `Reisepassnummer`, `passport_number`),
             // a few filler words (`No:`, `number is`, `(`), then the number.
@@ -245,13 +268,21 @@ impl PiiRules {
             passport: context.passport,
             ..Seen::default()
         };
+        let keep = |at: &mut Vec<usize>, p: usize| {
+            if at.len() < MAX_WORDS {
+                at.push(p);
+            }
+        };
         for m in self.words.find_overlapping_iter(text) {
             match self.word_target.get(m.pattern().as_usize()) {
-                Some(Word::Birth) => seen.birth = true,
+                Some(Word::Birth) => {
+                    seen.birth = true;
+                    keep(&mut seen.birth_at, m.start());
+                }
                 Some(Word::BirthAbbreviation) => seen.birth_abbreviation = true,
                 Some(Word::Passport) => seen.passport = true,
-                Some(Word::Card) => seen.card = true,
-                Some(Word::Phone) => seen.phone = true,
+                Some(Word::Card) => keep(&mut seen.card_at, m.start()),
+                Some(Word::Phone) => keep(&mut seen.phone_at, m.start()),
                 None => {}
             }
         }
@@ -317,7 +348,7 @@ impl PiiRules {
             // births (a keyword, a `dob` column); without one, only a date
             // written as the name's attribute.
             if shape.year {
-                self.scan_dates_beside_names(text, seen.birth, hits);
+                self.scan_dates_beside_names(text, &seen.birth_at, hits);
             }
             if context.ssn {
                 for m in self.ssn_bare.find_iter(text) {
@@ -370,7 +401,7 @@ impl PiiRules {
                         let span = at(span);
                         if bounded(text, span.start, span.end)
                             && !overlaps(hits, &span)
-                            && card_in_place(text, &span, seen.card)
+                            && card_in_place(text, &span, Seen::near(&seen.card_at, text, &span))
                         {
                             hits.push(
                                 Hit::new(Kind::Pii, "PAYMENT_CARD", span)
@@ -420,7 +451,7 @@ impl PiiRules {
                 }
                 // Under a phone keyword (a `phone` column, `Tel.`), a national
                 // number with its trunk 0 and no country code: `030 31223924`.
-                let trunk = if seen.phone && w.digits >= 9 {
+                let trunk = if !seen.phone_at.is_empty() && w.digits >= 9 {
                     self.phone_trunk.find_iter(sub).collect()
                 } else {
                     Vec::new()
@@ -429,6 +460,7 @@ impl PiiRules {
                     let span = at(m.range());
                     let digits = m.as_str().bytes().filter(u8::is_ascii_digit).count();
                     if (10..=12).contains(&digits)
+                        && Seen::near(&seen.phone_at, text, &span)
                         && !names_id(&key_words(key_before(text, span.start)))
                         && bounded(text, span.start, span.end)
                         && !overlaps(hits, &span)
@@ -773,7 +805,7 @@ impl PiiRules {
 
     /// Written-out and numeric dates beside a person's name, with a year
     /// that can be a birth year: `Jane Doe (March 04, 1983)`, `Jane Doe,1983-03-04`.
-    fn scan_dates_beside_names(&self, text: &str, birth_words: bool, hits: &mut Vec<Hit>) {
+    fn scan_dates_beside_names(&self, text: &str, birth_at: &[usize], hits: &mut Vec<Hit>) {
         for m in self.date.find_iter(text) {
             if hits.len() > super::MAX_FINDINGS {
                 break;
@@ -798,7 +830,7 @@ impl PiiRules {
             let before = &text[from..m.start()];
             let line = before.rsplit('\n').next().unwrap_or(before);
             let previous_line = before.rsplit('\n').nth(1).unwrap_or("");
-            let beside = if birth_words {
+            let beside = if Seen::near(birth_at, text, &m.range()) {
                 self.name.is_match(line)
                     || (line.trim().len() < 16 && self.name.is_match(previous_line))
             } else {
@@ -1669,5 +1701,28 @@ mod tests {
         assert!(found("phone case order 0301234567 shipped", None).is_empty());
         assert!(found("030 31223924", Some("batch")).is_empty());
         assert!(found("12", Some("phone")).is_empty());
+    }
+
+    #[test]
+    fn context_words_count_only_nearby() {
+        let filler = "lorem ipsum dolor sit amet ".repeat(12);
+        // A word far before the value, not in a header line, is no context.
+        for text in [
+            format!("call my phone later. {filler} batch 030 31223924 done"),
+            format!("credit note attached. {filler} {{\"total\": 4945807302157365}}"),
+            format!("her birthday party. {filler} Ada Lovelace announced it on 4 May 1983"),
+        ] {
+            assert!(
+                found(&text, None).is_empty(),
+                "{text}: {:?}",
+                found(&text, None)
+            );
+        }
+        // In a table's header line it is, however long the table.
+        let rows: String = (0..12).map(|i| format!("Row Person{i},n/a\n")).collect();
+        let table = format!("name,phone\n{rows}Lukas Moreau,030 31223924\n");
+        one(&table, None, "PHONE_NUMBER", "030 31223924");
+        // `b.` is a birth only in an aside: `(b. …)`, `, b. …`.
+        assert!(found("see section b. 1983-03-04 for the plan", None).is_empty());
     }
 }
