@@ -2233,8 +2233,12 @@ fn pii_context_cases(g: &mut Gen) -> Vec<Case> {
                 json!({"comment": format!("{{\"traveler\": {{\"name\": \"{fi} {la}\", \"passport_number\": \"{p}\"}}}}")}),
                 "/comment",
             ),
-            9 => (
+            9 if i % 24 < 12 => (
                 json!({"csv": format!("name,passport_no,country\n{fi} {la},{p},CA\n")}),
+                "/csv",
+            ),
+            9 => (
+                json!({"csv": format!("nom;prénom;passeport\n{la};{fi};{p}\n")}),
                 "/csv",
             ),
             10 => (
@@ -2258,10 +2262,26 @@ fn pii_context_cases(g: &mut Gen) -> Vec<Case> {
             _ => format!("0{}{}", g.s("23456789", 1), g.s(DIGITS, 9)),
         };
         let (body, path) = match i % 6 {
-            0 | 1 => (
+            0 => (
                 json!({"csv": format!("name,phone,city\n{fi} {la},{v},Berlin\n")}),
                 "/csv",
             ),
+            1 => {
+                // A short local number: only the column name tells.
+                let local = format!("{} {}", g.s("2345678", 3), g.s(DIGITS, 4));
+                let csv = format!("Name\tHandy\tOrt\n{fi} {la}\t{local}\tBerlin\n");
+                out.push(
+                    Case::new("national phone under a phone word", json!({"csv": csv})).pii(
+                        "PHONE_NUMBER",
+                        "/csv",
+                        &local,
+                    ),
+                );
+                (
+                    json!({"csv": format!("name,phone,city\n{fi} {la},{v},Berlin\n")}),
+                    "/csv",
+                )
+            }
             2 => (
                 json!({"comment": format!("{{\"contact\": {{\"name\": \"{fi} {la}\", \"phone\": \"{v}\"}}}}")}),
                 "/comment",
@@ -2353,7 +2373,8 @@ fn pii_context_negatives(g: &mut Gen) -> Vec<Case> {
                     1 => {
                         json!({"text": format!("{{\"orders\": [{{\"id\": {n}, \"line_items\": 4}}]}}")})
                     }
-                    2 => json!({"order_id": n}),
+                    2 if i % 10 == 2 => json!({"order_id": n}),
+                    2 => json!({"csv": format!("id,name,total\n{n},{},12.50\n", g.word())}),
                     3 => {
                         json!({"text": format!("order {n} shipped, tracking {}", g.s(DIGITS, 12))})
                     }

@@ -424,7 +424,11 @@ impl Detector {
         }
         let keyed: Vec<Option<&str>> = columns
             .iter()
-            .map(|c| Some(*c).filter(|c| !c.is_empty() && self.key_hints.is_match(c)))
+            .map(|c| {
+                Some(*c).filter(|c| {
+                    !c.is_empty() && (self.key_hints.is_match(c) || pii::names_personal_column(c))
+                })
+            })
             .collect();
         if keyed.iter().all(Option::is_none) {
             return;
@@ -447,6 +451,7 @@ impl Detector {
                         let offset = cell_start + (cell.len() - cell.trim_start().len());
                         let mut found = Vec::new();
                         self.scan_with_key(trimmed, key, &mut found);
+                        self.pii.scan_keyed(trimmed, Some(key), &mut found);
                         for h in found {
                             hits.push(Hit {
                                 span: h.span.start + offset..h.span.end + offset,

@@ -743,34 +743,9 @@ impl PiiRules {
         {
             return;
         }
-        const PHONE: &[&str] = &[
-            "phone",
-            "telephone",
-            "tel",
-            "mobile",
-            "cell",
-            "cellphone",
-            "fax",
-            "telefon",
-            "telefono",
-            "teléfono",
-            "téléphone",
-            "telefone",
-            "handy",
-            "mobil",
-            "móvil",
-            "movil",
-            "celular",
-            "portable",
-            "whatsapp",
-            "msisdn",
-        ];
         let joined: String = words.concat();
         let digits = trimmed.bytes().filter(u8::is_ascii_digit).count();
-        let phone_key = words.iter().any(|w| PHONE.contains(&w.as_str()))
-            || joined.contains("phone")
-            || joined.contains("telefon");
-        if phone_key
+        if phone_key(&words, &joined)
             && (7..=15).contains(&digits)
             && trimmed.bytes().all(|c| {
                 c.is_ascii_digit() || matches!(c, b' ' | b'+' | b'(' | b')' | b'.' | b'/' | b'-')
@@ -780,19 +755,7 @@ impl PiiRules {
             hits.push(Hit::new(Kind::Pii, "PHONE_NUMBER", span));
             return;
         }
-        const PASSPORT: &[&str] = &[
-            "passport",
-            "passeport",
-            "pasaporte",
-            "passaporto",
-            "paspoort",
-            "reisepass",
-            "paszport",
-            "passnummer",
-            "reisepassnummer",
-        ];
-        let passport_key = PASSPORT.iter().any(|p| joined.contains(p));
-        if passport_key
+        if passport_key(&joined)
             && (6..=9).contains(&trimmed.len())
             && trimmed
                 .bytes()
@@ -1051,7 +1014,7 @@ fn names_id(words: &[String]) -> bool {
 /// 18-digit number (Discord and Twitter snowflakes) only beside a card word.
 fn card_in_place(text: &str, span: &std::ops::Range<usize>, card_words: bool) -> bool {
     let key = key_words(key_before(text, span.start));
-    if names_id(&key) {
+    if names_id(&key) || column_name(text, span.start).is_some_and(|c| names_id(&key_words(c))) {
         return false;
     }
     if card_words || names_card(&key) {
@@ -1074,6 +1037,69 @@ fn card_in_place(text: &str, span: &std::ops::Range<usize>, card_words: bool) ->
         && matches!(after, None | Some(b',' | b'}' | b']'))
         && text[span.clone()].bytes().all(|c| c.is_ascii_digit());
     !json_integer
+}
+
+/// The header of the table column that `start` is in, when `text` is a
+/// table (CSV, TSV, `;` or `|` separated) and `start` is past its header.
+fn column_name(text: &str, start: usize) -> Option<&str> {
+    let header_end = text.find('\n').filter(|&n| n <= 2048 && n < start)?;
+    let header = &text[..header_end];
+    let sep = [',', '\t', ';', '|']
+        .into_iter()
+        .find(|c| header.contains(*c))?;
+    let line_start = text[..start].rfind('\n').map_or(0, |n| n + 1);
+    let column = text[line_start..start].matches(sep).count();
+    header.split(sep).nth(column).map(str::trim)
+}
+
+/// Whether a table column holds personal data that only its name tells:
+/// phone numbers (`phone`, `Telefon`) and passports in any language.
+pub(crate) fn names_personal_column(column: &str) -> bool {
+    let words = key_words(column);
+    let joined = words.concat();
+    phone_key(&words, &joined) || passport_key(&joined)
+}
+
+fn phone_key(words: &[String], joined: &str) -> bool {
+    const PHONE: &[&str] = &[
+        "phone",
+        "telephone",
+        "tel",
+        "mobile",
+        "cell",
+        "cellphone",
+        "fax",
+        "telefon",
+        "telefono",
+        "teléfono",
+        "téléphone",
+        "telefone",
+        "handy",
+        "mobil",
+        "móvil",
+        "movil",
+        "celular",
+        "portable",
+        "whatsapp",
+        "msisdn",
+    ];
+    words.iter().any(|w| PHONE.contains(&w.as_str()))
+        || joined.contains("phone")
+        || joined.contains("telefon")
+}
+
+fn passport_key(joined: &str) -> bool {
+    const PASSPORT: &[&str] = &[
+        "passport",
+        "passeport",
+        "pasaporte",
+        "passaporto",
+        "paspoort",
+        "reisepass",
+        "paszport",
+        "passnummer",
+    ];
+    PASSPORT.iter().any(|p| joined.contains(p))
 }
 
 /// Whether a JSON number under `key` may be a card number: only under a key
@@ -1701,6 +1727,26 @@ mod tests {
         assert!(found("phone case order 0301234567 shipped", None).is_empty());
         assert!(found("030 31223924", Some("batch")).is_empty());
         assert!(found("12", Some("phone")).is_empty());
+        // Table columns named in other languages; an id column holds no cards.
+        one(
+            "nom;passeport\nJean Roux;06EZ72371\n",
+            None,
+            "PASSPORT_NUMBER",
+            "06EZ72371",
+        );
+        one(
+            "name,handy\nLukas,555 0199\n",
+            None,
+            "PHONE_NUMBER",
+            "555 0199",
+        );
+        assert!(found("id,name\n4945807302157365,Jane\n", None).is_empty());
+        one(
+            "name,card\nJane,4945807302157365\n",
+            None,
+            "PAYMENT_CARD",
+            "4945807302157365",
+        );
     }
 
     #[test]
