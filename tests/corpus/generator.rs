@@ -1960,6 +1960,522 @@ fn negative_cases(g: &mut Gen) -> Vec<Case> {
     out
 }
 
+// ---------------------------------------------------------------------------
+// Personal data by context and separator (issue 10, second held-out round):
+// separators people type (slashes, underscores, typographic dashes, middle
+// dots, double spaces), birth dates in many languages and written forms,
+// passports in many languages and places, national phone numbers under a
+// phone word, octal and `\u{…}` escapes; and the hard negatives beside them
+// (events near names, Luhn-valid ids and snowflakes, mixed separators,
+// passport and phone words without one).
+
+const MONTHS_PL: &[&str] = &[
+    "stycznia",
+    "lutego",
+    "marca",
+    "kwietnia",
+    "maja",
+    "czerwca",
+    "lipca",
+    "sierpnia",
+    "września",
+    "października",
+    "listopada",
+    "grudnia",
+];
+const MONTHS_NL: &[&str] = &[
+    "januari",
+    "februari",
+    "maart",
+    "april",
+    "mei",
+    "juni",
+    "juli",
+    "augustus",
+    "september",
+    "oktober",
+    "november",
+    "december",
+];
+const MONTHS_IT: &[&str] = &[
+    "gennaio",
+    "febbraio",
+    "marzo",
+    "aprile",
+    "maggio",
+    "giugno",
+    "luglio",
+    "agosto",
+    "settembre",
+    "ottobre",
+    "novembre",
+    "dicembre",
+];
+const MONTHS_PT: &[&str] = &[
+    "janeiro",
+    "fevereiro",
+    "março",
+    "abril",
+    "maio",
+    "junho",
+    "julho",
+    "agosto",
+    "setembro",
+    "outubro",
+    "novembro",
+    "dezembro",
+];
+const MONTHS_SV: &[&str] = &[
+    "januari",
+    "februari",
+    "mars",
+    "april",
+    "maj",
+    "juni",
+    "juli",
+    "augusti",
+    "september",
+    "oktober",
+    "november",
+    "december",
+];
+const MONTHS_TR: &[&str] = &[
+    "Ocak", "Şubat", "Mart", "Nisan", "Mayıs", "Haziran", "Temmuz", "Ağustos", "Eylül", "Ekim",
+    "Kasım", "Aralık",
+];
+const MONTHS_RU: &[&str] = &[
+    "января",
+    "февраля",
+    "марта",
+    "апреля",
+    "мая",
+    "июня",
+    "июля",
+    "августа",
+    "сентября",
+    "октября",
+    "ноября",
+    "декабря",
+];
+
+fn ordinal(d: u32) -> String {
+    let suffix = match (d % 10, d % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{d}{suffix}")
+}
+
+/// `\NNN` for every byte (C, Python).
+fn octal_escaped(s: &str) -> String {
+    s.bytes().map(|b| format!("\\{b:03o}")).collect()
+}
+
+/// `\u{XX}` for every character (Rust).
+fn rust_escaped(s: &str) -> String {
+    s.chars()
+        .map(|c| format!("\\u{{{:x}}}", c as u32))
+        .collect()
+}
+
+/// An SSN with a valid area, group and serial.
+fn ssn_parts(g: &mut Gen) -> (u32, u32, u32) {
+    let area = loop {
+        let a = g.n(1..900);
+        if a != 666 {
+            break a;
+        }
+    };
+    (area, g.n(1..100), g.n(1..10000))
+}
+
+/// A passport number in one country's published format.
+fn passport_number(g: &mut Gen, i: usize) -> String {
+    const UP: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    match i % 8 {
+        0 => format!("{}{}", g.s("123456789", 1), g.s(DIGITS, 8)), // US
+        1 => format!(
+            "C{}{}",
+            g.s(DIGITS, 1),
+            g.s("CFGHJKLMNPRTVWXYZ0123456789", 7)
+        ), // DE
+        2 => format!("{}{}{}", g.s(DIGITS, 2), g.s(UP, 2), g.s(DIGITS, 5)), // FR
+        3 => format!("{}{}", g.s(UP, 3), g.s(DIGITS, 6)),          // ES
+        4 => format!("{}{}", g.s(UP, 2), g.s(DIGITS, 7)),          // IT
+        5 => format!("{}{}{}", g.s(UP, 2), g.s(UPNUM, 6), g.s(DIGITS, 1)), // NL
+        6 => format!("{}{}", g.s(UP, 2), g.s(DIGITS, 6)),          // CA
+        _ => format!("{}{}", g.s("ABCDEFGHJKLMNPRSTUVWXYZ", 1), g.s(DIGITS, 7)), // IN
+    }
+}
+
+/// Personal data found by its context or written with unusual separators.
+fn pii_context_cases(g: &mut Gen) -> Vec<Case> {
+    let mut out = Vec::new();
+    let prose = |g: &mut Gen, v: &str| -> String {
+        let (fi, la) = g.name();
+        match g.n(0..3) {
+            0 => format!("{fi} {la}: {v}"),
+            1 => format!("please update {fi} {la}'s record with {v}"),
+            _ => format!("Verified identity for {fi} {la}, number on file {v}."),
+        }
+    };
+    // SSNs, cards and phones with the separators people type; the
+    // typographic ones carry their plain twin.
+    for i in 0..36 {
+        let (ty, value, plain) = match i % 12 {
+            0..=4 => {
+                let (a, gr, se) = ssn_parts(g);
+                let sep = ["/", "_", " \u{2013} ", " / ", "\u{2212}"][i % 12];
+                (
+                    "US_SSN",
+                    format!("{a:03}{sep}{gr:02}{sep}{se:04}"),
+                    format!("{a:03}-{gr:02}-{se:04}"),
+                )
+            }
+            5..=8 => {
+                let n = g.luhn_complete(["4", "51", "2221", "6011"][i % 4], 16);
+                let sep = ["\u{2013}", "\u{2014}", "  ", " - "][i % 12 - 5];
+                let groups = [&n[..4], &n[4..8], &n[8..12], &n[12..]];
+                ("PAYMENT_CARD", groups.join(sep), groups.join("-"))
+            }
+            9 => {
+                let n = g.luhn_complete(["34", "37"][i % 2], 15);
+                let groups = [&n[..4], &n[4..10], &n[10..]];
+                ("PAYMENT_CARD", groups.join("  "), groups.join(" "))
+            }
+            _ => {
+                let (a, b, c) = (g.n(201..989), g.n(201..999), g.s(DIGITS, 4));
+                if i % 12 == 10 {
+                    (
+                        "PHONE_NUMBER",
+                        format!("({a}){b}\u{00B7}{c}"),
+                        format!("({a}) {b}-{c}"),
+                    )
+                } else {
+                    (
+                        "PHONE_NUMBER",
+                        format!("{a} / {b} / {c}"),
+                        format!("{a}-{b}-{c}"),
+                    )
+                }
+            }
+        };
+        let text = prose(g, &value);
+        let plain_case =
+            Case::new("plain", json!({"text": prose(g, &plain)})).pii(ty, "/text", &plain);
+        out.push(
+            Case::new("typed separators", json!({"text": text}))
+                .pii(ty, "/text", &value)
+                .with_plain(plain_case),
+        );
+    }
+    // Birth dates in many languages and written forms, with their keyword.
+    for i in 0..48 {
+        let (fi, la) = g.name();
+        let (y, m, d) = (1940 + g.n(0..66), g.n(1..13), g.n(1..29));
+        let mi = m as usize - 1;
+        let (date, text) = match i % 12 {
+            0 => {
+                let v = format!("{y}年{m}月{d}日");
+                (v.clone(), format!("氏名: {fi} {la}\n生年月日: {v}"))
+            }
+            1 => {
+                let v = format!("{y}年{m}月{d}日");
+                (v.clone(), format!("姓名：{fi} {la}\n出生日期：{v}"))
+            }
+            2 => {
+                let v = format!("{y}년 {m}월 {d}일");
+                (v.clone(), format!("이름: {fi} {la}\n생년월일: {v}"))
+            }
+            3 => {
+                let v = format!("{d} {} {y}", MONTHS_PL[mi]);
+                (v.clone(), format!("Pan {fi} {la}, ur. {v} r. w Krakowie."))
+            }
+            4 => {
+                let v = format!("{d} {} {y}", MONTHS_NL[mi]);
+                (v.clone(), format!("{fi} {la}, geboren op {v} te Utrecht"))
+            }
+            5 => {
+                let v = format!("{d} {} {y}", MONTHS_IT[mi]);
+                (v.clone(), format!("{fi} {la}, nata il {v} a Bologna"))
+            }
+            6 => {
+                let v = format!("{d} de {} de {y}", MONTHS_PT[mi]);
+                (v.clone(), format!("{fi} {la}, nascida em {v}, Lisboa"))
+            }
+            7 => {
+                let v = format!("{d} {} {y}", MONTHS_SV[mi]);
+                (v.clone(), format!("{fi} {la}, född den {v} i Malmö"))
+            }
+            8 => {
+                let v = format!("{d} {} {y}", MONTHS_TR[mi]);
+                (v.clone(), format!("Ad: {fi} {la}\nDoğum tarihi: {v}"))
+            }
+            9 => {
+                let v = format!("{d} {} {y}", MONTHS_RU[mi]);
+                (v.clone(), format!("{fi} {la}, дата рождения: {v} г."))
+            }
+            10 => {
+                let v = format!("{} of {} {y}", ordinal(d), MONTHS[mi]);
+                (
+                    v.clone(),
+                    format!("{fi} {la} was born on the {v} in Leeds."),
+                )
+            }
+            _ => {
+                let v = format!("{} {}, {y}", MONTHS[mi], ordinal(d));
+                (v.clone(), format!("{fi} {la} (born {v}) joined"))
+            }
+        };
+        out.push(
+            Case::new("birth date in many languages", json!({"text": text})).pii(
+                "DATE_OF_BIRTH",
+                "/text",
+                &date,
+            ),
+        );
+    }
+    // Passports: many languages, prose, JSON text, CSV columns and keys.
+    for i in 0..48 {
+        let p = passport_number(g, i);
+        let (fi, la) = g.name();
+        let (body, path) = match i % 12 {
+            0 => (
+                json!({"text": format!("Traveller: {fi} {la}\nPassport No: {p}\nNationality: US")}),
+                "/text",
+            ),
+            1 => (
+                json!({"text": format!("Reisepassnummer: {p} ({fi} {la})")}),
+                "/text",
+            ),
+            2 => (
+                json!({"text": format!("{fi} {la}, numéro de passeport : {p}")}),
+                "/text",
+            ),
+            3 => (
+                json!({"text": format!("{fi} {la}, pasaporte n.º {p}")}),
+                "/text",
+            ),
+            4 => (
+                json!({"text": format!("{fi} {la}, passaporto numero {p}")}),
+                "/text",
+            ),
+            5 => (
+                json!({"text": format!("paspoortnummer {p} van {fi} {la}")}),
+                "/text",
+            ),
+            6 => (
+                json!({"text": format!("{fi} {la}'s passport number is {p}, expiring 2031.")}),
+                "/text",
+            ),
+            7 => (
+                json!({"text": format!("Copy of passport ({p}) attached for {fi}.")}),
+                "/text",
+            ),
+            8 => (
+                json!({"comment": format!("{{\"traveler\": {{\"name\": \"{fi} {la}\", \"passport_number\": \"{p}\"}}}}")}),
+                "/comment",
+            ),
+            9 if i % 24 < 12 => (
+                json!({"csv": format!("name,passport_no,country\n{fi} {la},{p},CA\n")}),
+                "/csv",
+            ),
+            9 => (
+                json!({"csv": format!("nom;prénom;passeport\n{la};{fi};{p}\n")}),
+                "/csv",
+            ),
+            10 => (
+                json!({"traveller": {"name": format!("{fi} {la}"), "pasaporte": p}}),
+                "/traveller/pasaporte",
+            ),
+            _ => (
+                json!({"guest": {"name": format!("{fi} {la}"), "Reisepass": p}}),
+                "/guest/Reisepass",
+            ),
+        };
+        out.push(Case::new("passport in many languages", body).pii("PASSPORT_NUMBER", path, &p));
+    }
+    // National numbers with a trunk 0 under a phone word, column or key.
+    for i in 0..24 {
+        let (fi, la) = g.name();
+        let v = match i % 4 {
+            0 => format!("030 {}", g.s(DIGITS, 8)),
+            1 => format!("089/{}", g.s(DIGITS, 7)),
+            2 => format!("040-{}", g.s(DIGITS, 8)),
+            _ => format!("0{}{}", g.s("23456789", 1), g.s(DIGITS, 9)),
+        };
+        let (body, path) = match i % 6 {
+            0 => (
+                json!({"csv": format!("name,phone,city\n{fi} {la},{v},Berlin\n")}),
+                "/csv",
+            ),
+            1 => {
+                // A short local number: only the column name tells.
+                let local = format!("{} {}", g.s("2345678", 3), g.s(DIGITS, 4));
+                let csv = format!("Name\tHandy\tOrt\n{fi} {la}\t{local}\tBerlin\n");
+                out.push(
+                    Case::new("national phone under a phone word", json!({"csv": csv})).pii(
+                        "PHONE_NUMBER",
+                        "/csv",
+                        &local,
+                    ),
+                );
+                (
+                    json!({"csv": format!("name,phone,city\n{fi} {la},{v},Berlin\n")}),
+                    "/csv",
+                )
+            }
+            2 => (
+                json!({"comment": format!("{{\"contact\": {{\"name\": \"{fi} {la}\", \"phone\": \"{v}\"}}}}")}),
+                "/comment",
+            ),
+            3 => (json!({"text": format!("{fi} {la}, Tel.: {v}")}), "/text"),
+            4 => (
+                json!({"contact": {"name": format!("{fi} {la}"), "mobile": v}}),
+                "/contact/mobile",
+            ),
+            _ => (
+                json!({"kunde": {"name": format!("{fi} {la}"), "Telefon": v}}),
+                "/kunde/Telefon",
+            ),
+        };
+        out.push(Case::new("national phone under a phone word", body).pii(
+            "PHONE_NUMBER",
+            path,
+            &v,
+        ));
+    }
+    // Octal (C, Python) and `\u{…}` (Rust) escapes inside code strings.
+    for i in 0..16 {
+        let (fi, la) = g.name();
+        let (ty, plain) = if i % 2 == 0 {
+            let (a, gr, se) = ssn_parts(g);
+            ("US_SSN", format!("{a:03}-{gr:02}-{se:04}"))
+        } else {
+            (
+                "EMAIL",
+                format!(
+                    "{}.{}@{}.io",
+                    fi.to_lowercase(),
+                    la.to_lowercase(),
+                    g.s(LOWER, 6)
+                ),
+            )
+        };
+        let escaped = if i % 4 < 2 {
+            octal_escaped(&plain)
+        } else {
+            rust_escaped(&plain)
+        };
+        let code = if i % 4 < 2 {
+            format!("static const char *K = \"{escaped}\";\n")
+        } else {
+            format!("const K: &str = \"{escaped}\";\n")
+        };
+        let plain_case = Case::new("plain", json!({"text": format!("value {plain} here")}))
+            .pii(ty, "/text", &plain);
+        out.push(
+            Case::new(
+                "octal and brace escapes",
+                json!({"path": "src/k.c", "content": code}),
+            )
+            .pii(ty, "/content", &escaped)
+            .with_plain(plain_case),
+        );
+    }
+    out
+}
+
+/// Hard negatives for the section above, 50 cases per family.
+fn pii_context_negatives(g: &mut Gen) -> Vec<Case> {
+    let mut out = Vec::new();
+    let fams: Vec<(&str, Family)> = vec![
+        (
+            "events beside names",
+            Box::new(|g, i| {
+                let (fi, la) = g.name();
+                let year = 1950 + g.n(0..60);
+                let d = date_forms(g, year);
+                let w = g.word();
+                json!({"text": match i % 4 {
+                    0 => format!("{fi} {la} announced {w} on {d}."),
+                    1 => format!("{fi} {la} joined on {d}; next review in spring."),
+                    2 => format!("On {d}, {fi} {la} released version 2 of {w}."),
+                    _ => format!("The {w} launch was on {d}; {fi} {la} gave the keynote."),
+                }})
+            }),
+        ),
+        (
+            "luhn-valid ids",
+            Box::new(|g, i| {
+                let prefix = *g.pick(&["4", "51", "55", "6011"]);
+                let n = g.luhn_complete(prefix, [13, 16][i % 2]);
+                let num: Value = serde_json::from_str(&n).unwrap();
+                match i % 5 {
+                    0 => json!({"orders": [{"id": num, "line_items": 3}], "shop_id": 56317940}),
+                    1 => {
+                        json!({"text": format!("{{\"orders\": [{{\"id\": {n}, \"line_items\": 4}}]}}")})
+                    }
+                    2 if i % 10 == 2 => json!({"order_id": n}),
+                    2 => json!({"csv": format!("id,name,total\n{n},{},12.50\n", g.word())}),
+                    3 => {
+                        json!({"text": format!("order {n} shipped, tracking {}", g.s(DIGITS, 12))})
+                    }
+                    _ => json!({"events": [{"seq": num, "timestamp": 1700000000}]}),
+                }
+            }),
+        ),
+        (
+            "luhn-valid snowflakes",
+            Box::new(|g, i| {
+                let prefix = *g.pick(&["4", "5", "6"]);
+                let a = g.luhn_complete(prefix, 18);
+                let b = g.luhn_complete("1", 19);
+                json!({"content": match i % 3 {
+                    0 => format!("Pinned message {a} from channel {b}"),
+                    1 => format!("<@{a}> replied in <#{b}>"),
+                    _ => format!("see {a} and {b}"),
+                }})
+            }),
+        ),
+        (
+            "mixed or path separators",
+            Box::new(|g, i| {
+                let (a, gr, se) = ssn_parts(g);
+                let n = g.luhn_complete("4", 16);
+                json!({"text": match i % 4 {
+                    0 => format!("ref {a:03}/{gr:02}-{se:04} filed"),
+                    1 => format!("GET /v1/{a:03}/{gr:02}/{se:04}/items"),
+                    2 => format!("ids {}-{} {}.{}", &n[..4], &n[4..8], &n[8..12], &n[12..]),
+                    _ => format!("ratio {}/{}/{}", g.n(200..999), g.n(200..999), g.s(DIGITS, 4)),
+                }})
+            }),
+        ),
+        (
+            "passport and phone words without one",
+            Box::new(|g, i| {
+                json!({"text": match i % 6 {
+                    0 => "Passport photo requirements for 2024 applications".to_owned(),
+                    1 => "renew your passport at GOV.UK before travel".to_owned(),
+                    2 => format!("Passport expires {}-04-01", 2026 + g.n(0..9)),
+                    3 => format!("phone case order 0{} shipped", g.s(DIGITS, 9)),
+                    4 => format!("mobile build 0{} passed", g.s(DIGITS, 9)),
+                    _ => format!("Reisepass beantragen: {} Wochen", g.n(2..9)),
+                }})
+            }),
+        ),
+    ];
+    for (family, make) in &fams {
+        for i in 0..50 {
+            out.push(Case::negative(family, make(g, i)));
+        }
+    }
+    out
+}
+
 /// The whole corpus for a seed.
 pub fn corpus_with_seed(seed: u64) -> Vec<Case> {
     let mut g = Gen::new(seed);
@@ -1967,6 +2483,8 @@ pub fn corpus_with_seed(seed: u64) -> Vec<Case> {
     all.extend(pii_cases(&mut g));
     all.extend(negative_cases(&mut g));
     all.extend(syntax_cases(&mut g));
+    all.extend(pii_context_cases(&mut g));
+    all.extend(pii_context_negatives(&mut g));
     all
 }
 

@@ -321,6 +321,10 @@ impl Detector {
             // A minus sign is not part of the number's digits.
             let sign = usize::from(s.starts_with('-'));
             let mut hits = self.scan_text(&s[sign..], key, lists, 0);
+            // A JSON integer is a card only under a key that names one.
+            if !pii::number_may_be_card(key) {
+                hits.retain(|h| h.ty != "PAYMENT_CARD");
+            }
             for h in &mut hits {
                 h.span = h.span.start + sign..h.span.end + sign;
             }
@@ -428,6 +432,7 @@ impl Detector {
         }
         let context = self.secrets.scan(text, &mut hits);
         self.pii.scan(text, context, &mut hits);
+        self.pii.scan_keyed(text, key, &mut hits);
         if let Some(key) = key.filter(|k| self.key_hints.is_match(k)) {
             self.scan_with_key(text, key, &mut hits);
         }
@@ -506,7 +511,11 @@ impl Detector {
         }
         let keyed: Vec<Option<&str>> = columns
             .iter()
-            .map(|c| Some(*c).filter(|c| !c.is_empty() && self.key_hints.is_match(c)))
+            .map(|c| {
+                Some(*c).filter(|c| {
+                    !c.is_empty() && (self.key_hints.is_match(c) || pii::names_personal_column(c))
+                })
+            })
             .collect();
         if keyed.iter().all(Option::is_none) {
             return;
@@ -529,6 +538,7 @@ impl Detector {
                         let offset = cell_start + (cell.len() - cell.trim_start().len());
                         let mut found = Vec::new();
                         self.scan_with_key(trimmed, key, &mut found);
+                        self.pii.scan_keyed(trimmed, Some(key), &mut found);
                         for h in found {
                             hits.push(Hit {
                                 span: h.span.start + offset..h.span.end + offset,

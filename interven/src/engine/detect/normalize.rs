@@ -5,7 +5,9 @@
 //! - [`fold`]: Unicode NFKC (fullwidth and other compatibility forms),
 //!   invisible characters removed (zero-width, bidi controls, soft hyphen…),
 //!   HTML character references, `\uXXXX` / `\u{…}` / `\xNN` escapes,
-//!   `%XX` escapes, and string literals joined across a concatenation
+//!   C and Python octal escapes (`\163\153`), `%XX` escapes, typographic
+//!   dashes (en, em, minus, figure dash, non-breaking hyphen…) as `-` and
+//!   middle dots as `.` (the separators people type inside numbers), and string literals joined across a concatenation
 //!   (`"sk_live_" + "abc"`, `'a' . 'b'`, `"a" || "b"`).
 //! - [`expand`]: variables assigned a literal and then joined
 //!   (`A=sk_live_…; B=…; "$A$B"`, `` `${p1}…` ``, `key = p1 + p2`), with
@@ -103,7 +105,7 @@ pub(crate) fn may_fold(text: &str) -> bool {
             {
                 return true;
             }
-            b'\\' if matches!(b.get(i + 1), Some(b'u' | b'x' | b'U')) => return true,
+            b'\\' if matches!(b.get(i + 1), Some(b'u' | b'x' | b'U' | b'0'..=b'7')) => return true,
             b'%' if b.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
                 && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit) =>
             {
@@ -240,6 +242,36 @@ fn escape(b: &[u8], i: usize) -> Option<(char, usize)> {
         }
         b'U' => Some((char::from_u32(hex_at(i + 2, 8)?)?, 10)),
         b'x' => Some((char::from_u32(hex_at(i + 2, 2)?)?, 4)),
+        b'0'..=b'7' => octal(b, i),
+        _ => None,
+    }
+}
+
+/// A C or Python octal escape at `i`: one to three octal digits, at most
+/// `\377`. A lone `\0` stays as sent (a NUL terminator is no disguise).
+fn octal(b: &[u8], i: usize) -> Option<(char, usize)> {
+    let digits = b[i + 1..]
+        .iter()
+        .take(3)
+        .take_while(|c| matches!(c, b'0'..=b'7'))
+        .count();
+    let v = b[i + 1..i + 1 + digits]
+        .iter()
+        .fold(0u32, |acc, c| acc * 8 + u32::from(c - b'0'));
+    if v > 0o377 || (digits == 1 && v == 0) {
+        return None;
+    }
+    Some((char::from_u32(v)?, digits + 1))
+}
+
+/// The ASCII separator a typographic one stands for inside a number:
+/// hyphens and dashes (U+2010–U+2015, the minus sign U+2212, small and
+/// fullwidth hyphen-minus) are `-`; a middle dot (U+00B7, U+2027, U+2219,
+/// U+30FB) is `.`.
+pub(crate) fn ascii_separator(c: char) -> Option<char> {
+    match c {
+        '\u{2010}'..='\u{2015}' | '\u{2212}' | '\u{FE58}' | '\u{FE63}' | '\u{FF0D}' => Some('-'),
+        '\u{00B7}' | '\u{2027}' | '\u{2219}' | '\u{30FB}' | '\u{FF65}' => Some('.'),
         _ => None,
     }
 }
@@ -265,6 +297,9 @@ pub(crate) fn fold(text: &str) -> Option<Folded> {
             let ch = text[i..].chars().next()?;
             let n = ch.len_utf8();
             if invisible(ch) {
+                changed = true;
+            } else if let Some(sep) = ascii_separator(ch) {
+                out.push(sep, i..i + n);
                 changed = true;
             } else {
                 let before = out.text.len();
@@ -568,6 +603,13 @@ mod tests {
         assert_eq!(view(r"\u0073\u006b \x41 \u{1F600}"), "sk A 😀");
         assert_eq!(view(r"\ud83d\ude00"), "😀");
         assert_eq!(view("k=%73%6B"), "k=sk");
+        // C / Python octal escapes; a lone `\0` is a terminator, not a disguise.
+        assert_eq!(view(r"\163\153\137\61"), "sk_1");
+        assert_eq!(view(r"a\0b \400"), r"a\0b \400");
+        // Typographic dashes and middle dots are the separators they stand for.
+        assert_eq!(view("527 \u{2013} 25 \u{2014} 8018"), "527 - 25 - 8018");
+        assert_eq!(view("4217\u{2212}7964\u{2011}9763"), "4217-7964-9763");
+        assert_eq!(view("(361)590\u{00B7}1864"), "(361)590.1864");
         assert_eq!(
             view(r#"x = "sk_live_" + "abc" + 'd' . 'e'"#),
             r#"x = "sk_live_abc" + 'de'"#
@@ -662,6 +704,10 @@ mod tests {
             "%4",
             "\"  +",
             "&#1114112;",
+            "\\",
+            "\\7",
+            "\\77",
+            "\\0",
         ] {
             let _ = fold(t);
         }

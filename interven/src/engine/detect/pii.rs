@@ -1,6 +1,7 @@
 //! Personal data: emails, phone numbers, payment cards, US SSNs, IBANs,
 //! and — where the context says so — dates of birth and passport numbers.
 
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::Regex;
 
 use super::secrets::Context;
@@ -8,9 +9,31 @@ use super::text::{bounded, luhn_valid};
 use super::{Hit, captures_each};
 use crate::engine::{Confidence, FindingKind as Kind};
 
-/// A date as people write it: `1983-03-04`, `04/03/1983`, `4.03.1983`,
-/// `March 04, 1983`, `28 May 1998`, `Mar 4 1983`, `4th of March 1983`.
-pub(crate) const DATE: &str = r"(?:[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{1,2}[/.\-][0-9]{1,2}[/.\-][0-9]{2,4}|[0-9]{1,2}(?:st|nd|rd|th)?\.?(?: of)? (?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?,? [0-9]{4}|(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? [0-9]{1,2}(?:st|nd|rd|th)?,? [0-9]{4}|[0-9]{1,2}(?:er|\.|º|°)?(?: de)? (?i:janvier|février|fevrier|mars|avril|mai|juin|juillet|août|aout|septembre|octobre|novembre|décembre|decembre|januar|jänner|februar|märz|maerz|april|juni|juli|august|oktober|dezember|enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|setiembre|octubre|noviembre|diciembre|janeiro|fevereiro|março|marco|maio|junho|julho|setembro|outubro|novembro|dezembro|gennaio|febbraio|aprile|maggio|giugno|luglio|settembre|ottobre|dicembre|januari|februari|maart|mei|augustus)(?: de)?,? [0-9]{4})";
+/// A date as people write it: `1983-03-04`, `1983/03/04`, `04/03/1983`,
+/// `4.03.1983`, `March 04, 1983`, `28 May 1998`, `Mar 4 1983`,
+/// `4th of March 1983`, `1976年1月27日`, `4 marca 1983`, `4 марта 1983`.
+pub(crate) const DATE: &str = concat!(
+    r"(?:[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{4}[/.][0-9]{1,2}[/.][0-9]{1,2}\b",
+    r"|[0-9]{1,2}[/.\-][0-9]{1,2}[/.\-][0-9]{2,4}",
+    // 1976年1月27日 (Japanese, Chinese), 1976년 1월 27일 (Korean).
+    r"|[0-9]{4} ?年 ?[0-9]{1,2} ?月 ?[0-9]{1,2} ?日|[0-9]{4} ?년 ?[0-9]{1,2} ?월 ?[0-9]{1,2} ?일",
+    r"|[0-9]{1,2}(?:st|nd|rd|th)?\.?(?: of)? (?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?,? [0-9]{4}",
+    r"|(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.? [0-9]{1,2}(?:st|nd|rd|th)?,? [0-9]{4}",
+    r"|[0-9]{1,2}(?:er|\.|º|°)?(?: de)? (?i:",
+    // French, German, Spanish, Portuguese, Italian, Dutch.
+    r"janvier|février|fevrier|mars|avril|mai|juin|juillet|août|aout|septembre|octobre|novembre|décembre|decembre",
+    r"|januar|jänner|februar|märz|maerz|april|juni|juli|august|oktober|dezember",
+    r"|enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|setiembre|octubre|noviembre|diciembre",
+    r"|janeiro|fevereiro|março|marco|maio|junho|julho|setembro|outubro|novembro|dezembro",
+    r"|gennaio|febbraio|aprile|maggio|giugno|luglio|settembre|ottobre|dicembre",
+    r"|januari|februari|maart|mei|augustus",
+    // Swedish, Polish (genitive), Turkish, Russian (genitive).
+    r"|maj|augusti",
+    r"|stycznia|lutego|marca|kwietnia|maja|czerwca|lipca|sierpnia|września|wrzesnia|października|pazdziernika|listopada|grudnia",
+    r"|ocak|şubat|subat|mart|nisan|mayıs|mayis|haziran|temmuz|ağustos|agustos|eylül|eylul|ekim|kasım|kasim|aralık|aralik",
+    r"|января|февраля|марта|апреля|мая|июня|июля|августа|сентября|октября|ноября|декабря",
+    r")(?: de)?,? [0-9]{4})",
+);
 
 /// The latest year a date beside a name is taken for a date of birth.
 const LATEST_BIRTH_YEAR: u32 = 2012;
@@ -19,7 +42,6 @@ pub(crate) struct PiiRules {
     email: Regex,
     email_obfuscated: Regex,
     email_spelled: Regex,
-    ssn_slashes: Regex,
     date: Regex,
     name: Regex,
     ssn_bare: Regex,
@@ -29,11 +51,172 @@ pub(crate) struct PiiRules {
     iban: Regex,
     dob: Regex,
     passport: Regex,
+    phone_trunk: Regex,
+    /// Context words: birth, passport, card and phone keywords in many languages.
+    words: AhoCorasick,
+    word_target: Vec<Word>,
+}
+
+/// What a context word announces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Word {
+    /// `born`, `DOB`, `生年月日`…: a date near a name may be a birth date.
+    Birth,
+    /// `b.`, `ur.`: a birth date only when the date follows at once.
+    BirthAbbreviation,
+    Passport,
+    Card,
+    Phone,
+}
+
+/// Birth keywords in English, French, German, Spanish, Portuguese, Italian,
+/// Dutch, Polish, Swedish, Turkish, Russian, Japanese, Chinese and Korean.
+const BIRTH_WORDS: &[&str] = &[
+    "dob",
+    "d.o.b",
+    "birth",
+    "born",
+    "né le",
+    "née le",
+    "ne le",
+    "naissance",
+    "geboren",
+    "geb.",
+    "geburt",
+    "nacid",
+    "nacimiento",
+    "nascid",
+    "nascimento",
+    "nato il",
+    "nata il",
+    "nascita",
+    "geboorte",
+    "urodz",
+    "född",
+    "födel",
+    "doğum",
+    "dogum",
+    "рожд",
+    "родил",
+    "生年月日",
+    "出生",
+    "誕生日",
+    "생년월일",
+    "출생",
+];
+const PASSPORT_WORDS: &[&str] = &[
+    "passport",
+    "passeport",
+    "pasaporte",
+    "passaporto",
+    "paspoort",
+    "reisepass",
+    "passnummer",
+    "pass-nr",
+    "pass nr",
+    "paszport",
+    "паспорт",
+    "護照",
+    "护照",
+    "旅券",
+    "パスポート",
+    "여권",
+];
+const CARD_WORDS: &[&str] = &[
+    "card",
+    "credit",
+    "debit",
+    "visa",
+    "mastercard",
+    "amex",
+    "american express",
+    "maestro",
+    "unionpay",
+    "diners",
+    "jcb",
+    "discover",
+    "kreditkarte",
+    "karte",
+    "carte",
+    "tarjeta",
+    "cartão",
+    "cartao",
+    "carta",
+    "kaart",
+    "cvv",
+    "cvc",
+];
+const PHONE_WORDS: &[&str] = &[
+    "phone",
+    "mobile",
+    "cell",
+    "fax",
+    "telef",
+    "teléf",
+    "téléph",
+    "teleph",
+    "tel:",
+    "tel.",
+    "tel ",
+    "tel\"",
+    "tel,",
+    "handy",
+    "móvil",
+    "movil",
+    "celular",
+    "portable",
+    "whatsapp",
+    "телеф",
+    "電話",
+    "전화",
+];
+
+/// The context words seen in one text.
+#[derive(Debug, Default)]
+struct Seen {
+    birth: bool,
+    birth_abbreviation: bool,
+    passport: bool,
+    /// Where the birth, card and phone words are (the first [`MAX_WORDS`] of each).
+    birth_at: Vec<usize>,
+    card_at: Vec<usize>,
+    phone_at: Vec<usize>,
+}
+
+/// The most positions kept per kind of context word.
+const MAX_WORDS: usize = 256;
+/// How far before a value its context word may be (after it: a quarter of this).
+const WORD_REACH: usize = 256;
+
+impl Seen {
+    /// Whether a word of `at` is near `span`: shortly before or after it,
+    /// or in the header line of a table.
+    fn near(at: &[usize], text: &str, span: &std::ops::Range<usize>) -> bool {
+        let header = text
+            .find('\n')
+            .filter(|&n| n <= 2048 && n < span.start)
+            .unwrap_or(0);
+        at.iter().any(|&p| {
+            p < header
+                || (p <= span.start && span.start - p <= WORD_REACH)
+                || (p >= span.end && p - span.end <= WORD_REACH / 4)
+        })
+    }
 }
 
 impl PiiRules {
     pub(crate) fn new() -> PiiRules {
         let re = |p: &str| Regex::new(p).unwrap_or_else(|e| panic!("pii rule: {e}"));
+        let mut words: Vec<(&str, Word)> = Vec::new();
+        for (list, target) in [
+            (BIRTH_WORDS, Word::Birth),
+            (&["b.", "ur."][..], Word::BirthAbbreviation),
+            (PASSPORT_WORDS, Word::Passport),
+            (CARD_WORDS, Word::Card),
+            (PHONE_WORDS, Word::Phone),
+        ] {
+            words.extend(list.iter().map(|w| (*w, target)));
+        }
         PiiRules {
             email: re(
                 r"[A-Za-z0-9](?:[A-Za-z0-9._%+\-]{0,63})@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}",
@@ -46,25 +229,64 @@ impl PiiRules {
             email_spelled: re(&format!(
                 r"(?i)\b[a-z0-9][a-z0-9._%+\-]{{0,63}}(?:\s+at\s+|\s*@\s+|\s+@\s*)[a-z0-9][a-z0-9\-]{{0,62}}(?:(?:\s+dot\s+|\s*\.\s+|\s+\.\s*|\.)[a-z0-9\-]{{1,63}})*?(?:\s+dot\s+|\s*\.\s+|\s+\.\s*|\.)(?:{TLDS})\b"
             )),
-            ssn_slashes: re(r"\b[0-9]{3}/[0-9]{2}/[0-9]{4}\b"),
             date: re(DATE),
             name: re(r"\b[A-Z][a-z]+,? [A-Z][a-z]+\b"),
             ssn_bare: re(r"[0-9]{9}"),
             phone_intl: re(r"\+[1-9][0-9]{0,3}(?:[ .\-]?\(?[0-9]{1,4}\)?){2,5}"),
+            // North American `(415) 555-2671`, `(361)590.1864`, `415.555.2671`,
+            // `953 / 828 / 8161`; trunk-prefixed national numbers.
             phone_national: re(
-                r"\(?[2-9][0-9]{2}\)?[ .\-][0-9]{3}[ .\-][0-9]{4}|0[1-9][0-9]{1,3}[ \-][0-9]{3,4}[ \-][0-9]{3,4}|0[1-9][0-9]{3} [0-9]{6}|0[1-9](?:[ .][0-9]{2}){4}",
+                r"(?:\([2-9][0-9]{2}\) ?|[2-9][0-9]{2}(?:[ .\-]| [.\-/] ))[0-9]{3}(?:[ .\-]| [.\-/] )[0-9]{4}|0[1-9][0-9]{1,3}[ \-][0-9]{3,4}[ \-][0-9]{3,4}|0[1-9][0-9]{3} [0-9]{6}|0[1-9](?:[ .][0-9]{2}){4}",
             ),
-            ssn: re(
-                r"[0-9]{3}-[0-9]{2}-[0-9]{4}|[0-9]{3} [0-9]{2} [0-9]{4}|[0-9]{3}\.[0-9]{2}\.[0-9]{4}",
-            ),
+            // Under a phone keyword: `030 31223924`, `089/1234567`, `0301234567`.
+            phone_trunk: re(r"0[1-9][0-9]{1,4}(?: ?/ ?|[ \-])?[0-9]{3,8}(?:[ \-][0-9]{2,5})?"),
+            // `123-45-6789`, `123 45 6789`, `123.45.6789`, `123_45_6789`,
+            // `123/45/6789`, `123 - 45 - 6789` (one separator throughout).
+            ssn: re(r"[0-9]{3}(?:[\-. _/]| [\-/] )[0-9]{2}(?:[\-. _/]| [\-/] )[0-9]{4}"),
             iban: re(r"[A-Z]{2}[0-9]{2}(?:[ \-]?[A-Z0-9]{4}){2,7}(?:[ \-]?[A-Z0-9]{1,3})?"),
             dob: re(&format!(
-                r#"(?i:\bdob\b|d\.o\.b\.?|date[ _\-]?of[ _\-]?birth|birth[ _\-]?date|birthday|born(?: on)?|n[ée]e? le|geboren(?: am| op)?|nacid[oa](?: el)?|nascid[oa](?: em)?|nat[oa] il|fecha de nacimiento|date de naissance|geburtsdatum|data de nascimento|data di nascita)["']?\s*[:=]?\s*["']?(?P<v>{DATE})"#
+                r#"(?i:\bdob\b|d\.o\.b\.?|date[ _\-]?of[ _\-]?birth|birth[ _\-]?date|birthday|born(?: on)?(?: the)?|[(,] ?b\.|n[ée]e? le|geboren(?: am| op)?|geb\.(?: am)?|geburtsdatum|geburtstag|nacid[oa](?: el)?|nascid[oa](?: em)?|nat[oa] il|fecha de nacimiento|date de naissance|data de nascimento|data di nascita|\bur\.|urodzon[ya](?: dnia)?|data urodzenia|geboortedatum|född(?: den)?|födelsedatum|doğum tarihi|dogum tarihi|дата рождения|родил(?:ся|ась)|生年月日|出生年月日|出生日期|誕生日|생년월일|출생일)["']?\s*[:=：]?\s*["']?(?P<v>{DATE})"#
             )),
+            // The keyword (any language, `Reisepassnummer`, `passport_number`),
+            // a few filler words (`No:`, `number is`, `(`), then the number.
             passport: re(
-                r#"(?i:passport)(?:[ _\-]?(?i:no\.?|number|num|nr|#))?["']?\s*[:=#]?\s*["']?(?P<v>[A-Z0-9]{6,9})"#,
+                r#"(?:(?i:passport|passeport|pasaporte|passaporto|paspoort|reisepass|passnummer|pass-?nr|paszport|паспорт)|護照|护照|旅券|パスポート|여권)[A-Za-zéèàáóúíñçäöüß]*(?:[\s_\-:=#"'(\[：]|(?i:no|nr|num|number|numéro|numero|número|nummer|n\.?[º°o]|is|was|de|di|du|do|da|of)\b\.?){0,10}(?P<v>[A-Z0-9]{6,9})\b"#,
             ),
+            words: AhoCorasickBuilder::new()
+                .ascii_case_insensitive(true)
+                .match_kind(MatchKind::Standard)
+                .build(words.iter().map(|(w, _)| w))
+                .unwrap_or_else(|e| panic!("pii words: {e}")),
+            word_target: words.iter().map(|(_, t)| *t).collect(),
         }
+    }
+
+    /// The context words in `text` (one pass of one automaton).
+    fn seen(&self, text: &str, context: Context) -> Seen {
+        let mut seen = Seen {
+            birth: context.date_of_birth,
+            passport: context.passport,
+            ..Seen::default()
+        };
+        let keep = |at: &mut Vec<usize>, p: usize| {
+            if at.len() < MAX_WORDS {
+                at.push(p);
+            }
+        };
+        for m in self.words.find_overlapping_iter(text) {
+            match self.word_target.get(m.pattern().as_usize()) {
+                Some(Word::Birth) => {
+                    seen.birth = true;
+                    keep(&mut seen.birth_at, m.start());
+                }
+                Some(Word::BirthAbbreviation) => seen.birth_abbreviation = true,
+                Some(Word::Passport) => seen.passport = true,
+                Some(Word::Card) => keep(&mut seen.card_at, m.start()),
+                Some(Word::Phone) => keep(&mut seen.phone_at, m.start()),
+                None => {}
+            }
+        }
+        seen
     }
 
     /// Every piece of personal data in `text`.
@@ -102,7 +324,10 @@ impl PiiRules {
                 .find_iter(text)
                 .take(super::MAX_FINDINGS + 1)
             {
-                if bounded(text, m.start(), m.end()) && !overlaps(hits, &m.range()) {
+                if bounded(text, m.start(), m.end())
+                    && spelled_mailbox(m.as_str())
+                    && !overlaps(hits, &m.range())
+                {
                     hits.push(
                         Hit::new(Kind::Pii, "EMAIL", m.range()).with_confidence(Confidence::Low),
                     );
@@ -110,24 +335,22 @@ impl PiiRules {
             }
         }
         let shape = Shape::of(bytes);
+        let seen = self.seen(text, context);
         {
-            if context.date_of_birth {
+            if seen.birth || seen.birth_abbreviation {
                 for caps in captures_each(&self.dob, text) {
                     if let Some(v) = caps.name("v") {
                         hits.push(Hit::new(Kind::Pii, "DATE_OF_BIRTH", v.range()));
                     }
                 }
             }
+            // A date near a name is a birth date where the text speaks of
+            // births (a keyword, a `dob` column); without one, only a date
+            // written as the name's attribute.
             if shape.year {
-                self.scan_dates_beside_names(text, hits);
+                self.scan_dates_beside_names(text, &seen.birth_at, hits);
             }
             if context.ssn {
-                for m in self.ssn_slashes.find_iter(text) {
-                    let v = m.as_str();
-                    if ssn_valid(&v[..3], &v[4..6], &v[7..]) {
-                        hits.push(Hit::new(Kind::Pii, "US_SSN", m.range()));
-                    }
-                }
                 for m in self.ssn_bare.find_iter(text) {
                     let v = m.as_str();
                     if bounded(text, m.start(), m.end()) && ssn_valid(&v[..3], &v[3..5], &v[5..]) {
@@ -135,7 +358,7 @@ impl PiiRules {
                     }
                 }
             }
-            if context.passport {
+            if seen.passport {
                 for caps in captures_each(&self.passport, text) {
                     if let Some(v) = caps
                         .name("v")
@@ -163,19 +386,23 @@ impl PiiRules {
                 };
                 for m in ssn {
                     let span = at(m.range());
-                    let mut parts = m.as_str().split(['-', ' ', '.']);
-                    let (Some(a), Some(g), Some(n)) = (parts.next(), parts.next(), parts.next())
-                    else {
+                    let Some((area, group, serial)) = digit_groups(m.as_str()) else {
                         continue;
                     };
-                    if bounded(text, span.start, span.end) && ssn_valid(a, g, n) {
+                    if bounded(text, span.start, span.end)
+                        && !path_segment(text, &span)
+                        && ssn_valid(area, group, serial)
+                    {
                         hits.push(Hit::new(Kind::Pii, "US_SSN", span));
                     }
                 }
                 if w.digits >= 14 {
                     for span in card_candidates(sub) {
                         let span = at(span);
-                        if bounded(text, span.start, span.end) && !overlaps(hits, &span) {
+                        if bounded(text, span.start, span.end)
+                            && !overlaps(hits, &span)
+                            && card_in_place(text, &span, Seen::near(&seen.card_at, text, &span))
+                        {
                             hits.push(
                                 Hit::new(Kind::Pii, "PAYMENT_CARD", span)
                                     .with_confidence(Confidence::Verified),
@@ -214,8 +441,31 @@ impl PiiRules {
                         continue;
                     }
                     if bounded(text, span.start, span.end)
+                        && nanp_separators_consistent(m.as_str())
                         && !overlaps(hits, &span)
                         && !preceded_by_digitish(text, span.start)
+                        && !path_segment(text, &span)
+                    {
+                        hits.push(Hit::new(Kind::Pii, "PHONE_NUMBER", span));
+                    }
+                }
+                // Under a phone keyword (a `phone` column, `Tel.`), a national
+                // number with its trunk 0 and no country code: `030 31223924`.
+                let trunk = if !seen.phone_at.is_empty() && w.digits >= 9 {
+                    self.phone_trunk.find_iter(sub).collect()
+                } else {
+                    Vec::new()
+                };
+                for m in trunk {
+                    let span = at(m.range());
+                    let digits = m.as_str().bytes().filter(u8::is_ascii_digit).count();
+                    if (10..=12).contains(&digits)
+                        && Seen::near(&seen.phone_at, text, &span)
+                        && !names_id(&key_words(key_before(text, span.start)))
+                        && bounded(text, span.start, span.end)
+                        && !overlaps(hits, &span)
+                        && !preceded_by_digitish(text, span.start)
+                        && !path_segment(text, &span)
                     {
                         hits.push(Hit::new(Kind::Pii, "PHONE_NUMBER", span));
                     }
@@ -235,7 +485,7 @@ impl PiiRules {
     }
 }
 
-/// One run of digits and number separators (` -.()+`) with at least eight digits.
+/// One run of digits and number separators (` -.()+/_`) with at least eight digits.
 struct Window {
     range: std::ops::Range<usize>,
     digits: usize,
@@ -274,6 +524,8 @@ static CLASS: [u8; 256] = {
     t[b'(' as usize] = SEPARATOR;
     t[b')' as usize] = SEPARATOR;
     t[b'+' as usize] = SEPARATOR;
+    t[b'/' as usize] = SEPARATOR;
+    t[b'_' as usize] = SEPARATOR;
     t
 };
 
@@ -378,6 +630,21 @@ fn url_userinfo(text: &str, start: usize) -> bool {
 /// Common top-level domains: a spelled-out address must end in one.
 const TLDS: &str = "com|org|net|io|dev|ai|app|co|edu|gov|info|me|us|uk|de|fr|es|it|nl|be|ch|at|se|no|dk|fi|pl|pt|br|ca|au|in|jp|cn|ru|eu|biz|tech|cloud|xyz";
 
+/// Whether a spelled-out address is one: `jane.doe at acme dot io`,
+/// `jane @ acme . io`, `jane.doe at acme.io`; but `renew your passport at
+/// GOV.UK` and `find us at acme.io` are prose about a site, so a plain word
+/// before ` at ` with a written dot after it is not a mailbox.
+fn spelled_mailbox(m: &str) -> bool {
+    let lower = m.to_ascii_lowercase();
+    if lower.contains('@') || lower.contains(" dot ") {
+        return true;
+    }
+    let local = lower.split(" at ").next().unwrap_or("");
+    local
+        .bytes()
+        .any(|c| matches!(c, b'.' | b'_' | b'+' | b'-' | b'0'..=b'9'))
+}
+
 /// ` at `, ` AT ` or a spaced `@` somewhere in the text.
 fn spelled_at(text: &str) -> bool {
     text.contains(" at ") || text.contains(" AT ") || text.contains(" @") || text.contains("@ ")
@@ -413,24 +680,29 @@ fn card_candidates(sub: &str) -> Vec<std::ops::Range<usize>> {
     let mut g = 0;
     while g < groups.len() {
         let mut digits = 0;
-        let mut sep: Option<u8> = None;
+        let mut sep: Option<&[u8]> = None;
         let mut best: Option<usize> = None;
         for j in g..groups.len() {
             if j > g {
+                // One separator throughout: a space, two spaces, `-`, `.`,
+                // or a spaced dash (`4217 - 7964 - …`, en dashes folded).
                 let gap = &b[groups[j - 1].end..groups[j].start];
-                if gap.len() != 1
-                    || !matches!(gap[0], b' ' | b'-' | b'.')
-                    || sep.is_some_and(|s| s != gap[0])
+                if !matches!(gap, b" " | b"  " | b"-" | b"." | b" - ")
+                    || sep.is_some_and(|s| s != gap)
                 {
                     break;
                 }
-                sep = Some(gap[0]);
+                sep = Some(gap);
             }
             digits += groups[j].len();
             if digits > 19 {
                 break;
             }
-            if digits >= 14 && card_valid(&sub[groups[g].start..groups[j].end]) {
+            // A 17- or 18-digit reading never replaces a shorter card.
+            if digits >= 14
+                && !(best.is_some() && (17..=18).contains(&digits))
+                && card_valid(&sub[groups[g].start..groups[j].end])
+            {
                 best = Some(j);
             }
         }
@@ -446,9 +718,57 @@ fn card_candidates(sub: &str) -> Vec<std::ops::Range<usize>> {
 }
 
 impl PiiRules {
+    /// What the key of a value tells about its personal data: a number under
+    /// an id-like key (`id`, `order_id`, `tracking`…) is no card; under a
+    /// phone key (`phone`, `mobile`, `Telefon`) a national number is a phone
+    /// number; under a passport key in any language (`passeport`,
+    /// `pasaporte`, `Reisepass`) a passport number.
+    pub(crate) fn scan_keyed(&self, text: &str, key: Option<&str>, hits: &mut Vec<Hit>) {
+        let Some(key) = key.filter(|k| k.len() <= 128) else {
+            return;
+        };
+        let words = key_words(key);
+        if names_id(&words) {
+            hits.retain(|h| h.ty != "PAYMENT_CARD" || h.span.len() * 2 < text.len());
+            return;
+        }
+        let trimmed = text.trim();
+        let offset = text.len() - text.trim_start().len();
+        let span = offset..offset + trimmed.len();
+        if trimmed.is_empty()
+            || trimmed.len() > 32
+            || hits
+                .iter()
+                .any(|h| h.span.start < span.end && span.start < h.span.end)
+        {
+            return;
+        }
+        let joined: String = words.concat();
+        let digits = trimmed.bytes().filter(u8::is_ascii_digit).count();
+        if phone_key(&words, &joined)
+            && (7..=15).contains(&digits)
+            && trimmed.bytes().all(|c| {
+                c.is_ascii_digit() || matches!(c, b' ' | b'+' | b'(' | b')' | b'.' | b'/' | b'-')
+            })
+            && !trimmed.contains("//")
+        {
+            hits.push(Hit::new(Kind::Pii, "PHONE_NUMBER", span));
+            return;
+        }
+        if passport_key(&joined)
+            && (6..=9).contains(&trimmed.len())
+            && trimmed
+                .bytes()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+            && digits > 0
+        {
+            hits.push(Hit::new(Kind::Pii, "PASSPORT_NUMBER", span));
+        }
+    }
+
     /// Written-out and numeric dates beside a person's name, with a year
     /// that can be a birth year: `Jane Doe (March 04, 1983)`, `Jane Doe,1983-03-04`.
-    fn scan_dates_beside_names(&self, text: &str, hits: &mut Vec<Hit>) {
+    fn scan_dates_beside_names(&self, text: &str, birth_at: &[usize], hits: &mut Vec<Hit>) {
         for m in self.date.find_iter(text) {
             if hits.len() > super::MAX_FINDINGS {
                 break;
@@ -473,9 +793,24 @@ impl PiiRules {
             let before = &text[from..m.start()];
             let line = before.rsplit('\n').next().unwrap_or(before);
             let previous_line = before.rsplit('\n').nth(1).unwrap_or("");
-            if self.name.is_match(line)
-                || (line.trim().len() < 16 && self.name.is_match(previous_line))
-            {
+            let beside = if Seen::near(birth_at, text, &m.range()) {
+                self.name.is_match(line)
+                    || (line.trim().len() < 16 && self.name.is_match(previous_line))
+            } else {
+                // No birth word: only a date that is an attribute of the name
+                // right before it (`Jane Doe (1983-03-04)`, `Jane Doe, 28 May
+                // 1998,`, `- Jane Doe — 4.05.1983 —`), never a date an event
+                // sentence puts near a name (`X announced Y on 25 August 1991`).
+                self.name.find_iter(line).last().is_some_and(|n| {
+                    let gap = &line[n.end()..];
+                    gap.chars().count() <= 3
+                        && gap
+                            .chars()
+                            .all(|c| matches!(c, ' ' | ',' | '(' | '-' | '—' | '–' | ':' | '|'))
+                        && !n.as_str().starts_with("The ")
+                })
+            };
+            if beside {
                 hits.push(
                     Hit::new(Kind::Pii, "DATE_OF_BIRTH", m.range())
                         .with_confidence(Confidence::Low),
@@ -490,6 +825,291 @@ fn preceded_by_digitish(text: &str, start: usize) -> bool {
     start >= 2
         && matches!(text.as_bytes()[start - 1], b'.' | b'/' | b':')
         && text.as_bytes()[start - 2].is_ascii_digit()
+}
+
+/// The digit groups of a number written with one separator throughout
+/// (`123-45-6789`, `123 / 45 / 6789`), or `None` when the separators differ.
+fn digit_groups(v: &str) -> Option<(&str, &str, &str)> {
+    let b = v.as_bytes();
+    let digits_end = |from: usize| {
+        (from..b.len())
+            .find(|&i| !b[i].is_ascii_digit())
+            .unwrap_or(b.len())
+    };
+    let sep_end = |from: usize| {
+        (from..b.len())
+            .find(|&i| b[i].is_ascii_digit())
+            .unwrap_or(b.len())
+    };
+    let a_end = digits_end(0);
+    let g_start = sep_end(a_end);
+    let g_end = digits_end(g_start);
+    let n_start = sep_end(g_end);
+    let n_end = digits_end(n_start);
+    (a_end > 0
+        && g_end > g_start
+        && n_end > n_start
+        && n_end == b.len()
+        && v[a_end..g_start] == v[g_end..n_start])
+        .then(|| (&v[..a_end], &v[g_start..g_end], &v[n_start..]))
+}
+
+/// Whether the separators of a North American number agree where they must:
+/// `(415) 555-2671` and `415 555-2671` as people write them, but a slash or
+/// a spaced separator (`953 / 828 / 8161`) the same throughout.
+fn nanp_separators_consistent(v: &str) -> bool {
+    if v.starts_with(['(', '0']) {
+        return true;
+    }
+    let seps: Vec<&str> = v
+        .split(|c: char| c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .collect();
+    let unusual = |s: &str| s.contains('/') || s.len() > 1;
+    match seps.as_slice() {
+        [a, b] => a == b || !(unusual(a) || unusual(b)),
+        _ => false,
+    }
+}
+
+/// Whether a number is one segment of a path or URL (`/v1/123/45/6789/`).
+fn path_segment(text: &str, span: &std::ops::Range<usize>) -> bool {
+    let b = text.as_bytes();
+    (span.start > 0 && b[span.start - 1] == b'/') || b.get(span.end) == Some(&b'/')
+}
+
+/// The identifier written right before `start` (`"id": `, `order_id=`,
+/// `message `), skipping a few quotes, spaces and `:`/`=`/`#`.
+fn key_before(text: &str, start: usize) -> &str {
+    let b = text.as_bytes();
+    let mut i = start;
+    while i > 0
+        && start - i < 6
+        && matches!(b[i - 1], b' ' | b'\t' | b'"' | b'\'' | b':' | b'=' | b'#')
+    {
+        i -= 1;
+    }
+    let end = i;
+    while i > 0
+        && end - i < 48
+        && (b[i - 1].is_ascii_alphanumeric() || matches!(b[i - 1], b'_' | b'-' | b'.'))
+    {
+        i -= 1;
+    }
+    &text[i..end]
+}
+
+/// The lower-case words of an identifier: `orderId` → `order`, `id`.
+fn key_words(key: &str) -> Vec<String> {
+    let mut words: Vec<String> = Vec::new();
+    let mut current = String::new();
+    let mut prev_lower = false;
+    for c in key.chars() {
+        if !c.is_alphanumeric() {
+            if !current.is_empty() {
+                words.push(std::mem::take(&mut current));
+            }
+            prev_lower = false;
+            continue;
+        }
+        if c.is_uppercase() && prev_lower && !current.is_empty() {
+            words.push(std::mem::take(&mut current));
+        }
+        prev_lower = c.is_lowercase() || c.is_ascii_digit();
+        current.extend(c.to_lowercase());
+    }
+    if !current.is_empty() {
+        words.push(current);
+    }
+    words
+}
+
+/// Words that name a card: `card_number`, `cc`, `pan`, `kreditkarte`.
+fn names_card(words: &[String]) -> bool {
+    const CARD: &[&str] = &[
+        "card",
+        "cards",
+        "cc",
+        "ccnum",
+        "ccnumber",
+        "pan",
+        "creditcard",
+        "cardnumber",
+        "credit",
+        "debit",
+        "visa",
+        "mastercard",
+        "amex",
+        "kreditkarte",
+        "karte",
+        "carte",
+        "tarjeta",
+        "cartao",
+        "carta",
+        "kaart",
+        "payment",
+    ];
+    words.iter().any(|w| CARD.contains(&w.as_str()))
+}
+
+/// Words that name an identifier, a counter or a time, never a card:
+/// `id`, `order_id`, `orderId`, `invoice`, `tracking`, `seq`, `timestamp`,
+/// and the objects whose ids chat platforms print (`message`, `channel`…).
+fn names_id(words: &[String]) -> bool {
+    const ID: &[&str] = &[
+        "id",
+        "ids",
+        "uid",
+        "uuid",
+        "guid",
+        "pk",
+        "order",
+        "orders",
+        "invoice",
+        "invoices",
+        "tracking",
+        "shipment",
+        "parcel",
+        "seq",
+        "sequence",
+        "serial",
+        "timestamp",
+        "ts",
+        "time",
+        "epoch",
+        "snowflake",
+        "message",
+        "msg",
+        "channel",
+        "guild",
+        "thread",
+        "user",
+        "ref",
+        "reference",
+        "ticket",
+        "build",
+        "job",
+        "run",
+        "trace",
+        "span",
+        "event",
+        "row",
+        "offset",
+        "cursor",
+        "version",
+        "revision",
+        "nonce",
+        "isbn",
+        "ean",
+        "gtin",
+        "sku",
+        "imei",
+    ];
+    !names_card(words) && words.iter().any(|w| ID.contains(&w.as_str()))
+}
+
+/// Whether a Luhn-valid card candidate at `span` stands where a card is
+/// written: not under an id-like key (`"id": 4111…`, `order 4111…`), not a
+/// bare JSON integer in a text that never speaks of cards, and a 17- or
+/// 18-digit number (Discord and Twitter snowflakes) only beside a card word.
+fn card_in_place(text: &str, span: &std::ops::Range<usize>, card_words: bool) -> bool {
+    let key = key_words(key_before(text, span.start));
+    if names_id(&key) || column_name(text, span.start).is_some_and(|c| names_id(&key_words(c))) {
+        return false;
+    }
+    if card_words || names_card(&key) {
+        return true;
+    }
+    let digits = text[span.clone()]
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .count();
+    if (17..=18).contains(&digits) {
+        return false;
+    }
+    let b = text.as_bytes();
+    let before = b[..span.start]
+        .iter()
+        .rev()
+        .find(|c| !c.is_ascii_whitespace());
+    let after = b[span.end..].iter().find(|c| !c.is_ascii_whitespace());
+    let json_integer = matches!(before, Some(b':' | b'[' | b','))
+        && matches!(after, None | Some(b',' | b'}' | b']'))
+        && text[span.clone()].bytes().all(|c| c.is_ascii_digit());
+    !json_integer
+}
+
+/// The header of the table column that `start` is in, when `text` is a
+/// table (CSV, TSV, `;` or `|` separated) and `start` is past its header.
+fn column_name(text: &str, start: usize) -> Option<&str> {
+    let header_end = text.find('\n').filter(|&n| n <= 2048 && n < start)?;
+    let header = &text[..header_end];
+    let sep = [',', '\t', ';', '|']
+        .into_iter()
+        .find(|c| header.contains(*c))?;
+    let line_start = text[..start].rfind('\n').map_or(0, |n| n + 1);
+    let column = text[line_start..start].matches(sep).count();
+    header.split(sep).nth(column).map(str::trim)
+}
+
+/// Whether a table column holds personal data that only its name tells:
+/// phone numbers (`phone`, `Telefon`) and passports in any language.
+pub(crate) fn names_personal_column(column: &str) -> bool {
+    let words = key_words(column);
+    let joined = words.concat();
+    phone_key(&words, &joined) || passport_key(&joined)
+}
+
+fn phone_key(words: &[String], joined: &str) -> bool {
+    const PHONE: &[&str] = &[
+        "phone",
+        "telephone",
+        "tel",
+        "mobile",
+        "cell",
+        "cellphone",
+        "fax",
+        "telefon",
+        "telefono",
+        "teléfono",
+        "téléphone",
+        "telefone",
+        "handy",
+        "mobil",
+        "móvil",
+        "movil",
+        "celular",
+        "portable",
+        "whatsapp",
+        "msisdn",
+    ];
+    words.iter().any(|w| PHONE.contains(&w.as_str()))
+        || joined.contains("phone")
+        || joined.contains("telefon")
+}
+
+fn passport_key(joined: &str) -> bool {
+    const PASSPORT: &[&str] = &[
+        "passport",
+        "passeport",
+        "pasaporte",
+        "passaporto",
+        "paspoort",
+        "reisepass",
+        "paszport",
+        "passnummer",
+    ];
+    PASSPORT.iter().any(|p| joined.contains(p))
+}
+
+/// Whether a JSON number under `key` may be a card number: only under a key
+/// that names one (`card`, `pan`, `card_number`) or a bare `number`.
+pub(crate) fn number_may_be_card(key: Option<&str>) -> bool {
+    key.is_none_or(|k| {
+        let words = key_words(k);
+        names_card(&words)
+            || matches!(words.as_slice(), [w] if w == "number" || w == "num" || w == "no")
+    })
 }
 
 fn email_plausible(email: &str) -> bool {
@@ -517,7 +1137,8 @@ fn role_mailbox(local: &str) -> bool {
     const ROLES: &str = "abuse accounts admin alerts billing careers contact feedback ftp \
         hello help helpdesk hostmaster info invoices jobs legal mailer-daemon marketing news \
         newsletter noc notifications oncall orders postmaster press privacy root sales \
-        security support team unsubscribe usenet uucp webmaster www";
+        security support team unsubscribe usenet uucp webmaster www \
+        jira confluence jenkins github gitlab bitbucket daemon bot";
     const SENDERS: &str = "noreply no-reply no_reply donotreply do-not-reply bounce";
     let local = local
         .split('+')
@@ -569,7 +1190,10 @@ fn card_valid(candidate: &str) -> bool {
         return false;
     }
     // Separators, when used, must be consistent (groups of 4, or Amex 4-6-5).
-    let seps: Vec<char> = candidate.chars().filter(|c| !c.is_ascii_digit()).collect();
+    let seps: Vec<&str> = candidate
+        .split(|c: char| c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .collect();
     if seps.windows(2).any(|w| w[0] != w[1]) {
         return false;
     }
@@ -579,31 +1203,32 @@ fn card_valid(candidate: &str) -> bool {
             .fold(0u32, |acc, &d| acc * 10 + u32::from(d))
     };
     let (p1, p2, p3, p4, p6) = (prefix(1), prefix(2), prefix(3), prefix(4), prefix(6));
+    let visa = p1 == 4;
+    let mastercard = (51..=55).contains(&p2) || (2221..=2720).contains(&p4);
+    let mir = (2200..=2204).contains(&p4);
+    let amex = matches!(p2, 34 | 37);
+    let diners = (300..=305).contains(&p3) || p4 == 3095 || matches!(p2, 36 | 38 | 39);
+    let discover =
+        p4 == 6011 || (644..=649).contains(&p3) || p2 == 65 || (622_126..=622_925).contains(&p6);
+    let jcb = (3528..=3589).contains(&p4);
+    let unionpay = p2 == 62 || p2 == 81;
+    let maestro = matches!(p2, 50 | 56 | 57 | 58 | 63 | 67) || p4 == 6759;
     match len {
         // 13-digit Visa numbers are no longer issued; 13 digits are mostly EANs and timestamps.
         13 => false,
-        14 => matches!(p2, 30 | 36 | 38 | 39),
-        15 => matches!(p2, 34 | 37) || p4 == 2131 || p4 == 1800,
+        14 => diners,
+        15 => amex || p4 == 2131 || p4 == 1800,
         16 => {
-            p1 == 4
-                || (51..=55).contains(&p2)
-                || (2221..=2720).contains(&p4)
-                || p4 == 6011
-                || p2 == 65
-                || (644..=649).contains(&p3)
-                || (3528..=3589).contains(&p4)
-                || p2 == 62
-                || (622_126..=622_925).contains(&p6)
-                || matches!(p2, 50 | 56 | 57 | 58 | 63 | 67)
+            visa || mastercard
+                || mir
+                || discover
+                || jcb
+                || unionpay
+                || maestro
+                || (diners && p2 == 36)
         }
-        17..=19 => {
-            p1 == 4
-                || p4 == 6011
-                || p2 == 65
-                || p2 == 62
-                || (3528..=3589).contains(&p4)
-                || matches!(p2, 50 | 56 | 57 | 58 | 63 | 67)
-        }
+        17 | 18 => discover || jcb || unionpay || maestro || (diners && p2 == 36),
+        19 => visa || discover || jcb || unionpay || maestro || mir || (diners && p2 == 36),
         _ => false,
     }
 }
@@ -829,11 +1454,320 @@ mod tests {
             "bounces+1234@mail.acme.io",
             "Billing@Acme.io",
             "postmaster@acme.io",
+            "Sender: jira@acme.atlassian.net",
         ] {
             assert!(types(role).is_empty(), "{role}");
         }
         assert_eq!(types("write to supportive.jane@acme.io"), ["EMAIL"]);
         assert_eq!(types("write to jane.support@acme.io"), ["EMAIL"]);
         assert_eq!(types("jane@examples.com"), ["EMAIL"]);
+    }
+
+    /// Through the whole detector: folding, keys and JSON numbers included.
+    fn found(text: &str, key: Option<&str>) -> Vec<(String, String)> {
+        super::super::detector()
+            .scan_text(text, key, &super::super::HostLists::default(), 0)
+            .iter()
+            .filter(|h| h.kind == Kind::Pii)
+            .map(|h| (h.ty.to_string(), text[h.span.clone()].to_owned()))
+            .collect()
+    }
+
+    fn one(text: &str, key: Option<&str>, ty: &str, value: &str) {
+        assert_eq!(
+            found(text, key),
+            [(ty.to_owned(), value.to_owned())],
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_birth_date_needs_birth_context() {
+        // Events near a name are not births.
+        for text in [
+            "Linus Torvalds announced Linux on 25 August 1991.",
+            "The Apollo 11 landing was on July 20, 1969; Neil Armstrong stepped out first.",
+            "Grace Hopper joined the Navy reserve on 3 December 1943.",
+            "On March 4, 1983 Ada Lovelace Day was not yet a thing",
+            "Tim Berners-Lee proposed the web in March 12, 1989 at CERN",
+        ] {
+            assert!(
+                found(text, None).is_empty(),
+                "{text}: {:?}",
+                found(text, None)
+            );
+        }
+        // A birth word anywhere in the text, or the date as the name's attribute.
+        for (text, date) in [
+            (
+                "Linus Torvalds, born 28 December 1969, wrote Linux",
+                "28 December 1969",
+            ),
+            (
+                "Patient Jane Doe. Birth: seen 1983-03-04 at intake",
+                "1983-03-04",
+            ),
+            ("Jane Doe (March 04, 1983) joined", "March 04, 1983"),
+            (
+                "- Jane Martin — 19 February 1987 — Porto",
+                "19 February 1987",
+            ),
+            (
+                "Liam Müller was born on the 6th of January 1959 in Leeds.",
+                "6th of January 1959",
+            ),
+            ("Jan Kowalski (b. March 4th, 1983)", "March 4th, 1983"),
+        ] {
+            one(text, None, "DATE_OF_BIRTH", date);
+        }
+    }
+
+    #[test]
+    fn birth_dates_in_many_languages() {
+        for (text, date) in [
+            ("氏名: 山田 太郎\n生年月日: 1976年1月27日", "1976年1月27日"),
+            ("出生日期：1976年1月27日", "1976年1月27日"),
+            ("생년월일: 1976년 1월 27일", "1976년 1월 27일"),
+            (
+                "Pan Jan Kowalski, ur. 11 stycznia 1950 r. w Krakowie.",
+                "11 stycznia 1950",
+            ),
+            ("Data urodzenia: 4 marca 1983", "4 marca 1983"),
+            ("geboren op 4 maart 1983 in Utrecht", "4 maart 1983"),
+            ("nata il 4 maggio 1990 a Roma", "4 maggio 1990"),
+            ("nascido em 12 de março de 1979", "12 de março de 1979"),
+            ("född den 4 augusti 1983 i Malmö", "4 augusti 1983"),
+            ("Doğum tarihi: 4 Mart 1983", "4 Mart 1983"),
+            ("Дата рождения: 4 марта 1983 г.", "4 марта 1983"),
+            ("Geburtsdatum: 1983/03/04", "1983/03/04"),
+        ] {
+            one(text, None, "DATE_OF_BIRTH", date);
+        }
+        assert!(found("Versand am 4 marca 2024 erledigt", None).is_empty());
+    }
+
+    #[test]
+    fn cards_need_an_issuer_length_and_a_card_place() {
+        // Luhn-valid look-alikes: an 18-digit snowflake, ids, JSON integers.
+        for text in [
+            "Pinned message 494580730215736815 from channel",
+            r#"{"orders": [{"id": 4945807302157365, "line_items": 4}]}"#,
+            "order 4945807302157365 shipped",
+            "tracking: 4945807302157365",
+            "ref 601194580730215730 x",
+        ] {
+            assert!(
+                found(text, None).is_empty(),
+                "{text}: {:?}",
+                found(text, None)
+            );
+        }
+        assert!(found("4945807302157365", Some("order_id")).is_empty());
+        assert!(found("4945807302157365", Some("orderId")).is_empty());
+        // Real cards in their places, with the separators people type.
+        for (text, card) in [
+            ("pay with 4945807302157365 today", "4945807302157365"),
+            (
+                r#"{"amount": 5, "pan": 4945807302157365}"#,
+                "4945807302157365",
+            ),
+            ("card 601194580730215730 x", "601194580730215730"),
+            (
+                "number on file 4945\u{2013}8073\u{2013}0215\u{2013}7365.",
+                "4945\u{2013}8073\u{2013}0215\u{2013}7365",
+            ),
+            (
+                "number on file 4945  8073  0215  7365.",
+                "4945  8073  0215  7365",
+            ),
+            (
+                "number on file 4945 - 8073 - 0215 - 7365.",
+                "4945 - 8073 - 0215 - 7365",
+            ),
+            ("Diners 3694  580730  2157 ok", "3694  580730  2157"),
+        ] {
+            one(text, None, "PAYMENT_CARD", card);
+        }
+        one(
+            "4945807302157365",
+            Some("card_number"),
+            "PAYMENT_CARD",
+            "4945807302157365",
+        );
+        // Mixed separators, and lengths no brand issues (a 17-digit Visa).
+        assert!(found("card 4945-8073 0215.7365", None).is_empty());
+        assert!(
+            !card_valid("49458073021573650"),
+            "Visa has no 17-digit numbers"
+        );
+        assert!(
+            !card_valid("30945807302157"),
+            "Diners 14 starts 300-305, 36, 38, 39"
+        );
+        assert!(number_may_be_card(Some("card")) && number_may_be_card(Some("number")));
+        assert!(!number_may_be_card(Some("id")) && !number_may_be_card(Some("line_items")));
+    }
+
+    #[test]
+    fn separators_people_type() {
+        for (text, ty, value) in [
+            ("Wei Fernandes: 650/26/7876", "US_SSN", "650/26/7876"),
+            ("record 597_68_9229 updated", "US_SSN", "597_68_9229"),
+            (
+                "file 527 \u{2013} 25 \u{2013} 8018.",
+                "US_SSN",
+                "527 \u{2013} 25 \u{2013} 8018",
+            ),
+            ("file 527 / 25 / 8018.", "US_SSN", "527 / 25 / 8018"),
+            (
+                "call (361)590\u{00B7}1864",
+                "PHONE_NUMBER",
+                "(361)590\u{00B7}1864",
+            ),
+            (
+                "call 953 / 828 / 8161 now",
+                "PHONE_NUMBER",
+                "953 / 828 / 8161",
+            ),
+            (
+                "call 953\u{2014}828\u{2014}8161 now",
+                "PHONE_NUMBER",
+                "953\u{2014}828\u{2014}8161",
+            ),
+            ("call 415 555-2671 now", "PHONE_NUMBER", "415 555-2671"),
+        ] {
+            one(text, None, ty, value);
+        }
+        for text in [
+            "ids 650/26-7876 and 650_26/7876",
+            "GET /v1/650/26/7876/items",
+            "call 953 / 828-8161",
+            "ratio 953/828/8161",
+        ] {
+            assert!(
+                found(text, None).is_empty(),
+                "{text}: {:?}",
+                found(text, None)
+            );
+        }
+    }
+
+    #[test]
+    fn passports_in_many_languages() {
+        for (text, number) in [
+            ("Passport No: 747972529", "747972529"),
+            ("Reisepassnummer: C01X00T47 (Erika M.)", "C01X00T47"),
+            ("numéro de passeport : 06EZ72371", "06EZ72371"),
+            ("pasaporte n.º JTF162438", "JTF162438"),
+            ("passaporto numero YA1234567", "YA1234567"),
+            ("paspoortnummer NX8FK21P4", "NX8FK21P4"),
+            ("her passport number is IK292567, expiring 2031", "IK292567"),
+            ("passport (A6031959) on file", "A6031959"),
+            (r#"{"passport_number": "BQ940500"}"#, "BQ940500"),
+            ("name,passport_no\nAsha Rao,K0082787\n", "K0082787"),
+        ] {
+            one(text, None, "PASSPORT_NUMBER", number);
+        }
+        one(
+            "KNX889442",
+            Some("pasaporte"),
+            "PASSPORT_NUMBER",
+            "KNX889442",
+        );
+        one(
+            "G57F4JV5F",
+            Some("Reisepass"),
+            "PASSPORT_NUMBER",
+            "G57F4JV5F",
+        );
+        for text in [
+            "passport photo requirements 2024",
+            "passport expires 20310101",
+            "renew your passport at GOV.UK",
+            "find us at acme.io or visit",
+        ] {
+            assert!(
+                found(text, None).is_empty(),
+                "{text}: {:?}",
+                found(text, None)
+            );
+        }
+    }
+
+    #[test]
+    fn national_phones_under_a_phone_word() {
+        one(
+            "name,phone,city\nLukas Moreau,030 31223924,Springfield\n",
+            None,
+            "PHONE_NUMBER",
+            "030 31223924",
+        );
+        one(
+            r#"{"name": "B", "phone": "030 94811721"}"#,
+            None,
+            "PHONE_NUMBER",
+            "030 94811721",
+        );
+        one("Tel.: 089/1234567", None, "PHONE_NUMBER", "089/1234567");
+        one(
+            "030 31223924",
+            Some("phone"),
+            "PHONE_NUMBER",
+            "030 31223924",
+        );
+        one(
+            "030 31223924",
+            Some("contactTelefon"),
+            "PHONE_NUMBER",
+            "030 31223924",
+        );
+        // Without a phone word the same digits are a reference.
+        assert!(found("batch 030 31223924 done", None).is_empty());
+        assert!(found("phone case order 0301234567 shipped", None).is_empty());
+        assert!(found("030 31223924", Some("batch")).is_empty());
+        assert!(found("12", Some("phone")).is_empty());
+        // Table columns named in other languages; an id column holds no cards.
+        one(
+            "nom;passeport\nJean Roux;06EZ72371\n",
+            None,
+            "PASSPORT_NUMBER",
+            "06EZ72371",
+        );
+        one(
+            "name,handy\nLukas,555 0199\n",
+            None,
+            "PHONE_NUMBER",
+            "555 0199",
+        );
+        assert!(found("id,name\n4945807302157365,Jane\n", None).is_empty());
+        one(
+            "name,card\nJane,4945807302157365\n",
+            None,
+            "PAYMENT_CARD",
+            "4945807302157365",
+        );
+    }
+
+    #[test]
+    fn context_words_count_only_nearby() {
+        let filler = "lorem ipsum dolor sit amet ".repeat(12);
+        // A word far before the value, not in a header line, is no context.
+        for text in [
+            format!("call my phone later. {filler} batch 030 31223924 done"),
+            format!("credit note attached. {filler} {{\"total\": 4945807302157365}}"),
+            format!("her birthday party. {filler} Ada Lovelace announced it on 4 May 1983"),
+        ] {
+            assert!(
+                found(&text, None).is_empty(),
+                "{text}: {:?}",
+                found(&text, None)
+            );
+        }
+        // In a table's header line it is, however long the table.
+        let rows: String = (0..12).map(|i| format!("Row Person{i},n/a\n")).collect();
+        let table = format!("name,phone\n{rows}Lukas Moreau,030 31223924\n");
+        one(&table, None, "PHONE_NUMBER", "030 31223924");
+        // `b.` is a birth only in an aside: `(b. …)`, `, b. …`.
+        assert!(found("see section b. 1983-03-04 for the plan", None).is_empty());
     }
 }
