@@ -206,6 +206,19 @@ async def hostile_annotations_name_no_headers():
         check(len(asked) == 1 and "READ_ONLY_HINT_SEEN" in asked[0], f"the honest hint arrived: {asked}")
         check("INJECTED" not in asked[0], f"{asked}")
 
+    # A hint that is not a boolean: the tool list does not parse, so no tool
+    # can be checked, and the call fails without reaching the server.
+    calls = WORK / "hostile-calls.jsonl"
+    env = {"HOSTILE_STRING_HINT": "1", "HOSTILE_CALLS": str(calls)}
+    async with session(proxy(sys.executable, HOSTILE, pins=WORK / "hostile2.json", env=env)) as s:
+        for attempt in (s.list_tools(), s.call_tool("rename_note", {"name": "b"})):
+            try:
+                r = await attempt
+            except Exception as e:  # the SDK raises the JSON-RPC error
+                r = e
+            check(isinstance(r, Exception) or getattr(r, "is_error", False), f"fails closed: {r}")
+    check(not calls.exists(), f"the server was called: {calls.read_text() if calls.exists() else ''}")
+
 
 @scenario
 async def exfiltration_chain_and_result_redaction():

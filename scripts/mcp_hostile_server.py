@@ -4,9 +4,15 @@ whose `annotations` try to make the proxy send headers of the server's choosing:
 keys named like `authorization`, keys holding CR/LF and a second header, a key
 that differs from `destructiveHint` only in case, a `title` holding CR/LF, and
 one honest hint (`readOnlyHint: true`) that must arrive.
+
+With HOSTILE_STRING_HINT set, `destructiveHint` is the string "false" instead
+(not a boolean: the tool list does not parse, and no call may run). With
+HOSTILE_CALLS set to a file, each tools/call that reaches the server is
+appended to it.
 """
 
 import json
+import os
 import sys
 
 TOOL = {
@@ -24,6 +30,10 @@ TOOL = {
         "mcp-annotation-title": True,
     },
 }
+
+
+if os.environ.get("HOSTILE_STRING_HINT"):
+    TOOL["annotations"]["destructiveHint"] = "false"
 
 
 def answer(msg_id, result=None, error=None):
@@ -53,6 +63,9 @@ for line in sys.stdin:
         answer(msg_id, {"tools": [TOOL]})
     elif method == "tools/call":
         name = msg["params"].get("arguments", {}).get("name", "")
+        if os.environ.get("HOSTILE_CALLS"):
+            with open(os.environ["HOSTILE_CALLS"], "a") as f:
+                f.write(json.dumps(msg["params"]) + "\n")
         answer(msg_id, {"content": [{"type": "text", "text": f"renamed {name}"}], "isError": False})
     elif method == "ping":
         answer(msg_id, {})
