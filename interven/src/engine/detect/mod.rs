@@ -410,7 +410,9 @@ impl Detector {
         if text.len() < MIN_CANDIDATE_LEN {
             return hits;
         }
-        if text.contains("[REDACTED:") {
+        // A byte search first: building a substring searcher costs more than
+        // most strings take to scan.
+        if text.as_bytes().contains(&b'[') && text.contains("[REDACTED:") {
             for caps in captures_each(&self.placeholder, text) {
                 let (Some(whole), Some(ty)) = (caps.get(0), caps.get(1)) else {
                     continue;
@@ -439,7 +441,7 @@ impl Detector {
         if text.contains('\n') {
             self.scan_table(text, &mut hits);
         }
-        if depth == 0 && text.contains("://") {
+        if depth == 0 && text.as_bytes().contains(&b':') && text.contains("://") {
             for m in self.embedded_url.find_iter(text) {
                 destinations::check_embedded_url(m.as_str(), m.start(), lists, &mut hits);
             }

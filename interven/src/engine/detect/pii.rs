@@ -647,7 +647,15 @@ fn spelled_mailbox(m: &str) -> bool {
 
 /// ` at `, ` AT ` or a spaced `@` somewhere in the text.
 fn spelled_at(text: &str) -> bool {
-    text.contains(" at ") || text.contains(" AT ") || text.contains(" @") || text.contains("@ ")
+    // One pass over the spaces: ` at `, ` AT `, ` @` or `@ `.
+    let b = text.as_bytes();
+    b.iter().enumerate().any(|(i, &c)| {
+        c == b' '
+            && (b[i + 1..].starts_with(b"at ")
+                || b[i + 1..].starts_with(b"AT ")
+                || b.get(i + 1) == Some(&b'@')
+                || (i > 0 && b[i - 1] == b'@'))
+    })
 }
 
 fn bracketed_at(bytes: &[u8]) -> bool {

@@ -464,11 +464,12 @@ impl<'de> Visitor<'de> for KeySeed {
     }
 }
 
-/// The keys of one object, for the duplicate check: a short list compared
-/// one by one, a hash set past sixteen keys.
+/// The keys of one object, for the duplicate check: the first sixteen on
+/// the stack, compared one by one; a hash set past them.
 #[derive(Default)]
 struct Keys<'de> {
-    few: Vec<Cow<'de, str>>,
+    few: [Option<Cow<'de, str>>; 16],
+    len: usize,
     many: Option<HashSet<Cow<'de, str>>>,
 }
 
@@ -479,12 +480,17 @@ impl<'de> Keys<'de> {
         if let Some(set) = &mut self.many {
             return set.insert(k.clone());
         }
-        if self.few.iter().any(|x| x == k) {
+        if self.few[..self.len].iter().flatten().any(|x| x == k) {
             return false;
         }
-        self.few.push(k.clone());
-        if self.few.len() > 16 {
-            self.many = Some(self.few.drain(..).collect());
+        if self.len < self.few.len() {
+            self.few[self.len] = Some(k.clone());
+            self.len += 1;
+        } else {
+            let mut set: HashSet<Cow<'de, str>> =
+                self.few.iter_mut().filter_map(Option::take).collect();
+            set.insert(k.clone());
+            self.many = Some(set);
         }
         true
     }
