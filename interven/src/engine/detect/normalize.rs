@@ -365,6 +365,52 @@ static ASSIGNMENT: LazyLock<Regex> = LazyLock::new(|| {
 
 /// The most variables one text's view expands.
 const MAX_VARIABLES: usize = 256;
+/// The most uses of variables one text's view expands.
+const MAX_USES: usize = 64;
+/// How much of the text around an expanded use its view keeps: enough for
+/// a credential's name before it and the rest of a token after it.
+const USE_CONTEXT: usize = 256;
+
+/// Only the parts of `view` within [`USE_CONTEXT`] bytes of a use, one
+/// line each, so that a text with a few variables is not scanned twice
+/// whole: the view of a large text is at most `MAX_USES` windows.
+fn around(view: &Folded, uses: &[Range<usize>]) -> Folded {
+    let t = &view.text;
+    let floor = |mut i: usize| {
+        while i > 0 && !t.is_char_boundary(i) {
+            i -= 1;
+        }
+        i
+    };
+    let ceil = |mut i: usize| {
+        while i < t.len() && !t.is_char_boundary(i) {
+            i += 1;
+        }
+        i
+    };
+    let mut windows: Vec<Range<usize>> = Vec::new();
+    for u in uses {
+        let w =
+            floor(u.start.saturating_sub(USE_CONTEXT))..ceil((u.end + USE_CONTEXT).min(t.len()));
+        match windows.last_mut() {
+            Some(last) if w.start <= last.end => last.end = last.end.max(w.end),
+            _ => windows.push(w),
+        }
+    }
+    let mut out = Folded::with_capacity(windows.iter().map(|w| w.len() + 1).sum());
+    for w in windows {
+        // A line break between windows: no token runs across it.
+        if let (Some(&start), Some(&end)) = (view.starts.get(w.start), view.ends.get(w.start))
+            && !out.text.is_empty()
+        {
+            out.push('\n', start as usize..end as usize);
+        }
+        out.text.push_str(&t[w.clone()]);
+        out.starts.extend_from_slice(&view.starts[w.clone()]);
+        out.ends.extend_from_slice(&view.ends[w]);
+    }
+    out
+}
 
 /// The text with each use of a variable assigned a literal earlier in it
 /// (`$NAME`, `${NAME}`, or a chain `NAME + NAME…` of such variables)
@@ -411,6 +457,8 @@ pub(crate) fn expand(text: &str) -> Option<Folded> {
     let limit = text.len() * MAX_FOLD_GROWTH + 16;
     let mut out = Folded::with_capacity(text.len());
     let mut changed = false;
+    // Where the view holds an expanded value (its own coordinates).
+    let mut uses: Vec<Range<usize>> = Vec::new();
     let push_literal = |out: &mut Folded, r: &Range<usize>| {
         for (k, c) in text[r.clone()].char_indices() {
             let at = r.start + k;
@@ -434,9 +482,12 @@ pub(crate) fn expand(text: &str) -> Option<Folded> {
             };
             if end > start
                 && close
+                && uses.len() < MAX_USES
                 && let Some(r) = lookup(&text[start..end], i)
             {
+                let at = out.text.len();
                 push_literal(&mut out, &r);
+                uses.push(at..out.text.len());
                 changed = true;
                 i = end + usize::from(braced);
                 continue;
@@ -473,10 +524,12 @@ pub(crate) fn expand(text: &str) -> Option<Folded> {
                 }
                 j = k;
             }
-            if chain.len() >= 2 {
+            if chain.len() >= 2 && uses.len() < MAX_USES {
+                let at = out.text.len();
                 for r in &chain {
                     push_literal(&mut out, r);
                 }
+                uses.push(at..out.text.len());
                 changed = true;
                 i = j;
                 continue;
@@ -486,7 +539,10 @@ pub(crate) fn expand(text: &str) -> Option<Folded> {
         out.push(c, i..i + c.len_utf8());
         i += c.len_utf8();
     }
-    changed.then_some(out)
+    if !changed {
+        return None;
+    }
+    Some(around(&out, &uses))
 }
 
 /// Runs of hex that decode to printable UTF-8: at least 16 digits
@@ -658,6 +714,17 @@ mod tests {
         assert!(expand(js).unwrap().text.contains("`SG.abcd.efgh`"));
         let plus = "a1 = 'sk_live_'\nb2 = 'xyz123'\nkey = a1 + b2";
         assert!(expand(plus).unwrap().text.ends_with("key = sk_live_xyz123"));
+        // A large text's view keeps only the neighbourhood of each use.
+        let big = format!(
+            "A=sk_live_abc\n{}\nB=defghijk\nK=\"$A$B\"\n{}",
+            "x ".repeat(5000),
+            "y ".repeat(5000)
+        );
+        let e = expand(&big).unwrap();
+        assert!(e.text.len() < 1200, "{}", e.text.len());
+        let at = e.text.find("sk_live_abcdefghijk").unwrap();
+        let span = e.map_hull(&(at..at + 19)).unwrap();
+        assert!(big[span].starts_with("sk_live_abc\n") && big.len() > 20_000);
         // A use before the assignment, or of an unknown name, stays.
         assert!(expand("echo $A; A=sk_live_abc").is_none());
         assert!(expand("total = price + tax").is_none());
