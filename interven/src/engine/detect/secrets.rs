@@ -817,7 +817,8 @@ pub(crate) struct SecretRules {
     flag: Regex,
     /// Credential syntaxes whose key is implied by their shape
     /// (`.netrc`, `-u user -p pass`, container env lists).
-    syntaxes: Vec<Regex>,
+    /// With whether each implies a password (rather than naming its key).
+    syntaxes: Vec<(Regex, bool)>,
     /// `.pgpass` lines: `host:port:database:user:password`.
     pgpass: Regex,
 }
@@ -885,7 +886,10 @@ impl SecretRules {
             flag: Regex::new(GENERIC_FLAG).unwrap_or_else(|e| panic!("flag rule: {e}")),
             syntaxes: CREDENTIAL_SYNTAXES
                 .iter()
-                .map(|p| Regex::new(p).unwrap_or_else(|e| panic!("syntax rule: {e}")))
+                .map(|(p, implied)| {
+                    let re = Regex::new(p).unwrap_or_else(|e| panic!("syntax rule: {e}"));
+                    (re, *implied == Implied::Password)
+                })
                 .collect(),
             pgpass: Regex::new(PGPASS).unwrap_or_else(|e| panic!("pgpass rule: {e}")),
         }
@@ -980,8 +984,8 @@ impl SecretRules {
                 let syntaxes = self
                     .syntaxes
                     .iter()
-                    .flat_map(|re| captures_in(re, text, win).map(|c| (c, true)));
-                for (caps, syntax) in assignments
+                    .flat_map(|(re, implied)| captures_in(re, text, win).map(|c| (c, *implied)));
+                for (caps, implied) in assignments
                     .chain(captures_in(&self.flag, text, win))
                     .map(|c| (c, false))
                     .chain(syntaxes)
@@ -1010,13 +1014,6 @@ impl SecretRules {
                     // A syntax that implies a password (`-p` after `-u user`,
                     // `redis-cli -a`, SQL's `IDENTIFIED BY`, a credential
                     // constructor's second argument) names it so.
-                    let implied = syntax
-                        && (matches!(key.as_str(), "-p" | "-a")
-                            || key.as_str().eq_ignore_ascii_case("identified")
-                            || key.as_str().contains("Credential")
-                            || key.as_str().eq_ignore_ascii_case("ConvertTo-SecureString")
-                            || key.as_str().contains("Auth")
-                            || key.as_str().starts_with("auth"));
                     let key = if implied { "password" } else { key.as_str() };
                     let (mut start, mut raw) = (value.start(), value.as_str());
                     // A string prefix (`b"…"`, `r'…'`) is not part of the value.
@@ -1300,28 +1297,68 @@ const GENERIC_KEYWORDS: &[&str] = &[
 /// value is a quoted string or a run without spaces.
 const GENERIC_ASSIGNMENT: &str = r#"(?i)(?P<k>[a-z0-9_.\-]*(?:pass(?:word|wd|wort|phrase|code)?|pwd|pw|kennwort|contrase[ñn]a|mot de passe|senha|wachtwoord|пароль|パスワード|has[łl]o|l[öo]senord|salasana|[şs]ifre|密码|密碼|비밀번호|secret[_\-\s]?key|client[_\-\s]?secret|secret|api[_\-\s]?key|access[_\-\s]?key|private[_\-\s]?key|licen[cs]e[_\-\s]?key|storage[_\-\s]?key|admin[_\-\s]?key|write[_\-\s]?key|_pat\b|account[_\-\s]?key|(?:auth|access|api|bot)[_\-\s]?token|token|credentials?)[a-z0-9_.\-]*)(?:\s+(?:for|of|on|to|in|für|fur|pour|para|voor|van|de|du|del|da|do|dla|för|til|zu|von)(?:\s+(?:the|this|our|my|your|den|die|das|der|dem|le|la|les|el|los|o|a|het|de|mon|ma|mi|il))?(?:\s+[a-z0-9_.\-]{1,32}){1,4})?(?:["'`][ \t]*,|["'`]?[ \t]*(?:=>|:=|\?=|:[ \t]*&?(?:'static[ \t]+)?(?:str|String|string)[ \t]*=|[ \t]+(?:string|String|str)[ \t]*=|>\s*|[:=|>：]|\s+(?:is|was|ist|lautet|est|es|é|är|er|era|war|è|jest|on)(?:\s*:)?\s+))[ \t]*(?P<v>[bBrRuUfF]{0,2}"[^"\n]{1,256}"|[bBrRuUfF]{0,2}'[^'\n]{1,256}'|`[^`\n]{1,256}`|[^\s"'`,;}{)(\]\[<>|]{2,256})"#;
 
+/// What a credential syntax's `k` group is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Implied {
+    /// The credential's own name (`password`, `api_key`…).
+    Named,
+    /// A marker of a shape that holds a password (`-p`, `IDENTIFIED`, a
+    /// credential constructor).
+    Password,
+}
+
 /// Credential syntaxes whose shape names the password: `.netrc`
 /// (`machine h login u password p`), `-u user … -p pass` / `-p'pass'`
 /// (docker login, mysql), and container env lists in YAML where the name
 /// and the value are on separate lines (`- name: X_API_KEY` / `value: "…"`).
-const CREDENTIAL_SYNTAXES: &[&str] = &[
+const CREDENTIAL_SYNTAXES: &[(&str, Implied)] = &[
     // SQL: `CREATE USER … IDENTIFIED BY '…'`, `ALTER ROLE … PASSWORD '…'`.
-    r#"(?i)\b(?P<k>identified)(?:\s+with\s+\w+)?\s+by\s+(?P<v>'[^'\n]{1,256}'|"[^"\n]{1,256}")"#,
+    (
+        r#"(?i)\b(?P<k>identified)(?:\s+with\s+\w+)?\s+by\s+(?P<v>'[^'\n]{1,256}'|"[^"\n]{1,256}")"#,
+        Implied::Password,
+    ),
     // A credential passed to a call: `.password("…")`, `setPassword("…")`,
     // `withApiKey('…')`, `new NetworkCredential("user", "…")`,
     // `auth=("user", "…")` (Python requests), `PasswordAuthentication("u", "…")`.
-    r#"(?i)(?:\.|\bset_?|\bwith_?)(?P<k>password|passwd|pwd|secret|api_?key|access_?key|token)\s*\(\s*(?P<v>"[^"\n]{1,256}"|'[^'\n]{1,256}')\s*[,)]"#,
-    r#"(?i)\b(?P<k>NetworkCredential|PasswordAuthentication|UsernamePasswordCredentials|BasicAuth|HTTPBasicAuth|auth\s*=)\s*\(\s*(?:"[^"\n]{1,128}"|'[^'\n]{1,128}')\s*,\s*(?P<v>"[^"\n]{1,256}"|'[^'\n]{1,256}')"#,
+    (
+        r#"(?i)(?:\.|\bset_?|\bwith_?)(?P<k>password|passwd|pwd|secret|api_?key|access_?key|token)\s*\(\s*(?P<v>"[^"\n]{1,256}"|'[^'\n]{1,256}')\s*[,)]"#,
+        Implied::Named,
+    ),
+    (
+        r#"(?i)\b(?P<k>NetworkCredential|PasswordAuthentication|UsernamePasswordCredentials|BasicAuth|HTTPBasicAuth|auth\s*=)\s*\(\s*(?:"[^"\n]{1,128}"|'[^'\n]{1,128}')\s*,\s*(?P<v>"[^"\n]{1,256}"|'[^'\n]{1,256}')"#,
+        Implied::Password,
+    ),
     // The value before its name: "use `…` as CLOUDFLARE_API_TOKEN".
-    r#"(?i)(?P<v>`[^`\s]{16,256}`|"[^"\s]{16,256}"|'[^'\s]{16,256}')\s+(?:as|for)\s+(?:(?:the|our|your|my)\s+)?(?P<k>[a-z0-9_.\-]*(?:key|token|secret|password|passwd|credentials?))\b"#,
+    (
+        r#"(?i)(?P<v>`[^`\s]{16,256}`|"[^"\s]{16,256}"|'[^'\s]{16,256}')\s+(?:as|for)\s+(?:(?:the|our|your|my)\s+)?(?P<k>[a-z0-9_.\-]*(?:key|token|secret|password|passwd|credentials?))\b"#,
+        Implied::Named,
+    ),
     // PowerShell: `ConvertTo-SecureString "…" -AsPlainText`.
-    r#"(?i)\b(?P<k>ConvertTo-SecureString)\s+(?:-String\s+)?(?P<v>"[^"\n]{1,256}"|'[^'\n]{1,256}')\s+-AsPlainText"#,
+    (
+        r#"(?i)\b(?P<k>ConvertTo-SecureString)\s+(?:-String\s+)?(?P<v>"[^"\n]{1,256}"|'[^'\n]{1,256}')\s+-AsPlainText"#,
+        Implied::Password,
+    ),
     // `redis-cli -a …` (and `--pass`, found by the flag rule).
-    r#"\bredis-cli\b[^\n]*?\s(?P<k>-a)\s+(?P<v>'[^'\n]{1,256}'|"[^"\n]{1,256}"|[^\s"'`\-][^\s"'`]{1,255})"#,
-    r#"(?i)\bmachine\s+\S+\s+login\s+\S+\s+(?P<k>password)\s+(?P<v>"[^"\n]{1,256}"|'[^'\n]{1,256}'|\S{1,256})"#,
-    r#"(?:^|\s)-u\s*\S+\s+(?:[^\s-]\S*\s+|--?[a-z][a-z\-]*(?:=\S+|\s+[^\s-]\S*)?\s+)*?(?P<k>-p)(?:\s+|=)?(?P<v>'[^'\n]{1,256}'|"[^"\n]{1,256}"|[^\s"'`\-][^\s"'`]{1,255})"#,
-    r#"(?i)\b(?P<k>password|passwort|passwd|pwd)[ \t]+(?P<v>'[^'\n]{6,128}'|"[^"\n]{6,128}"|[^\s"'`,;()\[\]]{8,128})"#,
-    r#"(?m)^[ \t]*-[ \t]+name:[ \t]*["']?(?P<k>[A-Za-z0-9_.\-]{2,64})["']?[ \t]*\r?\n[ \t]+value:[ \t]*(?P<v>"[^"\n]{1,256}"|'[^'\n]{1,256}'|[^\s"'#\[\]()]{2,256})"#,
+    (
+        r#"\bredis-cli\b[^\n]*?\s(?P<k>-a)\s+(?P<v>'[^'\n]{1,256}'|"[^"\n]{1,256}"|[^\s"'`\-][^\s"'`]{1,255})"#,
+        Implied::Password,
+    ),
+    (
+        r#"(?i)\bmachine\s+\S+\s+login\s+\S+\s+(?P<k>password)\s+(?P<v>"[^"\n]{1,256}"|'[^'\n]{1,256}'|\S{1,256})"#,
+        Implied::Named,
+    ),
+    (
+        r#"(?:^|\s)-u\s*\S+\s+(?:[^\s-]\S*\s+|--?[a-z][a-z\-]*(?:=\S+|\s+[^\s-]\S*)?\s+)*?(?P<k>-p)(?:\s+|=)?(?P<v>'[^'\n]{1,256}'|"[^"\n]{1,256}"|[^\s"'`\-][^\s"'`]{1,255})"#,
+        Implied::Password,
+    ),
+    (
+        r#"(?i)\b(?P<k>password|passwort|passwd|pwd)[ \t]+(?P<v>'[^'\n]{6,128}'|"[^"\n]{6,128}"|[^\s"'`,;()\[\]]{8,128})"#,
+        Implied::Named,
+    ),
+    (
+        r#"(?m)^[ \t]*-[ \t]+name:[ \t]*["']?(?P<k>[A-Za-z0-9_.\-]{2,64})["']?[ \t]*\r?\n[ \t]+value:[ \t]*(?P<v>"[^"\n]{1,256}"|'[^'\n]{1,256}'|[^\s"'#\[\]()]{2,256})"#,
+        Implied::Named,
+    ),
 ];
 
 /// A password written after its keyword with only a space between: letters
