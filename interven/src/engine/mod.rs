@@ -410,12 +410,37 @@ pub fn new_trace_id() -> TraceId {
 }
 
 /// 128 bits from the OS's random source (`getrandom`), for every id an
-/// outsider sees. Should the OS refuse (it does not on supported systems),
-/// a SHA-256 of the time, a counter and a process-local generator: unique,
-/// never a panic.
+/// outsider sees. The bytes come through a per-thread buffer refilled by
+/// one `getrandom` call per 32 ids (a system call per scan cost as much as
+/// a tenth of a small scan); bytes handed out are zeroed in the buffer, so
+/// none is given twice. Should the OS refuse (it does not on supported
+/// systems), a SHA-256 of the time, a counter and a process-local
+/// generator: unique, never a panic.
 pub(crate) fn os_random_u128() -> u128 {
+    const POOL_SIZE: usize = 512;
+    thread_local! {
+        static POOL: std::cell::RefCell<([u8; POOL_SIZE], usize)> =
+            const { std::cell::RefCell::new(([0; POOL_SIZE], POOL_SIZE)) };
+    }
     let mut bytes = [0u8; 16];
-    if getrandom::fill(&mut bytes).is_err() {
+    let pooled = POOL.with(|pool| {
+        let Ok(mut pool) = pool.try_borrow_mut() else {
+            return getrandom::fill(&mut bytes).is_ok();
+        };
+        let (buf, used) = &mut *pool;
+        if *used + 16 > POOL_SIZE {
+            if getrandom::fill(buf).is_err() {
+                return false;
+            }
+            *used = 0;
+        }
+        let chunk = &mut buf[*used..*used + 16];
+        bytes.copy_from_slice(chunk);
+        chunk.fill(0);
+        *used += 16;
+        true
+    });
+    if !pooled {
         static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let mut h = Sha256::new();
         h.update(fastrand::u128(..).to_le_bytes());
@@ -623,8 +648,10 @@ impl Engine {
         if json_depth(request.body()) > MAX_BODY_DEPTH {
             return too_deep(request);
         }
-        let located = detector().scan_request(request, &policy.lists);
-        self.assess_located(request, located, &policy, memory_scope, options, true)
+        let url = url::Url::parse(request.url()).ok();
+        let located = detector().scan_request(request, url.as_ref(), &policy.lists);
+        let path = url.as_ref().map_or("", url::Url::path);
+        self.assess_located(request, path, located, &policy, memory_scope, options, true)
     }
 
     /// [`assess_with`](Self::assess_with) for a request whose body is JSON
@@ -665,8 +692,18 @@ impl Engine {
             // Nothing reads it yet: the body stays bytes.
             Value::Object(serde_json::Map::new())
         });
-        detector().scan_request_outside_body(&request, &policy.lists, &mut located);
-        let mut a = self.assess_located(&request, located, &policy, memory_scope, options, parsed);
+        let url = url::Url::parse(request.url()).ok();
+        detector().scan_request_outside_body(&request, url.as_ref(), &policy.lists, &mut located);
+        let path = url.as_ref().map_or("", url::Url::path);
+        let mut a = self.assess_located(
+            &request,
+            path,
+            located,
+            &policy,
+            memory_scope,
+            options,
+            parsed,
+        );
         let too_many = a.reason_codes.iter().any(|c| c == "TOO_MANY_FINDINGS");
         if !parsed
             && (too_many || matches!(a.decision, Decision::Sanitize | Decision::RequireApproval))
@@ -697,10 +734,13 @@ impl Engine {
     }
 
     /// The assessment of a request from its findings. Without `redact`
-    /// (the body is not parsed yet), no sanitized body is made.
+    /// (the body is not parsed yet), no sanitized body is made. `path` is
+    /// the path of the request's URL, as policy rules match it.
+    #[allow(clippy::too_many_arguments)]
     fn assess_located(
         &self,
         request: &ScanRequest,
+        path: &str,
         located: Vec<Located>,
         policy: &Policy,
         memory_scope: &str,
@@ -749,13 +789,10 @@ impl Engine {
             }
             findings.push(finding);
         }
-        let path = url::Url::parse(request.url())
-            .map(|u| u.path().to_owned())
-            .unwrap_or_default();
         let (findings, exempted) = policy.exempt(
             &policy::Facts {
                 request,
-                path: &path,
+                path,
                 findings: &[],
                 risk: 0.0,
             },
@@ -774,7 +811,7 @@ impl Engine {
         let outcome = policy.decide(
             &policy::Facts {
                 request,
-                path: &path,
+                path,
                 findings: &findings,
                 risk: risk_score,
             },

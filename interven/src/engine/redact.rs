@@ -1,6 +1,6 @@
 //! The redactor: rewrites a JSON body in place of each finding, keeping its shape.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
@@ -27,11 +27,31 @@ pub(crate) fn redact(body: &Value, findings: &[Finding]) -> Option<Value> {
     if by_path.is_empty() {
         return None;
     }
+    // The containers on the way to a finding: any other subtree is copied
+    // whole, without building its paths.
+    let mut within: HashSet<&str> = HashSet::new();
+    for p in by_path.keys() {
+        within.insert("");
+        for (i, _) in p.match_indices('/').skip(1) {
+            within.insert(&p[..i]);
+        }
+    }
     let mut path = String::new();
-    Some(rewrite(body, &mut path, &by_path))
+    Some(rewrite(body, &mut path, &by_path, &within))
 }
 
-fn rewrite(value: &Value, path: &mut String, by_path: &HashMap<&str, Vec<&Finding>>) -> Value {
+fn rewrite(
+    value: &Value,
+    path: &mut String,
+    by_path: &HashMap<&str, Vec<&Finding>>,
+    within: &HashSet<&str>,
+) -> Value {
+    if matches!(value, Value::Array(_) | Value::Object(_))
+        && !within.contains(path.as_str())
+        && !by_path.contains_key(path.as_str())
+    {
+        return value.clone();
+    }
     match value {
         Value::String(s) => match by_path.get(path.as_str()) {
             Some(found) => Value::String(replace_spans(
@@ -54,8 +74,8 @@ fn rewrite(value: &Value, path: &mut String, by_path: &HashMap<&str, Vec<&Findin
                 .enumerate()
                 .map(|(i, item)| {
                     path.push('/');
-                    path.push_str(&i.to_string());
-                    let v = rewrite(item, path, by_path);
+                    path.push_str(super::detect::itoa(i, &mut [0u8; 20]));
+                    let v = rewrite(item, path, by_path, within);
                     path.truncate(len);
                     v
                 })
@@ -74,7 +94,7 @@ fn rewrite(value: &Value, path: &mut String, by_path: &HashMap<&str, Vec<&Findin
                     }
                     _ => k.clone(),
                 };
-                let v = rewrite(v, path, by_path);
+                let v = rewrite(v, path, by_path, within);
                 path.truncate(len);
                 out.insert(key, v);
             }
@@ -144,6 +164,31 @@ mod tests {
             json!({"to": "[REDACTED:EMAIL], [REDACTED:EMAIL]", "n": [1, {"x": "keep"}], "[REDACTED:EMAIL]": true})
         );
         assert_eq!(redact(&body, &[]), None);
+    }
+
+    #[test]
+    fn only_the_way_to_a_finding_is_rebuilt() {
+        let body = json!({
+            "a": {"b": [{"c": "x@y.io"}, {"c": "keep"}], "d": {"e": "keep"}},
+            "f": [["keep", {"g": 1}]],
+            "h": {"i@j.io": {"k": "keep"}}
+        });
+        let findings = [
+            finding("/a/b/0/c", 0..6, "EMAIL", false),
+            finding("/h/i@j.io", 0..6, "EMAIL", true),
+        ];
+        assert_eq!(
+            redact(&body, &findings).unwrap(),
+            json!({
+                "a": {"b": [{"c": "[REDACTED:EMAIL]"}, {"c": "keep"}], "d": {"e": "keep"}},
+                "f": [["keep", {"g": 1}]],
+                "h": {"[REDACTED:EMAIL]": {"k": "keep"}}
+            })
+        );
+        // A key escaped in the pointer (`~1` for `/`) is found the same way.
+        let body = json!({"a/b": {"c": "x@y.io"}});
+        let out = redact(&body, &[finding("/a~1b/c", 0..6, "EMAIL", false)]).unwrap();
+        assert_eq!(out, json!({"a/b": {"c": "[REDACTED:EMAIL]"}}));
     }
 
     #[test]

@@ -90,8 +90,14 @@ fn is_loopback_name(host: &str) -> bool {
 }
 
 /// Checks the request's own URL: every destination rule applies.
-pub(crate) fn check_request_url(url: &str, lists: &HostLists, hits: &mut Vec<Hit>) {
-    let Ok(parsed) = url::Url::parse(url) else {
+/// `parsed` is `url` parsed (once per request, by the caller).
+pub(crate) fn check_request_url(
+    url: &str,
+    parsed: Option<&url::Url>,
+    lists: &HostLists,
+    hits: &mut Vec<Hit>,
+) {
+    let Some(parsed) = parsed else {
         return;
     };
     if !matches!(parsed.scheme(), "http" | "https" | "ws" | "wss" | "ftp") {
@@ -196,7 +202,7 @@ mod tests {
 
     fn types(url: &str, lists: &HostLists) -> Vec<String> {
         let mut hits = Vec::new();
-        check_request_url(url, lists, &mut hits);
+        check_request_url(url, url::Url::parse(url).ok().as_ref(), lists, &mut hits);
         hits.iter().map(|h| h.ty.to_string()).collect()
     }
 

@@ -37,6 +37,7 @@ use crate::engine::{Confidence, Finding, FindingKind};
 use crate::types::ScanRequest;
 pub(crate) use destinations::HostLists;
 pub(crate) use secrets::rule_types;
+use text::Features;
 
 /// One match inside one string.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +92,10 @@ pub(crate) const PII_TYPES: &[&str] = &[
 
 /// The shortest text worth scanning.
 const MIN_CANDIDATE_LEN: usize = 6;
+
+/// The longest string of letters, `_` and `-` taken for a plain name: a
+/// vendor token or an encoded value is longer (or mixes in digits).
+const SHORT_NAME: usize = 24;
 
 /// How deep decoding goes (base64 inside escapes inside base64…).
 const MAX_DECODE_DEPTH: u8 = 3;
@@ -156,18 +161,26 @@ impl Detector {
     }
 
     /// Every finding in a request: body (values and keys), URL and headers.
-    pub(crate) fn scan_request(&self, request: &ScanRequest, lists: &HostLists) -> Vec<Located> {
+    /// `url` is the request's URL parsed.
+    pub(crate) fn scan_request(
+        &self,
+        request: &ScanRequest,
+        url: Option<&url::Url>,
+        lists: &HostLists,
+    ) -> Vec<Located> {
         let mut out = Vec::new();
         self.scan_body(request.body(), lists, &mut out);
-        self.scan_request_outside_body(request, lists, &mut out);
+        self.scan_request_outside_body(request, url, lists, &mut out);
         out
     }
 
     /// The findings of a request outside its body (URL, headers, names),
     /// after those of the body (`out`); none past the findings cap.
+    /// `parsed_url` is the request's URL parsed.
     pub(crate) fn scan_request_outside_body(
         &self,
         request: &ScanRequest,
+        parsed_url: Option<&url::Url>,
         lists: &HostLists,
         out: &mut Vec<Located>,
     ) {
@@ -176,7 +189,7 @@ impl Detector {
         }
         let url = request.url();
         let mut hits = self.scan_text(url, None, lists, 0);
-        destinations::check_request_url(url, lists, &mut hits);
+        destinations::check_request_url(url, parsed_url, lists, &mut hits);
         push_located(out, "url", url, hits, false);
         if let Some(headers) = request.headers() {
             for (name, value) in headers {
@@ -432,8 +445,19 @@ impl Detector {
                 });
             }
         }
-        let context = self.secrets.scan(text, &mut hits);
-        self.pii.scan(text, context, &mut hits);
+        let f = Features::of(text);
+        // A short name (letters, `_` and `-`: most keys, labels, enum values)
+        // holds nothing any rule finds on its own; only a credential key
+        // makes it a value (a letters-only password).
+        if text.len() <= SHORT_NAME
+            && !f.any(text::NOT_NAME)
+            && hits.is_empty()
+            && key.is_none_or(|k| !self.key_hints.is_match(k))
+        {
+            return hits;
+        }
+        let context = self.secrets.scan(text, &f, &mut hits);
+        self.pii.scan(text, &f, context, &mut hits);
         self.pii.scan_keyed(text, key, &mut hits);
         if let Some(key) = key.filter(|k| self.key_hints.is_match(k)) {
             self.scan_with_key(text, key, &mut hits);
@@ -441,13 +465,16 @@ impl Detector {
         if text.contains('\n') {
             self.scan_table(text, &mut hits);
         }
-        if depth == 0 && text.as_bytes().contains(&b':') && text.contains("://") {
+        if depth == 0 && f.any(text::COLON) && text.contains("://") {
             for m in self.embedded_url.find_iter(text) {
                 destinations::check_embedded_url(m.as_str(), m.start(), lists, &mut hits);
             }
         }
         if depth < MAX_DECODE_DEPTH && hits.len() <= MAX_FINDINGS {
-            if let Some(folded) = normalize::fold(text) {
+            let foldable = text::NON_ASCII | text::AMPERSAND | text::BACKSLASH;
+            if f.any(foldable | text::PERCENT | text::QUOTE)
+                && let Some(folded) = normalize::fold(text)
+            {
                 for inner in self.scan_text(&folded.text, key, lists, depth + 1) {
                     if inner.kind == FindingKind::Destination {
                         continue;
@@ -459,7 +486,10 @@ impl Detector {
             }
             // Variables joined where they are used: the value of each is
             // redacted where it was assigned.
-            if let Some(expanded) = normalize::expand(text) {
+            if f.any(text::EQUALS)
+                && f.any(text::DOLLAR | text::PLUS)
+                && let Some(expanded) = normalize::expand(text)
+            {
                 for inner in self.scan_text(&expanded.text, key, lists, depth + 1) {
                     if inner.kind != FindingKind::Secret || inner.placeholder {
                         continue;
@@ -570,7 +600,8 @@ impl Detector {
         if key.len() <= 128 && text.len() <= 4096 && self.secrets.names_a_vendor(key) {
             let synthetic = format!("{key}: {text}");
             let mut named = Vec::new();
-            self.secrets.scan(&synthetic, &mut named);
+            self.secrets
+                .scan(&synthetic, &Features::of(&synthetic), &mut named);
             let offset = key.len() + 2;
             if let Some(h) = named
                 .into_iter()
@@ -626,7 +657,18 @@ impl Detector {
         if text.len() < 16 {
             return;
         }
-        for (range, decoded, stride) in normalize::hex_runs(text) {
+        let (hex, base64) = text::encoded_runs(text);
+        if let Some(from) = hex {
+            self.scan_hex(text, from, lists, depth, hits);
+        }
+        if let Some(from) = base64 {
+            self.scan_base64(text, from, lists, depth, hits);
+        }
+    }
+
+    /// [`scan_decoded`](Self::scan_decoded) for hex runs.
+    fn scan_hex(&self, text: &str, from: usize, lists: &HostLists, depth: u8, hits: &mut Vec<Hit>) {
+        for (range, decoded, stride) in normalize::hex_runs(text, from) {
             if range.len() > MAX_DECODE_LEN * 3 {
                 continue;
             }
@@ -640,13 +682,24 @@ impl Detector {
                 hits.push(Hit { span, ..inner });
             }
         }
+    }
+
+    /// [`scan_decoded`](Self::scan_decoded) for base64 tokens.
+    fn scan_base64(
+        &self,
+        text: &str,
+        from: usize,
+        lists: &HostLists,
+        depth: u8,
+        hits: &mut Vec<Hit>,
+    ) {
         if text.len() < 20
             || text.starts_with("data:image/")
             || text.starts_with("data:application/octet-stream")
         {
             return;
         }
-        for range in base64_candidates(text) {
+        for range in base64_candidates(text, from) {
             let token = &text[range.clone()];
             if token.len() > MAX_DECODE_LEN
                 || hits
@@ -684,10 +737,10 @@ pub(crate) fn captures_each<'t>(
 /// Runs of at least 20 base64 characters (and their `=` padding) that mix
 /// upper and lower case: the only ones that can be base64 of text. Hex
 /// digests, UUIDs and upper-case ids are skipped without decoding.
-fn base64_candidates(text: &str) -> impl Iterator<Item = Range<usize>> + '_ {
+fn base64_candidates(text: &str, from: usize) -> impl Iterator<Item = Range<usize>> + '_ {
     let b = text.as_bytes();
     let is_b64 = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'_' | b'-');
-    let mut i = 0;
+    let mut i = from;
     std::iter::from_fn(move || {
         while i < b.len() {
             if !is_b64(b[i]) {

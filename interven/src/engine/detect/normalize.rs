@@ -550,7 +550,10 @@ pub(crate) fn expand(text: &str) -> Option<Folded> {
 /// written apart by single spaces (`73 6B 5F 6C …`, a hex dump's bytes).
 /// Each run's range, its text, and the stride: how many bytes of the run
 /// one decoded byte takes (2, or 3 with the spaces).
-pub(crate) fn hex_runs(text: &str) -> impl Iterator<Item = (Range<usize>, String, usize)> + '_ {
+pub(crate) fn hex_runs(
+    text: &str,
+    from: usize,
+) -> impl Iterator<Item = (Range<usize>, String, usize)> + '_ {
     let b = text.as_bytes();
     let hex = |i: usize| b.get(i).is_some_and(u8::is_ascii_hexdigit);
     let byte = |i: usize| {
@@ -558,7 +561,7 @@ pub(crate) fn hex_runs(text: &str) -> impl Iterator<Item = (Range<usize>, String
             .ok()
             .and_then(|s| u8::from_str_radix(s, 16).ok())
     };
-    let mut i = 0;
+    let mut i = from;
     std::iter::from_fn(move || {
         while i < b.len() {
             if !b[i].is_ascii_hexdigit() {
@@ -689,14 +692,14 @@ mod tests {
     fn spaced_hex_bytes_decode() {
         let spaced: Vec<String> = b"sk_live_abc".iter().map(|b| format!("{b:02X}")).collect();
         let text = format!("dump: {} end", spaced.join(" "));
-        let runs: Vec<_> = hex_runs(&text).collect();
+        let runs: Vec<_> = hex_runs(&text, 0).collect();
         assert_eq!(runs.len(), 1);
         let (range, decoded, stride) = &runs[0];
         assert_eq!((decoded.as_str(), *stride), ("sk_live_abc", 3));
         assert_eq!(&text[range.clone()], spaced.join(" "));
         // Random bytes (a dump of a binary) decode to nothing printable.
         assert_eq!(
-            hex_runs("0000230  07 02 79 58 d2 ff 01 9c 00 13 e4 aa").count(),
+            hex_runs("0000230  07 02 79 58 d2 ff 01 9c 00 13 e4 aa", 0).count(),
             0
         );
     }
@@ -748,11 +751,11 @@ mod tests {
     #[test]
     fn hex_and_inflate_are_bounded() {
         let hex: String = "token=abc".bytes().map(|b| format!("{b:02x}")).collect();
-        let runs: Vec<_> = hex_runs(&format!("x {hex} y"))
+        let runs: Vec<_> = hex_runs(&format!("x {hex} y"), 0)
             .map(|(r, t, _)| (r, t))
             .collect();
         assert_eq!(runs, [(2..2 + hex.len(), "token=abc".to_owned())]);
-        assert_eq!(hex_runs("e3b0c44298fc1c149afbf4c8996fb924").count(), 0);
+        assert_eq!(hex_runs("e3b0c44298fc1c149afbf4c8996fb924", 0).count(), 0);
         use std::io::Write as _;
         let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
         e.write_all(&vec![b'a'; 1024 * 1024]).unwrap();

@@ -1,11 +1,10 @@
 //! Personal data: emails, phone numbers, payment cards, US SSNs, IBANs,
 //! and — where the context says so — dates of birth and passport numbers.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use regex::Regex;
 
 use super::secrets::Context;
-use super::text::{bounded, luhn_valid};
+use super::text::{self, Features, bounded, luhn_valid};
 use super::{Hit, captures_each};
 use crate::engine::{Confidence, FindingKind as Kind};
 
@@ -44,6 +43,9 @@ pub(crate) struct PiiRules {
     email_spelled: Regex,
     date: Regex,
     name: Regex,
+    /// `name` without its word boundaries: it matches wherever `name`
+    /// matches in any part of the text, so a text it misses has no name.
+    name_anywhere: Regex,
     ssn_bare: Regex,
     phone_intl: Regex,
     phone_national: Regex,
@@ -52,20 +54,20 @@ pub(crate) struct PiiRules {
     dob: Regex,
     passport: Regex,
     phone_trunk: Regex,
-    /// Context words: birth, passport, card and phone keywords in many languages.
-    words: AhoCorasick,
-    word_target: Vec<Word>,
 }
 
 /// What a context word announces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Word {
+pub(crate) enum Word {
     /// `born`, `DOB`, `生年月日`…: a date near a name may be a birth date.
     Birth,
     /// `b.`, `ur.`: a birth date only when the date follows at once.
     BirthAbbreviation,
+    /// `passport`, `Reisepass`…
     Passport,
+    /// `card`, `tarjeta`, `cvv`…
     Card,
+    /// `phone`, `Telefon`, `電話`…
     Phone,
 }
 
@@ -171,9 +173,10 @@ const PHONE_WORDS: &[&str] = &[
     "전화",
 ];
 
-/// The context words seen in one text.
-#[derive(Debug, Default)]
-struct Seen {
+/// The context words seen in one text, collected by the secrets' keyword
+/// pass (one automaton for both).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Seen {
     birth: bool,
     birth_abbreviation: bool,
     passport: bool,
@@ -188,7 +191,41 @@ const MAX_WORDS: usize = 256;
 /// How far before a value its context word may be (after it: a quarter of this).
 const WORD_REACH: usize = 256;
 
+/// Every context word with what it announces, for the keyword automaton.
+pub(crate) fn context_words() -> Vec<(&'static str, Word)> {
+    let mut words: Vec<(&'static str, Word)> = Vec::new();
+    for (list, target) in [
+        (BIRTH_WORDS, Word::Birth),
+        (&["b.", "ur."][..], Word::BirthAbbreviation),
+        (PASSPORT_WORDS, Word::Passport),
+        (CARD_WORDS, Word::Card),
+        (PHONE_WORDS, Word::Phone),
+    ] {
+        words.extend(list.iter().map(|w| (*w, target)));
+    }
+    words
+}
+
 impl Seen {
+    /// A context word `word` at byte `at`.
+    pub(crate) fn saw(&mut self, word: Word, at: usize) {
+        let keep = |list: &mut Vec<usize>| {
+            if list.len() < MAX_WORDS {
+                list.push(at);
+            }
+        };
+        match word {
+            Word::Birth => {
+                self.birth = true;
+                keep(&mut self.birth_at);
+            }
+            Word::BirthAbbreviation => self.birth_abbreviation = true,
+            Word::Passport => self.passport = true,
+            Word::Card => keep(&mut self.card_at),
+            Word::Phone => keep(&mut self.phone_at),
+        }
+    }
+
     /// Whether a word of `at` is near `span`: shortly before or after it,
     /// or in the header line of a table.
     fn near(at: &[usize], text: &str, span: &std::ops::Range<usize>) -> bool {
@@ -207,16 +244,6 @@ impl Seen {
 impl PiiRules {
     pub(crate) fn new() -> PiiRules {
         let re = |p: &str| Regex::new(p).unwrap_or_else(|e| panic!("pii rule: {e}"));
-        let mut words: Vec<(&str, Word)> = Vec::new();
-        for (list, target) in [
-            (BIRTH_WORDS, Word::Birth),
-            (&["b.", "ur."][..], Word::BirthAbbreviation),
-            (PASSPORT_WORDS, Word::Passport),
-            (CARD_WORDS, Word::Card),
-            (PHONE_WORDS, Word::Phone),
-        ] {
-            words.extend(list.iter().map(|w| (*w, target)));
-        }
         PiiRules {
             email: re(
                 r"[A-Za-z0-9](?:[A-Za-z0-9._%+\-]{0,63})@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}",
@@ -231,6 +258,7 @@ impl PiiRules {
             )),
             date: re(DATE),
             name: re(r"\b[A-Z][a-z]+,? [A-Z][a-z]+\b"),
+            name_anywhere: re(r"[A-Z][a-z]+,? [A-Z][a-z]"),
             ssn_bare: re(r"[0-9]{9}"),
             phone_intl: re(r"\+[1-9][0-9]{0,3}(?:[ .\-]?\(?[0-9]{1,4}\)?){2,5}"),
             // North American `(415) 555-2671`, `(361)590.1864`, `415.555.2671`,
@@ -252,47 +280,13 @@ impl PiiRules {
             passport: re(
                 r#"(?:(?i:passport|passeport|pasaporte|passaporto|paspoort|reisepass|passnummer|pass-?nr|paszport|паспорт)|護照|护照|旅券|パスポート|여권)[A-Za-zéèàáóúíñçäöüß]*(?:[\s_\-:=#"'(\[：]|(?i:no|nr|num|number|numéro|numero|número|nummer|n\.?[º°o]|is|was|de|di|du|do|da|of)\b\.?){0,10}(?P<v>[A-Z0-9]{6,9})\b"#,
             ),
-            words: AhoCorasickBuilder::new()
-                .ascii_case_insensitive(true)
-                .match_kind(MatchKind::Standard)
-                .build(words.iter().map(|(w, _)| w))
-                .unwrap_or_else(|e| panic!("pii words: {e}")),
-            word_target: words.iter().map(|(_, t)| *t).collect(),
         }
-    }
-
-    /// The context words in `text` (one pass of one automaton).
-    fn seen(&self, text: &str, context: Context) -> Seen {
-        let mut seen = Seen {
-            birth: context.date_of_birth,
-            passport: context.passport,
-            ..Seen::default()
-        };
-        let keep = |at: &mut Vec<usize>, p: usize| {
-            if at.len() < MAX_WORDS {
-                at.push(p);
-            }
-        };
-        for m in self.words.find_overlapping_iter(text) {
-            match self.word_target.get(m.pattern().as_usize()) {
-                Some(Word::Birth) => {
-                    seen.birth = true;
-                    keep(&mut seen.birth_at, m.start());
-                }
-                Some(Word::BirthAbbreviation) => seen.birth_abbreviation = true,
-                Some(Word::Passport) => seen.passport = true,
-                Some(Word::Card) => keep(&mut seen.card_at, m.start()),
-                Some(Word::Phone) => keep(&mut seen.phone_at, m.start()),
-                None => {}
-            }
-        }
-        seen
     }
 
     /// Every piece of personal data in `text`.
-    pub(crate) fn scan(&self, text: &str, context: Context, hits: &mut Vec<Hit>) {
+    pub(crate) fn scan(&self, text: &str, f: &Features, context: Context, hits: &mut Vec<Hit>) {
         let bytes = text.as_bytes();
-        if memchr_at(bytes) {
+        if f.any(text::AT) {
             for m in self.email.find_iter(text) {
                 if hits.len() > super::MAX_FINDINGS {
                     break;
@@ -305,7 +299,7 @@ impl PiiRules {
                 }
             }
         }
-        if bracketed_at(bytes) {
+        if f.any(text::OPENING) && bracketed_at(bytes) {
             for m in self
                 .email_obfuscated
                 .find_iter(text)
@@ -318,7 +312,7 @@ impl PiiRules {
                 }
             }
         }
-        if spelled_at(text) {
+        if f.any(text::SPACE) && spelled_at(text) {
             for m in self
                 .email_spelled
                 .find_iter(text)
@@ -334,8 +328,15 @@ impl PiiRules {
                 }
             }
         }
+        // Everything below is numbers (dates, SSNs, cards, phones, passports
+        // and IBANs all hold ASCII digits): a text without a digit has none.
+        if !f.any(text::DIGIT) {
+            return;
+        }
         let shape = Shape::of(bytes);
-        let seen = self.seen(text, context);
+        let mut seen = context.seen;
+        seen.birth |= context.date_of_birth;
+        seen.passport |= context.passport;
         {
             if seen.birth || seen.birth_abbreviation {
                 for caps in captures_each(&self.dob, text) {
@@ -347,7 +348,9 @@ impl PiiRules {
             // A date near a name is a birth date where the text speaks of
             // births (a keyword, a `dob` column); without one, only a date
             // written as the name's attribute.
-            if shape.year {
+            // Each such date follows a name (`Jane Doe`) on its line: a text
+            // with no two capitalised words in a row (a log, an id list) has none.
+            if shape.year && self.name_anywhere.is_match(text) {
                 self.scan_dates_beside_names(text, &seen.birth_at, hits);
             }
             if context.ssn {
@@ -595,10 +598,6 @@ fn balanced(text: &str, mut span: std::ops::Range<usize>) -> std::ops::Range<usi
     span
 }
 
-fn memchr_at(bytes: &[u8]) -> bool {
-    bytes.contains(&b'@')
-}
-
 /// Whether `span` overlaps one of the last hits (the numeric patterns push
 /// in text order, so a bounded look-back keeps the pass linear).
 fn overlaps(hits: &[Hit], span: &std::ops::Range<usize>) -> bool {
@@ -659,11 +658,27 @@ fn spelled_at(text: &str) -> bool {
 }
 
 fn bracketed_at(bytes: &[u8]) -> bool {
-    bytes.windows(3).any(|w| {
-        w[0].eq_ignore_ascii_case(&b'a')
-            && w[1].eq_ignore_ascii_case(&b't')
-            && matches!(w[2], b']' | b')' | b'}' | b'>' | b' ')
-    }) && bytes.iter().any(|b| matches!(b, b'[' | b'(' | b'{' | b'<'))
+    // An opening bracket, white space, then `at`: `jane [at] acme`.
+    bytes.iter().enumerate().any(|(i, &c)| {
+        matches!(c, b'[' | b'(' | b'{' | b'<') && {
+            let rest = &bytes[i + 1..];
+            let n = rest
+                .iter()
+                .take_while(|b| b.is_ascii_whitespace() || **b == 0x0b)
+                .count();
+            match rest.get(n) {
+                // Other white space is not skipped here: the pattern decides.
+                Some(&b) if b >= 0x80 => true,
+                Some(&b) => {
+                    b.eq_ignore_ascii_case(&b'a')
+                        && rest
+                            .get(n + 1)
+                            .is_some_and(|t| t.eq_ignore_ascii_case(&b't'))
+                }
+                None => false,
+            }
+        }
+    })
 }
 
 /// Card numbers in a run of digit groups: the longest valid sequence of
@@ -735,12 +750,20 @@ impl PiiRules {
         let Some(key) = key.filter(|k| k.len() <= 128) else {
             return;
         };
+        // What a key can change: a card under an id key is dropped, and a
+        // short value with digits can be a phone or passport number. Neither
+        // here, the key's words are not worth making.
+        let trimmed = text.trim();
+        if (trimmed.len() > 32 || !trimmed.bytes().any(|b| b.is_ascii_digit()))
+            && !hits.iter().any(|h| h.ty == "PAYMENT_CARD")
+        {
+            return;
+        }
         let words = key_words(key);
         if names_id(&words) {
             hits.retain(|h| h.ty != "PAYMENT_CARD" || h.span.len() * 2 < text.len());
             return;
         }
-        let trimmed = text.trim();
         let offset = text.len() - text.trim_start().len();
         let span = offset..offset + trimmed.len();
         if trimmed.is_empty()
@@ -1164,7 +1187,8 @@ fn role_mailbox(local: &str) -> bool {
 /// named `localhost` (`localhost.localdomain`).
 pub(crate) fn reserved_domain(domain: &str) -> bool {
     let d = domain.trim_end_matches('.').to_ascii_lowercase();
-    let under = |base: &str| d == base || d.ends_with(&format!(".{base}"));
+    let under =
+        |base: &str| d == base || d.strip_suffix(base).is_some_and(|rest| rest.ends_with('.'));
     ["example.com", "example.net", "example.org"]
         .iter()
         .any(|b| under(b))
@@ -1359,8 +1383,9 @@ mod tests {
 
     fn types(text: &str) -> Vec<String> {
         let mut hits = Vec::new();
-        let ctx = super::super::secrets::SecretRules::new().scan(text, &mut Vec::new());
-        PiiRules::new().scan(text, ctx, &mut hits);
+        let f = Features::of(text);
+        let ctx = super::super::secrets::SecretRules::new().scan(text, &f, &mut Vec::new());
+        PiiRules::new().scan(text, &f, ctx, &mut hits);
         hits.iter().map(|h| h.ty.to_string()).collect()
     }
 
@@ -1382,6 +1407,7 @@ mod tests {
         let mut hits = Vec::new();
         PiiRules::new().scan(
             "(jane@x.io, +1 415 555 0132) asks",
+            &Features::of("(jane@x.io, +1 415 555 0132) asks"),
             Context::default(),
             &mut hits,
         );

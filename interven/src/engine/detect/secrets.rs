@@ -6,7 +6,8 @@ use base64::Engine as _;
 use regex::Regex;
 
 use super::text::{
-    bounded, char_classes, crc32_tail_valid, entropy, is_placeholder, is_reference, is_word,
+    self, Features, bounded, char_classes, crc32_tail_valid, entropy, is_placeholder, is_reference,
+    is_word,
 };
 use std::ops::Range;
 
@@ -805,6 +806,8 @@ enum Target {
     DateOfBirth,
     Passport,
     Ssn,
+    /// A context word of personal data (card, phone, birth…).
+    Pii(super::pii::Word),
 }
 
 pub(crate) struct SecretRules {
@@ -870,6 +873,10 @@ impl SecretRules {
             keywords.push(k);
             keyword_target.push(Target::Ssn);
         }
+        for (k, word) in super::pii::context_words() {
+            keywords.push(k);
+            keyword_target.push(Target::Pii(word));
+        }
         let prefilter = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
@@ -906,7 +913,7 @@ impl SecretRules {
 
     /// Whether `text` holds a vendor rule's keyword, or dots as a Discord token has.
     pub(crate) fn may_hold_vendor_secret(&self, text: &str) -> bool {
-        discord_dots(text.as_bytes()).next().is_some()
+        discord_dots(text).next().is_some()
             || self.prefilter.find_overlapping_iter(text).any(|m| {
                 matches!(
                     self.keyword_target.get(m.pattern().as_usize()),
@@ -916,7 +923,7 @@ impl SecretRules {
     }
 
     /// Every secret in `text`. The prefilter decides which rules run at all.
-    pub(crate) fn scan(&self, text: &str, hits: &mut Vec<Hit>) -> Context {
+    pub(crate) fn scan(&self, text: &str, f: &Features, hits: &mut Vec<Hit>) -> Context {
         // (slot, window) per keyword hit; slot RULES.len() is the generic rule.
         let mut windows: Vec<(usize, Range<usize>)> = Vec::new();
         let mut context = Context::default();
@@ -930,6 +937,10 @@ impl SecretRules {
                 }
                 Some(Target::Ssn) => {
                     context.ssn = true;
+                    continue;
+                }
+                Some(Target::Pii(word)) => {
+                    context.seen.saw(*word, m.start());
                     continue;
                 }
                 Some(Target::Passport) | None => {
@@ -947,13 +958,19 @@ impl SecretRules {
             ));
         }
         // Discord bot tokens have no literal: `.xxxxxx.` between token characters.
-        if let Some(slot) = RULES.iter().position(|r| r.ty == "DISCORD_BOT_TOKEN") {
-            for i in discord_dots(text.as_bytes()) {
+        if f.any(text::DOT)
+            && let Some(slot) = RULES.iter().position(|r| r.ty == "DISCORD_BOT_TOKEN")
+        {
+            for i in discord_dots(text) {
                 windows.push((slot, window(text, i.saturating_sub(32), i + 48)));
             }
         }
         // `.pgpass` lines name no credential: their shape does.
-        if text.bytes().filter(|&b| b == b':').count() >= 4 {
+        if f.any(text::COLON)
+            && text
+                .lines()
+                .any(|l| l.bytes().filter(|&b| b == b':').count() >= 4)
+        {
             for caps in self.pgpass.captures_iter(text) {
                 if let Some(v) = caps.name("v")
                     && let Some((ty, confidence)) = secret_for_key("password", v.as_str(), true)
@@ -1105,8 +1122,10 @@ impl SecretRules {
 }
 
 /// What the keyword pass saw besides secrets: context words for personal data.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Context {
+    /// The context words of personal data and where they are.
+    pub(crate) seen: super::pii::Seen,
     /// "DOB", "date of birth", "born"…
     pub(crate) date_of_birth: bool,
     /// "passport".
@@ -1128,17 +1147,21 @@ fn firebase_web_config(text: &str, span: Range<usize>) -> bool {
 const MAX_TOKEN: usize = 16 * 1024;
 
 /// Where a Discord bot token's first dot may be: `.` six token characters `.`.
-fn discord_dots(b: &[u8]) -> impl Iterator<Item = usize> + '_ {
+fn discord_dots(text: &str) -> impl Iterator<Item = usize> + '_ {
+    let b = text.as_bytes();
     let token = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'-';
-    let mut i = 0;
+    // From dot to dot (a byte search), not byte by byte.
+    let mut dots = text.match_indices('.').map(|(i, _)| i).peekable();
+    let mut next_free = 0;
     std::iter::from_fn(move || {
-        while i + 7 < b.len() {
-            if b[i] == b'.' && b[i + 7] == b'.' && b[i + 1..i + 7].iter().all(|&c| token(c)) {
-                let at = i;
-                i += 7;
-                return Some(at);
+        for i in dots.by_ref() {
+            if i < next_free {
+                continue;
             }
-            i += 1;
+            if b.get(i + 7) == Some(&b'.') && b[i + 1..i + 7].iter().all(|&c| token(c)) {
+                next_free = i + 7;
+                return Some(i);
+            }
         }
         None
     })
@@ -1477,6 +1500,9 @@ pub(crate) fn classify_key(key: &str) -> Option<KeyClass> {
         "hash",
     ];
     let raw = key.trim().to_ascii_lowercase();
+    // Unicode lower case differs from ASCII lower case only past ASCII.
+    let unicode_lower = (!key.is_ascii()).then(|| key.to_lowercase());
+    let lower = unicode_lower.as_deref().unwrap_or(&raw);
     let password = ["password", "passwd", "passphrase", "passcode"]
         .iter()
         .any(|p| k.contains(p))
@@ -1513,7 +1539,7 @@ pub(crate) fn classify_key(key: &str) -> Option<KeyClass> {
             "비밀번호",
         ]
         .iter()
-        .any(|p| key.to_lowercase().contains(p));
+        .any(|p| lower.contains(p));
     let token = [
         "secret",
         "apikey",
@@ -1545,13 +1571,13 @@ pub(crate) fn classify_key(key: &str) -> Option<KeyClass> {
         || k == "auth"
         || k == "key"
         // A personal access token: `AZURE_DEVOPS_EXT_PAT`, `gitlab_pat`.
-        || key_words(key).last().is_some_and(|w| w == "pat");
+        || (k.ends_with("pat") && key_words(key).last().is_some_and(|w| w == "pat"));
     if !password && !token {
         return None;
     }
+    let words = key_words(key);
     // `next_page_token`, `tokenExpiresAt`: a word of the key says what it
     // is. Whole words, so that `PAGERDUTY_TOKEN` is not a `page`.
-    let words = key_words(key);
     if NOT_SECRETS.iter().any(|n| {
         words.last().is_some_and(|w| w == n)
             || (n.len() > 3 && (k.ends_with(n) || words.iter().any(|w| w == n)))

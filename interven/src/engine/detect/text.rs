@@ -404,3 +404,193 @@ mod tests {
         assert!(entropy("aaaa") < 0.01 && entropy("abcd") > 1.9);
     }
 }
+
+/// What one pass over a string's bytes tells the detectors: which bytes
+/// occur. Each later pass that needs a byte the string does not have is
+/// skipped, so a clean string costs one pass instead of one per detector.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Features {
+    mask: u32,
+}
+
+/// A byte `>= 0x80` (the string is not ASCII).
+pub(crate) const NON_ASCII: u32 = 1;
+/// `&` (an HTML character reference).
+pub(crate) const AMPERSAND: u32 = 1 << 1;
+/// `\` (a string escape).
+pub(crate) const BACKSLASH: u32 = 1 << 2;
+/// `%` (percent-encoding).
+pub(crate) const PERCENT: u32 = 1 << 3;
+/// `"`, `'` or `` ` `` (a literal, a concatenation).
+pub(crate) const QUOTE: u32 = 1 << 4;
+/// `@`.
+pub(crate) const AT: u32 = 1 << 5;
+/// `[`, `(`, `{` or `<`.
+pub(crate) const OPENING: u32 = 1 << 6;
+/// An ASCII digit.
+pub(crate) const DIGIT: u32 = 1 << 7;
+/// `=`.
+pub(crate) const EQUALS: u32 = 1 << 8;
+/// `$`.
+pub(crate) const DOLLAR: u32 = 1 << 9;
+/// `+`.
+pub(crate) const PLUS: u32 = 1 << 10;
+/// `.`.
+pub(crate) const DOT: u32 = 1 << 11;
+/// A space.
+pub(crate) const SPACE: u32 = 1 << 12;
+/// `:`.
+pub(crate) const COLON: u32 = 1 << 13;
+/// Any byte that is not an ASCII letter, `_` or `-`.
+pub(crate) const NOT_NAME: u32 = 1 << 14;
+
+static FEATURE_CLASS: [u32; 256] = {
+    let mut t = [NOT_NAME; 256];
+    let mut i = 0x80;
+    while i < 256 {
+        t[i] = NON_ASCII | NOT_NAME;
+        i += 1;
+    }
+    let mut c = b'a';
+    while c <= b'z' {
+        t[c as usize] = 0;
+        t[(c - 32) as usize] = 0;
+        c += 1;
+    }
+    let mut c = b'0';
+    while c <= b'9' {
+        t[c as usize] = DIGIT | NOT_NAME;
+        c += 1;
+    }
+    t[b'_' as usize] = 0;
+    t[b'-' as usize] = 0;
+    t[b'+' as usize] = PLUS | NOT_NAME;
+    t[b'&' as usize] = AMPERSAND | NOT_NAME;
+    t[b'\\' as usize] = BACKSLASH | NOT_NAME;
+    t[b'%' as usize] = PERCENT | NOT_NAME;
+    t[b'"' as usize] = QUOTE | NOT_NAME;
+    t[b'\'' as usize] = QUOTE | NOT_NAME;
+    t[b'`' as usize] = QUOTE | NOT_NAME;
+    t[b'@' as usize] = AT | NOT_NAME;
+    t[b'[' as usize] = OPENING | NOT_NAME;
+    t[b'(' as usize] = OPENING | NOT_NAME;
+    t[b'{' as usize] = OPENING | NOT_NAME;
+    t[b'<' as usize] = OPENING | NOT_NAME;
+    t[b'=' as usize] = EQUALS | NOT_NAME;
+    t[b'$' as usize] = DOLLAR | NOT_NAME;
+    t[b'.' as usize] = DOT | NOT_NAME;
+    t[b':' as usize] = COLON | NOT_NAME;
+    t[b' ' as usize] = SPACE | NOT_NAME;
+    t
+};
+
+impl Features {
+    /// The features of `text`, in one pass over its bytes.
+    pub(crate) fn of(text: &str) -> Features {
+        // Four independent accumulators: the loop is bound by its loads.
+        let mut m = [0u32; 4];
+        let mut chunks = text.as_bytes().chunks_exact(4);
+        for c in &mut chunks {
+            m[0] |= FEATURE_CLASS[c[0] as usize];
+            m[1] |= FEATURE_CLASS[c[1] as usize];
+            m[2] |= FEATURE_CLASS[c[2] as usize];
+            m[3] |= FEATURE_CLASS[c[3] as usize];
+        }
+        for &b in chunks.remainder() {
+            m[0] |= FEATURE_CLASS[b as usize];
+        }
+        Features {
+            mask: m[0] | m[1] | m[2] | m[3],
+        }
+    }
+
+    /// Whether the string holds any of the bytes of `flags`.
+    pub(crate) fn any(&self, flags: u32) -> bool {
+        self.mask & flags != 0
+    }
+}
+
+/// Where the first run that an encoded value needs starts: a run of 16
+/// hex digits and spaces (a hex run, or 8 bytes written `hh hh …`), and
+/// one of 18 base64 characters (a token of 20 with its padding). `None`
+/// when the text has no such run; decoding starts there, since no
+/// candidate can start before.
+pub(crate) fn encoded_runs(text: &str) -> (Option<usize>, Option<usize>) {
+    const HEX: u8 = 1;
+    const B64: u8 = 2;
+    static RUN_CLASS: [u8; 256] = {
+        let mut t = [0u8; 256];
+        let mut c = 0usize;
+        while c < 256 {
+            let b = c as u8;
+            if b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'_' | b'-') {
+                t[c] |= B64;
+            }
+            if b.is_ascii_hexdigit() || b == b' ' {
+                t[c] |= HEX;
+            }
+            c += 1;
+        }
+        t
+    };
+    let (mut hex, mut b64) = (None, None);
+    let (mut hex_len, mut b64_len) = (0usize, 0usize);
+    for (i, &c) in text.as_bytes().iter().enumerate() {
+        let class = RUN_CLASS[c as usize];
+        // Branch-free counters: a run grows or restarts at 0.
+        hex_len = (hex_len + 1) * usize::from(class & HEX != 0);
+        b64_len = (b64_len + 1) * usize::from(class & B64 != 0);
+        if hex_len == 16 || b64_len == 18 {
+            if hex_len == 16 && hex.is_none() {
+                hex = Some(i + 1 - 16);
+            }
+            if b64_len == 18 && b64.is_none() {
+                b64 = Some(i + 1 - 18);
+            }
+            if hex.is_some() && b64.is_some() {
+                break;
+            }
+        }
+    }
+    (hex, b64)
+}
+
+#[cfg(test)]
+mod gate_tests {
+    use super::*;
+
+    #[test]
+    fn features_name_the_bytes_present() {
+        let f = Features::of("api_key-name");
+        assert!(!f.any(NOT_NAME | DIGIT | AT | NON_ASCII));
+        let f = Features::of("mail jane@acme.io (2024)");
+        assert!(f.any(AT) && f.any(DIGIT) && f.any(SPACE) && f.any(OPENING) && f.any(DOT));
+        assert!(!f.any(QUOTE | BACKSLASH | PERCENT | AMPERSAND | EQUALS | DOLLAR | PLUS | COLON));
+        assert!(Features::of("Ｐａｓｓ").any(NON_ASCII));
+        // Lengths around the unrolled loop's remainder.
+        for n in 0..9 {
+            let s = "a".repeat(n) + "=";
+            assert!(Features::of(&s).any(EQUALS), "{n}");
+        }
+    }
+
+    #[test]
+    fn encoded_runs_start_where_the_first_run_starts() {
+        assert_eq!(
+            encoded_runs("short text, no runs here at all"),
+            (None, None)
+        );
+        let text = "trace=4bf92f3577b34da6a3ce929d0e0e4736 done";
+        // Both runs start after `=`, which only pads a token.
+        assert_eq!(encoded_runs(text), (Some(6), Some(6)));
+        assert_eq!(
+            encoded_runs("id: req_01HZX3Q7YV5M2K8N4P6R9T0W1B").1,
+            Some(4)
+        );
+        // Hex bytes written with spaces are one run of hex and spaces.
+        assert_eq!(encoded_runs("x: 48 65 6c 6c 6f 20 77").0, Some(2));
+        // 17 base64 characters are no token; 18 are (20 with `==`).
+        assert_eq!(encoded_runs("!QUJDREVGR0hJSktMTU5P").1, Some(1));
+        assert_eq!(encoded_runs("!QUJDREVGR0hJSktMT!").1, None);
+    }
+}
