@@ -646,39 +646,35 @@ fn spelled_mailbox(m: &str) -> bool {
 
 /// ` at `, ` AT ` or a spaced `@` somewhere in the text.
 fn spelled_at(text: &str) -> bool {
-    // One pass over the spaces: ` at `, ` AT `, ` @` or `@ `.
+    // ` at `, ` AT `, ` @` or `@ ` (byte searches, not a loop over the spaces).
     let b = text.as_bytes();
-    b.iter().enumerate().any(|(i, &c)| {
-        c == b' '
-            && (b[i + 1..].starts_with(b"at ")
-                || b[i + 1..].starts_with(b"AT ")
-                || b.get(i + 1) == Some(&b'@')
-                || (i > 0 && b[i - 1] == b'@'))
-    })
+    [&b" at "[..], b" AT ", b" @", b"@ "]
+        .iter()
+        .any(|needle| memchr::memmem::find(b, needle).is_some())
 }
 
 fn bracketed_at(bytes: &[u8]) -> bool {
     // An opening bracket, white space, then `at`: `jane [at] acme`.
-    bytes.iter().enumerate().any(|(i, &c)| {
-        matches!(c, b'[' | b'(' | b'{' | b'<') && {
-            let rest = &bytes[i + 1..];
-            let n = rest
-                .iter()
-                .take_while(|b| b.is_ascii_whitespace() || **b == 0x0b)
-                .count();
-            match rest.get(n) {
-                // Other white space is not skipped here: the pattern decides.
-                Some(&b) if b >= 0x80 => true,
-                Some(&b) => {
-                    b.eq_ignore_ascii_case(&b'a')
-                        && rest
-                            .get(n + 1)
-                            .is_some_and(|t| t.eq_ignore_ascii_case(&b't'))
-                }
-                None => false,
+    let at_after = |i: usize| {
+        let rest = &bytes[i + 1..];
+        let n = rest
+            .iter()
+            .take_while(|b| b.is_ascii_whitespace() || **b == 0x0b)
+            .count();
+        match rest.get(n) {
+            // Other white space is not skipped here: the pattern decides.
+            Some(&b) if b >= 0x80 => true,
+            Some(&b) => {
+                b.eq_ignore_ascii_case(&b'a')
+                    && rest
+                        .get(n + 1)
+                        .is_some_and(|t| t.eq_ignore_ascii_case(&b't'))
             }
+            None => false,
         }
-    })
+    };
+    memchr::memchr3_iter(b'[', b'(', b'{', bytes).any(at_after)
+        || memchr::memchr_iter(b'<', bytes).any(at_after)
 }
 
 /// Card numbers in a run of digit groups: the longest valid sequence of

@@ -965,11 +965,13 @@ impl SecretRules {
                 windows.push((slot, window(text, i.saturating_sub(32), i + 48)));
             }
         }
-        // `.pgpass` lines name no credential: their shape does.
+        // `.pgpass` lines name no credential: their shape does (four
+        // colons, and no white space before the line's end).
         if f.any(text::COLON)
-            && text
-                .lines()
-                .any(|l| l.bytes().filter(|&b| b == b':').count() >= 4)
+            && text.lines().any(|l| {
+                let l = l.trim_end_matches([' ', '\t', '\r']);
+                l.bytes().filter(|&b| b == b':').count() >= 4 && !l.contains(char::is_whitespace)
+            })
         {
             for caps in self.pgpass.captures_iter(text) {
                 if let Some(v) = caps.name("v")
