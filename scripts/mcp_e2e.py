@@ -307,9 +307,8 @@ async def passthrough_of_everything_else():
         check(d.server_info.name == p.server_info.name, (d.server_info, p.server_info))
         dc = d.server_capabilities.model_dump(exclude_none=True)
         pc = p.server_capabilities.model_dump(exclude_none=True)
-        # The experimental `tasks` capability (2025-11-25) is not relayed: rmcp's
-        # model does not carry it, so the client never sends task-augmented calls.
-        dc.pop("tasks", None)
+        # All of them, `tasks` (2025-11-25) included, which rmcp's model does not carry.
+        check("tasks" in dc, f"server-everything advertises tasks: {dc}")
         check(dc == pc, f"capabilities: {dc} != {pc}")
         check(d.instructions == p.instructions, "instructions")
         await p.send_ping()

@@ -18,6 +18,7 @@ mod guard;
 mod pins;
 mod poison;
 mod proxy;
+mod wire;
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
@@ -169,9 +170,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Stdio { options, server } => {
             let guard = options.guard()?;
-            let proxy = ProxyServer::new(guard, Arc::new(Upstream::Command(server)));
+            // The proxy owns its stdio: a wire under rmcp relays what rmcp's
+            // model does not know (capabilities, tasks; see `wire`).
+            let client_wire = wire::Wire::new(wire::Edge::Client);
+            let proxy = ProxyServer::with_client_wire(
+                guard,
+                Arc::new(Upstream::Command(server)),
+                Some(client_wire.clone()),
+            );
             let session = proxy.session();
-            let served = proxy.serve(rmcp::transport::stdio()).await;
+            let served = proxy.serve(wire::stdio(client_wire)).await;
             let result = match served {
                 Ok(running) => {
                     let reason = running.waiting().await;
