@@ -11,10 +11,12 @@ Run by scripts/mcp-e2e.sh, which installs everything and sets:
 import asyncio
 import json
 import os
+import queue
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -30,6 +32,7 @@ FILESYSTEM = os.environ["MCP_FILESYSTEM"]
 HERE = Path(__file__).resolve().parent
 NOTES = str(HERE / "mcp_test_server.py")
 HOSTILE = str(HERE / "mcp_hostile_server.py")
+TASKS = str(HERE / "mcp_task_server.py")
 WORK = Path(tempfile.mkdtemp(prefix="interven-mcp-e2e-"))
 ENV = {k: v for k, v in os.environ.items() if not k.startswith("INTERVEN_API_KEY")}
 # A secret the detectors know (an AWS access key id with a valid structure) and an email.
@@ -419,6 +422,174 @@ async def an_upstream_that_crashes_and_a_client_that_leaves():
         raise AssertionError(f"the upstream process {pid} outlived the client")
 
 
+class RawClient:
+    """A JSON-RPC client on a server's stdio, for MCP tasks (2025-11-25):
+    PyPI `mcp` 2.3.0 has no tasks API, and its models are not what is
+    checked here, so messages are written and read as the wire has them."""
+
+    def __init__(self, argv, env=None):
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            env={**ENV, **(env or {})}, text=True,
+        )
+        self.inbox = queue.Queue()
+        self.notifications = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.inbox.put(json.loads(line))
+        self.inbox.put(None)
+
+    def send(self, msg):
+        self.proc.stdin.write(json.dumps({"jsonrpc": "2.0", **msg}) + "\n")
+        self.proc.stdin.flush()
+
+    def notify(self, method, params=None):
+        self.send({"method": method, **({"params": params} if params is not None else {})})
+
+    def request(self, msg_id, method, params=None, timeout=60):
+        self.send({"id": msg_id, "method": method, **({"params": params} if params is not None else {})})
+        deadline = time.monotonic() + timeout
+        while True:
+            msg = self.inbox.get(timeout=max(0.1, deadline - time.monotonic()))
+            check(msg is not None, f"the connection closed before the answer to {method}")
+            if "method" not in msg and msg.get("id") == msg_id:
+                return msg
+            if "method" in msg and "id" not in msg:
+                self.notifications.append(msg)
+
+    def initialize(self, capabilities):
+        r = self.request("init", "initialize", {
+            "protocolVersion": "2025-11-25", "capabilities": capabilities,
+            "clientInfo": {"name": "raw-tasks", "version": "0"}})
+        self.notify("notifications/initialized")
+        return r
+
+    def close(self):
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def interven_of(result):
+    return (result.get("_meta") or {}).get("interven", {})
+
+
+@scenario
+async def tasks_with_server_everything():
+    """server-everything's tasks (2025-11-25) through the proxy: its
+    capabilities and tool definitions as it sends them, a task-augmented
+    call whose result arrives through tasks/result, tasks/get, tasks/list,
+    tasks/cancel and the status notifications with their ids; a task-mode
+    call carrying a secret is denied before it reaches the server."""
+    caps = {"tasks": {"list": {}, "cancel": {}}}
+    direct = RawClient(["node", EVERYTHING])
+    proxied = RawClient([BIN, "stdio", "--pins", str(WORK / "tasks-everything.json"), "--", "node", EVERYTHING])
+    try:
+        d, p = direct.initialize(caps), proxied.initialize(caps)
+        dc, pc = d["result"]["capabilities"], p["result"]["capabilities"]
+        check(dc == pc, f"capabilities as sent: {dc} != {pc}")
+        check(pc["tasks"]["requests"]["tools"]["call"] == {}, f"tasks: {pc}")
+
+        def research(tools):
+            return next(t for t in tools["result"]["tools"] if t["name"] == "simulate-research-query")
+
+        dt, pt = research(direct.request(2, "tools/list")), research(proxied.request(2, "tools/list"))
+        check(pt.get("execution") == dt.get("execution") and "execution" in pt, f"execution: {pt} vs {dt}")
+
+        r = proxied.request("call-α", "tools/call", {
+            "name": "simulate-research-query", "arguments": {"topic": "rust"}, "task": {"ttl": 60000}})
+        check(r["id"] == "call-α" and "task" in r["result"], f"a CreateTaskResult: {r}")
+        tid = r["result"]["task"]["taskId"]
+        g = proxied.request(4, "tasks/get", {"taskId": tid})
+        check(g["id"] == 4 and g["result"]["taskId"] == tid, g)
+        check("ttl" in g["result"] and "pollInterval" in g["result"], f"the 2025-11-25 fields: {g}")
+        listed = proxied.request("list-1", "tasks/list", {})
+        check(tid in [t["taskId"] for t in listed["result"]["tasks"]], listed)
+        res = proxied.request(6, "tasks/result", {"taskId": tid})
+        text = "".join(c.get("text", "") for c in res["result"]["content"])
+        check(res["id"] == 6 and "Research Report: rust" in text, f"the result through tasks/result: {res}")
+        statuses = [n for n in proxied.notifications if n["method"] == "notifications/tasks/status"]
+        check(statuses and all(n["params"]["taskId"] == tid for n in statuses), f"status notifications: {statuses}")
+        check(any(n["params"]["status"] == "completed" for n in statuses), statuses)
+        cancel = proxied.request("c-7", "tasks/cancel", {"taskId": tid})
+        check(cancel["id"] == "c-7" and "terminal" in cancel["error"]["message"], f"the server's own error: {cancel}")
+
+        before = len(proxied.request(8, "tasks/list", {})["result"]["tasks"])
+        denied = proxied.request(9, "tools/call", {
+            "name": "simulate-research-query", "arguments": {"topic": f"key {SECRET}"}, "task": {"ttl": 60000}})
+        check(denied["result"].get("isError") is True and "task" not in denied["result"], f"denied: {denied}")
+        check(interven_of(denied["result"]).get("decision") == "DENY", denied)
+        after = len(proxied.request(10, "tasks/list", {})["result"]["tasks"])
+        check(after == before, f"the denied call never reached the server: {before} -> {after} tasks")
+    finally:
+        direct.close()
+        proxied.close()
+
+
+@scenario
+async def task_results_are_scanned():
+    """A task's result (tasks/result, and one embedded in tasks/get,
+    tasks/list and a status notification) is scanned under the trace of the
+    call that created the task: its secret redacted, its personal data
+    remembered for the read-then-send chain. A task the proxy cannot tie to
+    a guarded call gets no result. The client's raw capabilities and the
+    `task` parameter reach the server."""
+    calls = WORK / "task-calls.jsonl"
+    c = RawClient([BIN, "stdio", "--pins", str(WORK / "tasks.json"), "--", sys.executable, TASKS],
+                  env={"TASK_CALLS": str(calls)})
+
+    def seen():
+        return [json.loads(line) for line in calls.read_text().splitlines()] if calls.exists() else []
+
+    try:
+        caps = {"tasks": {"requests": {"elicitation": {"create": {}}}}, "x-future": {"a": 1}}
+        r = c.initialize(caps)
+        check(r["result"]["capabilities"]["tasks"]["requests"] == {"tools": {"call": {}}}, r)
+        init = next(m for m in seen() if m["method"] == "initialize")
+        check(init["params"]["capabilities"] == caps, f"the client's capabilities as sent: {init}")
+
+        tools = c.request(1, "tools/list")["result"]["tools"]
+        fetch = next(t for t in tools if t["name"] == "fetch_record")
+        check(fetch.get("execution") == {"taskSupport": "optional"}, fetch)
+
+        r = c.request(2, "tools/call", {"name": "fetch_record", "arguments": {"id": "42"}, "task": {"ttl": 60000}})
+        tid = r["result"]["task"]["taskId"]
+        forwarded = [m for m in seen() if m["method"] == "tools/call"][-1]["params"]
+        check(forwarded.get("task") == {"ttl": 60000} and forwarded["arguments"] == {"id": "42"}, forwarded)
+
+        g = c.request(3, "tasks/get", {"taskId": tid})
+        check(SECRET not in json.dumps(g) and "[REDACTED:" in json.dumps(g["result"]["result"]), f"tasks/get: {g}")
+        lst = c.request(4, "tasks/list", {})
+        check(SECRET not in json.dumps(lst), f"tasks/list: {lst}")
+        res = c.request(5, "tasks/result", {"taskId": tid})
+        text = "".join(x.get("text", "") for x in res["result"]["content"])
+        check(SECRET not in json.dumps(res) and "[REDACTED:" in text and EMAIL in text, f"tasks/result: {res}")
+        check(res["result"]["_meta"]["io.modelcontextprotocol/related-task"] == {"taskId": tid}, res)
+        statuses = [n for n in c.notifications if n["method"] == "notifications/tasks/status"]
+        check(statuses and SECRET not in json.dumps(statuses), f"status notifications: {statuses}")
+
+        # The email came from the task's result; sending it on is a chain.
+        s = c.request(6, "tools/call", {"name": "send_message", "arguments": {"to": "ops", "body": f"see {EMAIL}"}})
+        check(s["result"].get("isError") is True, f"read then send: {s}")
+        check("EXFILTRATION_CHAIN" in interven_of(s["result"]).get("reason_codes", []), s)
+        check(not any(m["params"].get("name") == "send_message" for m in seen() if m["method"] == "tools/call"),
+              "the server was not called")
+
+        u = c.request(7, "tasks/result", {"taskId": "task-999"})
+        check("error" in u and "withheld" in u["error"]["message"], f"an unknown task: {u}")
+        check(not any(m["params"].get("taskId") == "task-999" for m in seen()), "not asked upstream")
+
+        d = c.request(8, "tools/call", {"name": "fetch_record", "arguments": {"id": SECRET}, "task": {"ttl": 1000}})
+        check(d["result"].get("isError") is True and interven_of(d["result"]).get("decision") == "DENY", d)
+        check(SECRET not in calls.read_text(), "the denied task call never reached the server")
+    finally:
+        c.close()
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -500,6 +671,8 @@ async def main():
         poisoned_description,
         passthrough_of_everything_else,
         raw_ids_and_a_clean_stdout,
+        tasks_with_server_everything,
+        task_results_are_scanned,
         an_upstream_that_crashes_and_a_client_that_leaves,
         streamable_http,
     ]

@@ -928,10 +928,18 @@ impl ServerHandler for ProxyServer {
         let s = &self.session;
         // The client's capabilities as it sent them (the client wire keeps
         // them under `_meta`, rmcp's model drops what it does not know).
-        let raw_capabilities = request
+        // (rmcp moves a request's `_meta` to its context.)
+        let mut ctx = ctx;
+        let from_params = request
             .meta
             .as_mut()
-            .and_then(|m| m.0.0.remove(RAW_CAPABILITIES))
+            .and_then(|m| m.0.0.remove(RAW_CAPABILITIES));
+        let raw_capabilities = ctx
+            .meta
+            .0
+            .0
+            .remove(RAW_CAPABILITIES)
+            .or(from_params)
             .filter(|_| s.client_wire.is_some());
         if request.meta.as_ref().is_some_and(|m| m.0.0.is_empty()) {
             request.meta = None;
