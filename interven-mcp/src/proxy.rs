@@ -1088,7 +1088,12 @@ impl ServerHandler for ProxyServer {
         request: Option<PaginatedRequestParams>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        forward!(self, ctx, "tools/list", request, ListToolsResult)
+        // One path for every listing: checked as the wire's raw one is.
+        let params = request.map(|p| to_value(&p)).transpose()?;
+        let value = self.session.list_tools_raw(params, &ctx).await?;
+        serde_json::from_value(value).map_err(|e| {
+            ErrorData::internal_error(format!("cannot encode the tool list: {e}"), None)
+        })
     }
 
     /// Requests rmcp does not model as the peers speak them (on the wire,
