@@ -427,7 +427,9 @@ class RawClient:
     PyPI `mcp` 2.3.0 has no tasks API, and its models are not what is
     checked here, so messages are written and read as the wire has them."""
 
-    def __init__(self, argv, env=None):
+    def __init__(self, argv, env=None, answer=None):
+        self.answer = answer  # answers the server's requests: msg -> result
+        self.requests = []
         self.proc = subprocess.Popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             env={**ENV, **(env or {})}, text=True,
@@ -458,6 +460,13 @@ class RawClient:
                 return msg
             if "method" in msg and "id" not in msg:
                 self.notifications.append(msg)
+            elif "method" in msg:
+                self.requests.append(msg)
+                result = self.answer(msg) if self.answer else None
+                if result is None:
+                    self.send({"id": msg["id"], "error": {"code": -32601, "message": "not here"}})
+                else:
+                    self.send({"id": msg["id"], "result": result})
 
     def initialize(self, capabilities):
         r = self.request("init", "initialize", {
@@ -528,6 +537,39 @@ async def tasks_with_server_everything():
     finally:
         direct.close()
         proxied.close()
+
+
+@scenario
+async def client_side_tasks_with_server_everything():
+    """The other direction: server-everything sends the client an
+    elicitation as a task (the client advertised
+    `tasks.requests.elicitation.create`), then polls the client's tasks/get
+    and fetches its tasks/result, all through the proxy, each message with
+    its `task` parameter and its raw answer."""
+    task = {"taskId": "client-task-1", "ttl": 600000, "createdAt": "2026-01-01T00:00:00Z",
+            "lastUpdatedAt": "2026-01-01T00:00:00Z", "pollInterval": 100}
+
+    def answer(msg):
+        if msg["method"] == "elicitation/create":
+            return {"task": {**task, "status": "working"}}
+        if msg["method"] == "tasks/get":
+            return {**task, "status": "completed"}
+        if msg["method"] == "tasks/result":
+            return {"action": "accept", "content": {"name": "Ada"}}
+        return None
+
+    c = RawClient([BIN, "stdio", "--pins", str(WORK / "client-tasks.json"), "--", "node", EVERYTHING], answer=answer)
+    try:
+        c.initialize({"elicitation": {}, "tasks": {"requests": {"elicitation": {"create": {}}}}})
+        r = c.request(1, "tools/call", {"name": "trigger-elicitation-request-async", "arguments": {}}, timeout=90)
+        text = "".join(x.get("text", "") for x in r["result"]["content"])
+        methods = [m["method"] for m in c.requests]
+        check(methods[0] == "elicitation/create" and c.requests[0]["params"]["task"] == {"ttl": 600000},
+              f"the elicitation came as a task: {c.requests[:1]}")
+        check("tasks/get" in methods and "tasks/result" in methods, f"the server polled the client's task: {methods}")
+        check("Ada" in text and "[SYNC]" not in text, f"the server got the task's result: {text}")
+    finally:
+        c.close()
 
 
 @scenario
@@ -672,6 +714,7 @@ async def main():
         passthrough_of_everything_else,
         raw_ids_and_a_clean_stdout,
         tasks_with_server_everything,
+        client_side_tasks_with_server_everything,
         task_results_are_scanned,
         an_upstream_that_crashes_and_a_client_that_leaves,
         streamable_http,
