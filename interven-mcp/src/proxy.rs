@@ -1277,3 +1277,110 @@ impl Service<RoleClient> for ProxyClient {
         self.info.clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::guard::Settings;
+
+    const SECRET: &str = "AKIAZ7QWERTYUIOP4ZXC";
+
+    fn guard() -> Guard {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        Guard::new(Settings {
+            client: interven::Client::local_default(),
+            policy: None,
+            name: Some("records".into()),
+            pins: std::env::temp_dir().join(format!("interven-mcp-proxy-{nanos}.json")),
+            approval: ApprovalMode::Deny,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_created_task_is_known_in_both_revisions() {
+        let old = json!({"task": {"taskId": "t1", "status": "working"}});
+        assert_eq!(created_task(&old).as_deref(), Some("t1"));
+        let sep2663 = json!({"resultType": "task", "taskId": "t2", "status": "working"});
+        assert_eq!(created_task(&sep2663).as_deref(), Some("t2"));
+        for not_one in [
+            json!({"content": [], "isError": false}),
+            json!({"resultType": "complete", "taskId": "t3"}),
+            json!({"task": {"taskId": 5}}),
+            json!("task"),
+        ] {
+            assert_eq!(created_task(&not_one), None, "{not_one}");
+        }
+    }
+
+    #[test]
+    fn the_task_map_is_bounded_oldest_first() {
+        let tasks = TaskMap::default();
+        let trace = TraceId::new("tr_test");
+        for i in 0..(MAX_TASKS + 5) {
+            remember_task(&tasks, format!("t{i}"), trace.clone());
+        }
+        assert_eq!(lock(&tasks).by_id.len(), MAX_TASKS);
+        assert!(task_origin(&tasks, "t0").is_none());
+        assert!(task_origin(&tasks, &format!("t{}", MAX_TASKS + 4)).is_some());
+    }
+
+    #[tokio::test]
+    async fn embedded_task_results_are_scanned_or_withheld() {
+        let g = guard();
+        let tasks = TaskMap::default();
+        let verdict = g
+            .client()
+            .scan(&g.request("fetch", None).unwrap())
+            .await
+            .unwrap();
+        remember_task(&tasks, "known".into(), verdict.trace_id.clone());
+        let result = json!({"content": [{"type": "text", "text": format!("key {SECRET}")}]});
+        let mut list = json!({"tasks": [
+            {"taskId": "known", "status": "completed", "ttl": 5, "result": result},
+            {"taskId": "stranger", "status": "completed", "result": result},
+            {"taskId": "failed", "status": "failed", "error": {"code": 1, "message": format!("saw {SECRET}")}},
+            {"taskId": "working", "status": "working", "pollInterval": 7},
+        ]});
+        screen_tasks(&g, &tasks, &mut list).await;
+        let text = list.to_string();
+        assert!(!text.contains(SECRET), "{text}");
+        assert!(
+            list["tasks"][0]["result"]["content"][0]["text"]
+                .as_str()
+                .unwrap()
+                .contains("[REDACTED:")
+        );
+        assert_eq!(list["tasks"][0]["ttl"], 5);
+        assert_eq!(list["tasks"][1]["result"]["isError"], true);
+        assert!(
+            list["tasks"][1]["result"]["content"][0]["text"]
+                .as_str()
+                .unwrap()
+                .contains("withheld")
+        );
+        assert_eq!(
+            list["tasks"][3],
+            json!({"taskId": "working", "status": "working", "pollInterval": 7})
+        );
+
+        // A tasks/get answer, and a status notification's params, are a task themselves.
+        let mut get = json!({"taskId": "stranger", "status": "completed", "result": result});
+        screen_tasks(&g, &tasks, &mut get).await;
+        assert!(!get.to_string().contains(SECRET));
+        let mut plain = json!({"taskId": "known", "status": "working", "statusMessage": "busy"});
+        let before = plain.clone();
+        screen_tasks(&g, &tasks, &mut plain).await;
+        assert_eq!(plain, before, "a task without a result passes untouched");
+        for mut junk in [
+            json!(null),
+            json!([1]),
+            json!({"tasks": 3}),
+            json!({"task": "x"}),
+        ] {
+            screen_tasks(&g, &tasks, &mut junk).await;
+        }
+    }
+}
