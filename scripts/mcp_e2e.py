@@ -598,6 +598,12 @@ async def task_results_are_scanned():
         fetch = next(t for t in tools if t["name"] == "fetch_record")
         check(fetch.get("execution") == {"taskSupport": "optional"}, fetch)
 
+        # SANITIZE: the task call goes on with the redacted arguments, its `task` kept.
+        r = c.request("s-1", "tools/call", {"name": "fetch_record", "arguments": {"id": EMAIL}, "task": {"ttl": 500}})
+        check("task" in r["result"], f"sanitized, then run as a task: {r}")
+        forwarded = [m for m in seen() if m["method"] == "tools/call"][-1]["params"]
+        check(forwarded["arguments"] == {"id": "[REDACTED:EMAIL]"} and forwarded["task"] == {"ttl": 500}, forwarded)
+
         r = c.request(2, "tools/call", {"name": "fetch_record", "arguments": {"id": "42"}, "task": {"ttl": 60000}})
         tid = r["result"]["task"]["taskId"]
         forwarded = [m for m in seen() if m["method"] == "tools/call"][-1]["params"]

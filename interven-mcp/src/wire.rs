@@ -119,9 +119,15 @@ fn notification_travels_raw(from: Edge, method: &str) -> bool {
     !typed.contains(&method)
 }
 
-/// The method a handler sees, without the raw prefix.
+/// The method a handler sees, without the raw prefix (all of them: a
+/// client that sends `interven/raw/tools/call` itself gets the guarded
+/// `tools/call`, never a method the guard does not know).
 pub fn method_name(method: &str) -> &str {
-    method.strip_prefix(RAW_PREFIX).unwrap_or(method)
+    let mut m = method;
+    while let Some(rest) = m.strip_prefix(RAW_PREFIX) {
+        m = rest;
+    }
+    m
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
