@@ -1,7 +1,10 @@
 //! The proxy: an MCP server to the client, an MCP client to the upstream
 //! server, built on rmcp's services. Handlers stay thin: `tools/call` and
-//! `tools/list` go through the [`Guard`](crate::guard::Guard); every other request and
-//! notification is forwarded as it came.
+//! `tools/list` go through the [`Guard`](crate::guard::Guard), task
+//! results are scanned under the trace of the call that created the task;
+//! every other request and notification is forwarded as it came. What
+//! rmcp's typed model does not carry (2025-11-25 tasks, unknown
+//! capabilities) travels raw over the [`wire`](crate::wire).
 
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
