@@ -1,10 +1,10 @@
 //! The proxy: an MCP server to the client, an MCP client to the upstream
 //! server, built on rmcp's services. Handlers stay thin: `tools/call` and
-//! `tools/list` go through the [`Guard`](crate::guard::Guard), task
+//! `tools/list` go through the [`Guard`], task
 //! results are scanned under the trace of the call that created the task;
 //! every other request and notification is forwarded as it came. What
 //! rmcp's typed model does not carry (2025-11-25 tasks, unknown
-//! capabilities) travels raw over the [`wire`](crate::wire).
+//! capabilities) travels raw over the [`wire`].
 
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
