@@ -52,10 +52,15 @@ pub const RAW_INITIALIZE: &str = "interven/raw-initialize";
 const MAX_LINE: usize = 16 * 1024 * 1024;
 /// At most this many raw results wait for their handler.
 const MAX_KEPT: usize = 1024;
+/// At most this many requests wait for a raw answer.
+const MAX_PENDING: usize = 4096;
 
-/// Client methods rmcp's typed model carries as the peers send them.
+/// Client methods rmcp's typed model carries as the peers send them (and
+/// the two lifecycle methods of 2026-07-28 that rmcp answers itself).
 const TYPED_CLIENT_REQUESTS: &[&str] = &[
     "initialize",
+    "server/discover",
+    "subscriptions/listen",
     "ping",
     "completion/complete",
     "logging/setLevel",
@@ -283,7 +288,13 @@ impl Wire {
                     };
                 }
                 if travels_raw(self.edge.other(), &method, m.get("params")) {
-                    lock(&self.pending).insert(id_key(&id));
+                    let mut pending = lock(&self.pending);
+                    // Ids whose handler went away without an answer: start
+                    // afresh (those answers then come through rmcp's model).
+                    if pending.len() >= MAX_PENDING {
+                        pending.clear();
+                    }
+                    pending.insert(id_key(&id));
                 }
                 false
             }
