@@ -14,7 +14,8 @@ It advertises `capabilities.tasks` and serves two tools:
 With TASK_CALLS set to a file, every request that reaches the server is
 appended to it as {"method", "params"}, so a test can check what the proxy
 forwarded (the client's raw capabilities, the `task` parameter) and what it
-never did.
+never did. With TASK_DESCRIPTION set, `fetch_record` has that description
+(a changed or poisoned definition).
 """
 
 import json
@@ -42,6 +43,9 @@ TOOLS = [
         },
     },
 ]
+
+if os.environ.get("TASK_DESCRIPTION"):
+    TOOLS[0]["description"] = os.environ["TASK_DESCRIPTION"]
 
 tasks = {}
 
