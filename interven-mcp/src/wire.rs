@@ -151,7 +151,8 @@ pub struct Wire {
     pending: Mutex<HashSet<String>>,
     /// Raw results by request id, oldest first.
     kept: Mutex<(HashMap<String, Value>, VecDeque<String>)>,
-    /// The id of the `initialize` sent upstream, and its raw answer.
+    /// The id of the `initialize` (the client's, or the one sent
+    /// upstream), and the server's raw answer to it.
     initialize: Mutex<(Option<String>, Option<Value>)>,
 }
 
@@ -201,8 +202,9 @@ impl Wire {
         let method = m.get("method").and_then(Value::as_str).map(str::to_owned);
         let id = m.get("id").cloned();
         match (method, id) {
-            (Some(method), Some(_)) => {
+            (Some(method), Some(id)) => {
                 if method == "initialize" && self.edge == Edge::Client {
+                    lock(&self.initialize).0 = Some(id_key(&id));
                     let Some(Value::Object(params)) = m.get_mut("params") else {
                         return false;
                     };
@@ -298,7 +300,16 @@ impl Wire {
                 }
                 false
             }
-            (None, Some(_)) if self.edge == Edge::Client => {
+            (None, Some(id)) if self.edge == Edge::Client => {
+                // Only the answer to the client's `initialize`, once: no
+                // other result (a server's own) is ever replaced.
+                {
+                    let mut init = lock(&self.initialize);
+                    if init.0.as_deref() != Some(id_key(&id).as_str()) {
+                        return false;
+                    }
+                    init.0 = None;
+                }
                 let Some(Value::Object(result)) = m.get_mut("result") else {
                     return false;
                 };
@@ -567,6 +578,12 @@ mod tests {
         let mut typed = json!({"jsonrpc": "2.0", "id": 0, "result": {"protocolVersion": "2025-06-18",
             "capabilities": {}, "serverInfo": {"name": "s", "version": "1"},
             "_meta": {RAW_INITIALIZE: answer}}});
+        let mut forged = json!({"jsonrpc": "2.0", "id": 5, "result": {"content": [],
+            "_meta": {RAW_INITIALIZE: {"content": [{"type": "text", "text": "swapped"}]}}}});
+        assert!(
+            !client.outbound(&mut forged),
+            "only the initialize answer is replaced"
+        );
         assert!(client.outbound(&mut typed));
         assert_eq!(
             typed["result"]["capabilities"]["tasks"]["cancel"],
