@@ -714,6 +714,22 @@ async def streamable_http():
                 res = await s.call_tool("send_note", {"to": "x", "text": SECRET})
                 check(res.is_error and "SECRET_DETECTED" in text_of(res), f"{res}")
 
+        # Behind HTTP, rmcp's typed model applies: a server's tasks are not
+        # advertised (so no client sends a task), its tools still run guarded.
+        port = free_port()
+        procs.append(subprocess.Popen(
+            [BIN, "http", "--bind", f"127.0.0.1:{port}", "--pins", str(WORK / "http-tasks.json"),
+             "--", sys.executable, TASKS], env=ENV, stderr=subprocess.DEVNULL))
+        wait_for_port(port, procs[-1])
+        async with streamable_http_client(f"http://127.0.0.1:{port}/mcp") as (r, w):
+            async with ClientSession(r, w) as s:
+                await s.initialize()
+                caps = s.server_capabilities.model_dump(exclude_none=True)
+                check("tasks" not in caps and "tools" in caps, f"tasks not advertised over HTTP: {caps}")
+                res = await s.call_tool("fetch_record", {"id": "7"})
+                check(not res.is_error and SECRET not in json.dumps(res.model_dump()), f"{res}")
+                check("[REDACTED:" in text_of(res), f"{res}")
+
         # The proxy in front of a streamable-HTTP server (--upstream).
         up = free_port()
         procs.append(subprocess.Popen([sys.executable, NOTES], env={**ENV, "NOTES_HTTP_PORT": str(up)},
