@@ -483,6 +483,40 @@ class RawClient:
             self.proc.kill()
 
 
+class RawHttpClient:
+    """JSON-RPC over streamable HTTP, by hand: POST each message, read the
+    answer from the JSON or SSE body."""
+
+    def __init__(self, url):
+        self.url = url
+        self.session = None
+
+    def _post(self, msg):
+        import urllib.request
+        headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+        if self.session:
+            headers["Mcp-Session-Id"] = self.session
+        req = urllib.request.Request(self.url, data=json.dumps({"jsonrpc": "2.0", **msg}).encode(), headers=headers)
+        return urllib.request.urlopen(req, timeout=60)
+
+    def notify(self, method, params=None):
+        self._post({"method": method, **({"params": params} if params is not None else {})}).read()
+
+    def request(self, msg_id, method, params=None):
+        resp = self._post({"id": msg_id, "method": method, **({"params": params} if params is not None else {})})
+        self.session = resp.headers.get("Mcp-Session-Id") or self.session
+        if resp.headers.get("Content-Type", "").startswith("application/json"):
+            return json.loads(resp.read())
+        for raw in resp:
+            line = raw.decode().rstrip("\r\n")
+            if line.startswith("data:") and line[5:].strip():
+                msg = json.loads(line[5:])
+                if msg.get("id") == msg_id and "method" not in msg:
+                    resp.close()
+                    return msg
+        raise AssertionError(f"no answer to {method}")
+
+
 def interven_of(result):
     return (result.get("_meta") or {}).get("interven", {})
 
@@ -714,8 +748,8 @@ async def streamable_http():
                 res = await s.call_tool("send_note", {"to": "x", "text": SECRET})
                 check(res.is_error and "SECRET_DETECTED" in text_of(res), f"{res}")
 
-        # Behind HTTP, rmcp's typed model applies: a server's tasks are not
-        # advertised (so no client sends a task), its tools still run guarded.
+        # Tasks over streamable HTTP: the same wire as on stdio, around
+        # rmcp's session transport (raw HTTP: PyPI `mcp` 2.3.0 has no tasks API).
         port = free_port()
         procs.append(subprocess.Popen(
             [BIN, "http", "--bind", f"127.0.0.1:{port}", "--pins", str(WORK / "http-tasks.json"),
@@ -725,10 +759,24 @@ async def streamable_http():
             async with ClientSession(r, w) as s:
                 await s.initialize()
                 caps = s.server_capabilities.model_dump(exclude_none=True)
-                check("tasks" not in caps and "tools" in caps, f"tasks not advertised over HTTP: {caps}")
+                check(caps.get("tasks", {}).get("requests") == {"tools": {"call": {}}}, f"tasks over HTTP: {caps}")
                 res = await s.call_tool("fetch_record", {"id": "7"})
                 check(not res.is_error and SECRET not in json.dumps(res.model_dump()), f"{res}")
                 check("[REDACTED:" in text_of(res), f"{res}")
+        h = RawHttpClient(f"http://127.0.0.1:{port}/mcp")
+        init = h.request("init", "initialize", {"protocolVersion": "2025-11-25", "capabilities": {"tasks": {}},
+                                                "clientInfo": {"name": "raw-http", "version": "0"}})
+        check("tasks" in init["result"]["capabilities"], init)
+        h.notify("notifications/initialized")
+        r = h.request(2, "tools/call", {"name": "fetch_record", "arguments": {"id": "9"}, "task": {"ttl": 1000}})
+        tid = r["result"]["task"]["taskId"]
+        g = h.request(3, "tasks/get", {"taskId": tid})
+        check(g["result"]["taskId"] == tid and SECRET not in json.dumps(g), f"tasks/get over HTTP: {g}")
+        res = h.request(4, "tasks/result", {"taskId": tid})
+        text = "".join(x.get("text", "") for x in res["result"]["content"])
+        check(SECRET not in json.dumps(res) and "[REDACTED:" in text, f"tasks/result over HTTP: {res}")
+        d = h.request(5, "tools/call", {"name": "fetch_record", "arguments": {"id": SECRET}, "task": {"ttl": 1000}})
+        check(d["result"].get("isError") is True and "task" not in d["result"], f"denied over HTTP: {d}")
 
         # The proxy in front of a streamable-HTTP server (--upstream).
         up = free_port()

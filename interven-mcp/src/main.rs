@@ -15,6 +15,7 @@
 #![deny(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 mod guard;
+mod http_wire;
 mod pins;
 mod poison;
 mod proxy;
@@ -30,7 +31,6 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use interven::Client;
 use rmcp::ServiceExt as _;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 
 use crate::guard::{ApprovalMode, Guard, Settings};
@@ -206,12 +206,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let guard = options.guard()?;
             let upstream = Arc::new(upstream);
+            // Each session's messages cross a wire, as on stdio (see `http_wire`).
+            let sessions = http_wire::WiredSessions::default();
+            let wires = sessions.wires();
             let service = StreamableHttpService::new(
                 move || Ok(ProxyServer::new(guard.clone(), upstream.clone())),
-                Arc::new(LocalSessionManager::default()),
+                Arc::new(sessions),
                 StreamableHttpServerConfig::default(),
             );
-            let router = axum::Router::new().nest_service("/mcp", service);
+            let router = axum::Router::new().nest_service("/mcp", service).layer(
+                axum::middleware::from_fn_with_state(wires, http_wire::inbound),
+            );
             let listener = tokio::net::TcpListener::bind(bind)
                 .await
                 .with_context(|| format!("cannot listen on {bind}"))?;

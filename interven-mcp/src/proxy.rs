@@ -89,8 +89,9 @@ pub struct Session {
     connection: OnceCell<UpstreamService>,
     /// Upstream progress token → the client's own.
     progress: ProgressMap,
-    /// The wire facing the client, when the proxy owns its bytes (stdio).
-    client_wire: Option<Arc<Wire>>,
+    /// The wire facing the client: given for stdio, learnt from the
+    /// `initialize` request behind HTTP.
+    client_wire: std::sync::OnceLock<Arc<Wire>>,
     /// The tasks created by guarded calls: task id → the call's trace.
     tasks: TaskMap,
 }
@@ -187,7 +188,9 @@ impl ProxyServer {
                 upstream,
                 connection: OnceCell::new(),
                 progress: Arc::default(),
-                client_wire,
+                client_wire: client_wire
+                    .map(std::sync::OnceLock::from)
+                    .unwrap_or_default(),
                 tasks: Arc::default(),
             }),
         }
@@ -238,7 +241,7 @@ impl Session {
                     downstream,
                     progress: self.progress.clone(),
                     guard: self.guard.clone(),
-                    client_wire: self.client_wire.clone(),
+                    client_wire: self.client_wire.get().cloned(),
                     tasks: self.tasks.clone(),
                 };
                 let served = match &*self.upstream {
@@ -929,6 +932,10 @@ impl ServerHandler for ProxyServer {
         ctx: RequestContext<RoleServer>,
     ) -> Result<InitializeResult, ErrorData> {
         let s = &self.session;
+        // Behind HTTP, the session's wire comes with the request.
+        if let Some(w) = ctx.extensions.get::<Arc<Wire>>() {
+            let _ = s.client_wire.set(w.clone());
+        }
         // The client's capabilities as it sent them (the client wire keeps
         // them under `_meta`, rmcp's model drops what it does not know).
         // (rmcp moves a request's `_meta` to its context.)
@@ -943,7 +950,7 @@ impl ServerHandler for ProxyServer {
             .0
             .remove(RAW_CAPABILITIES)
             .or(from_params)
-            .filter(|_| s.client_wire.is_some());
+            .filter(|_| s.client_wire.get().is_some());
         if request.meta.as_ref().is_some_and(|m| m.0.0.is_empty()) {
             request.meta = None;
         }
@@ -968,7 +975,7 @@ impl ServerHandler for ProxyServer {
         // The server's raw answer (its `capabilities.tasks`, and whatever
         // else rmcp's model does not know): the client wire puts it in place
         // of this typed one.
-        if s.client_wire.is_some()
+        if s.client_wire.get().is_some()
             && let Some(raw) = upstream.wire.as_ref().and_then(|w| w.raw_initialize())
         {
             result

@@ -25,10 +25,10 @@
 //!   the client gets by the server's raw one ([`RAW_INITIALIZE`]).
 //!
 //! A line the layer does not change is forwarded byte for byte. The wire
-//! exists where the proxy owns the bytes: its stdio and a spawned server's
-//! stdio. Behind streamable HTTP, rmcp owns the bytes and the typed model
-//! applies: tasks are then not advertised, and a `task` parameter is
-//! dropped, so the call runs as a plain guarded call.
+//! sits on the proxy's stdio and a spawned server's stdio; behind
+//! streamable HTTP, where rmcp owns the bytes, [`crate::http_wire`] puts
+//! the same wire around rmcp's session transport. Only in front of an
+//! `--upstream` URL does rmcp's typed model apply to the server's side.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::process::Stdio;
@@ -175,6 +175,12 @@ impl Wire {
         let value = kept.0.remove(&key)?;
         kept.1.retain(|k| k != &key);
         Some(value)
+    }
+
+    /// Remembers the id of the client's `initialize` when the wire did not
+    /// see it go by (behind HTTP, the session is made after it is read).
+    pub fn note_initialize(&self, id: &Value) {
+        lock(&self.initialize).0 = Some(id_key(id));
     }
 
     /// The upstream server's raw `initialize` answer.
