@@ -15,9 +15,11 @@
 #![deny(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 mod guard;
+mod http_wire;
 mod pins;
 mod poison;
 mod proxy;
+mod wire;
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
@@ -29,7 +31,6 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use interven::Client;
 use rmcp::ServiceExt as _;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 
 use crate::guard::{ApprovalMode, Guard, Settings};
@@ -169,9 +170,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Stdio { options, server } => {
             let guard = options.guard()?;
-            let proxy = ProxyServer::new(guard, Arc::new(Upstream::Command(server)));
+            // The proxy owns its stdio: a wire under rmcp relays what rmcp's
+            // model does not know (capabilities, tasks; see `wire`).
+            let client_wire = wire::Wire::new(wire::Edge::Client);
+            let proxy = ProxyServer::with_client_wire(
+                guard,
+                Arc::new(Upstream::Command(server)),
+                Some(client_wire.clone()),
+            );
             let session = proxy.session();
-            let served = proxy.serve(rmcp::transport::stdio()).await;
+            let served = proxy.serve(wire::stdio(client_wire)).await;
             let result = match served {
                 Ok(running) => {
                     let reason = running.waiting().await;
@@ -198,12 +206,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let guard = options.guard()?;
             let upstream = Arc::new(upstream);
+            // Each session's messages cross a wire, as on stdio (see `http_wire`).
+            let sessions = http_wire::WiredSessions::default();
+            let wires = sessions.wires();
             let service = StreamableHttpService::new(
                 move || Ok(ProxyServer::new(guard.clone(), upstream.clone())),
-                Arc::new(LocalSessionManager::default()),
+                Arc::new(sessions),
                 StreamableHttpServerConfig::default(),
             );
-            let router = axum::Router::new().nest_service("/mcp", service);
+            let router = axum::Router::new().nest_service("/mcp", service).layer(
+                axum::middleware::from_fn_with_state(wires, http_wire::inbound),
+            );
             let listener = tokio::net::TcpListener::bind(bind)
                 .await
                 .with_context(|| format!("cannot listen on {bind}"))?;
