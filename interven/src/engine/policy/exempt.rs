@@ -133,7 +133,7 @@ impl Exemption {
             && (self.confidence.is_empty() || self.confidence.contains(&f.confidence))
             && any_glob(&self.tools, facts.request.tool())
             && any_glob(&self.operations, facts.request.operation())
-            && any_glob(&self.hosts, facts.request.host())
+            && (self.hosts.is_empty() || any_glob(&self.hosts, facts.request.host()))
             && any_glob(&self.paths, Some(facts.path))
             && any_glob(&self.fields, Some(&f.path))
             && (self.digests.is_empty() || value().is_some_and(|d| self.digests.contains(&d)))

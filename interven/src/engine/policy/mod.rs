@@ -430,7 +430,10 @@ impl Rule {
         {
             return false;
         }
-        if !any_glob(&self.hosts, f.request.host()) || !any_glob(&self.paths, Some(f.path)) {
+        // The host is parsed out of the URL only for a rule that names hosts.
+        if !(self.hosts.is_empty() || any_glob(&self.hosts, f.request.host()))
+            || !any_glob(&self.paths, Some(f.path))
+        {
             return false;
         }
         if let Some(min) = self.min_risk
