@@ -8,8 +8,6 @@
 //! `1 - Π(1 - w)`, rounded to three decimals. The band follows
 //! [`RiskBand::from_score`](crate::RiskBand::from_score).
 
-use std::collections::HashMap;
-
 use super::FindingKind;
 use crate::types::ScanRequest;
 
@@ -58,11 +56,19 @@ pub(crate) fn is_destructive(request: &ScanRequest) -> bool {
 
 /// The score of a request with these findings.
 pub(crate) fn score(findings: &[(FindingKind, &str)], request: &ScanRequest) -> f64 {
-    let mut seen: HashMap<&str, u32> = HashMap::new();
+    // Per type, how many were seen: a few distinct types, so a short list.
+    let mut seen: Vec<(&str, u32)> = Vec::new();
     let mut safe = 1.0_f64;
     for &(kind, ty) in findings {
-        let n = seen.entry(ty).or_insert(0);
-        *n += 1;
+        let i = match seen.iter().position(|(t, _)| *t == ty) {
+            Some(i) => i,
+            None => {
+                seen.push((ty, 0));
+                seen.len() - 1
+            }
+        };
+        seen[i].1 += 1;
+        let n = &seen[i].1;
         if *n > 5 {
             continue;
         }

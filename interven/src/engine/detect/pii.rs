@@ -382,7 +382,14 @@ impl PiiRules {
                 }
                 let sub = &text[w.range.clone()];
                 let at = |r: std::ops::Range<usize>| r.start + w.range.start..r.end + w.range.start;
-                let ssn = if w.digits >= 9 {
+                // An SSN has two separators between its digits, a national
+                // phone number at least one: a run of bare digits has neither.
+                let inner = if w.digits >= 9 {
+                    inner_separators(sub)
+                } else {
+                    0
+                };
+                let ssn = if w.digits >= 9 && inner >= 2 {
                     self.ssn.find_iter(sub).collect()
                 } else {
                     Vec::new()
@@ -431,7 +438,7 @@ impl PiiRules {
                         hits.push(Hit::new(Kind::Pii, "PHONE_NUMBER", span));
                     }
                 }
-                let national = if w.digits >= 9 {
+                let national = if w.digits >= 9 && inner >= 1 {
                     self.phone_national.find_iter(sub).collect()
                 } else {
                     Vec::new()
@@ -587,6 +594,22 @@ impl Shape {
             year,
         }
     }
+}
+
+/// How many separators of a digit run stand between two of its digits
+/// (`-446655440000` has none, `123-45-6789` two).
+fn inner_separators(run: &str) -> usize {
+    let b = run.as_bytes();
+    let (Some(first), Some(last)) = (
+        b.iter().position(u8::is_ascii_digit),
+        b.iter().rposition(u8::is_ascii_digit),
+    ) else {
+        return 0;
+    };
+    b[first..last]
+        .iter()
+        .filter(|c| !c.is_ascii_digit())
+        .count()
 }
 
 /// Drops a closing parenthesis that the match does not open: `(+1 415 555 0132)`.
@@ -1383,6 +1406,20 @@ mod tests {
         let ctx = super::super::secrets::SecretRules::new().scan(text, &f, &mut Vec::new());
         PiiRules::new().scan(text, &f, ctx, &mut hits);
         hits.iter().map(|h| h.ty.to_string()).collect()
+    }
+
+    #[test]
+    fn separators_between_digits() {
+        assert_eq!(inner_separators("-446655440000"), 0);
+        assert_eq!(inner_separators(" 123-45-6789 "), 2);
+        assert_eq!(inner_separators("(415) 555-2671"), 3);
+        assert_eq!(inner_separators("--"), 0);
+        // A UUID's digits are no SSN or phone number; a written one still is.
+        assert!(types("id 550e8400-e29b-41d4-a716-446655440000").is_empty());
+        assert_eq!(
+            types("ssn 123 45 6789, call (415) 555-2671"),
+            ["US_SSN", "PHONE_NUMBER"]
+        );
     }
 
     #[test]

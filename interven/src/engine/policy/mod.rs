@@ -469,6 +469,15 @@ impl Rule {
 /// Matches `text` against a glob with `*` (any run) and `?` (one character), ignoring ASCII case.
 pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
     let (p, t) = (pattern.as_bytes(), text.as_bytes());
+    // `*word*`, the common form: a substring search, without backtracking.
+    if p.len() >= 2
+        && p[0] == b'*'
+        && p[p.len() - 1] == b'*'
+        && !p[1..p.len() - 1].iter().any(|&c| c == b'*' || c == b'?')
+    {
+        let word = &p[1..p.len() - 1];
+        return word.is_empty() || t.windows(word.len()).any(|w| w.eq_ignore_ascii_case(word));
+    }
     let (mut pi, mut ti) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while ti < t.len() {
@@ -523,6 +532,14 @@ mod tests {
 
     #[test]
     fn globs() {
+        // `*word*` takes the substring path; the same answers as the general one.
+        assert!(glob_match("*delete*", "bulk_DELETE_rows"));
+        assert!(glob_match("*delete*", "delete"));
+        assert!(!glob_match("*delete*", "create_issue"));
+        assert!(!glob_match("*delete*", "delet"));
+        assert!(!glob_match("*x*", ""));
+        assert!(glob_match("**", ""));
+        assert!(glob_match("*é*", "café"));
         assert!(glob_match("*.corp.io", "api.corp.io"));
         assert!(!glob_match("*.corp.io", "corp.io"));
         assert!(glob_match("delete*", "DELETE_repo"));
