@@ -27,8 +27,8 @@
 //! A line the layer does not change is forwarded byte for byte. The wire
 //! sits on the proxy's stdio and a spawned server's stdio; behind
 //! streamable HTTP, where rmcp owns the bytes, [`crate::http_wire`] puts
-//! the same wire around rmcp's session transport. Only in front of an
-//! `--upstream` URL does rmcp's typed model apply to the server's side.
+//! the same wire around rmcp's session transport, and in front of an
+//! `--upstream` URL [`crate::http_client`] puts it under rmcp's HTTP client.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::process::Stdio;
