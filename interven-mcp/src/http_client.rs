@@ -322,3 +322,73 @@ impl StreamableHttpClient for WiredHttpClient {
         Ok(wired(events, self.wire.clone(), max_sse_event_size))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{Edge, RAW_PREFIX};
+    use std::collections::VecDeque;
+
+    struct Events(VecDeque<Result<Sse, SseError>>);
+
+    impl Stream for Events {
+        type Item = Result<Sse, SseError>;
+        fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            Poll::Ready(self.0.pop_front())
+        }
+    }
+
+    async fn next(s: &mut BoxStream<'static, Result<Sse, SseError>>) -> Option<Sse> {
+        std::future::poll_fn(|cx| s.as_mut().poll_next(cx))
+            .await
+            .and_then(Result::ok)
+    }
+
+    #[tokio::test]
+    async fn sse_events_cross_the_wire_and_long_ones_are_dropped() {
+        let status =
+            r#"{"jsonrpc":"2.0","method":"notifications/tasks/status","params":{"taskId":"t"}}"#;
+        let progress = r#"{"jsonrpc":"2.0","method":"notifications/progress","params":{}}"#;
+        let events = [
+            Sse::default().data(status),
+            Sse::default().data("x".repeat(100)),
+            Sse::default().data(progress).id("7"),
+            Sse::default().event("ping"),
+            Sse::default().data("not json"),
+        ];
+        let source = Events(events.into_iter().map(Ok).collect());
+        let mut s = wired(Box::pin(source), Wire::new(Edge::Server), 90);
+        let first = next(&mut s).await.and_then(|e| e.data).unwrap_or_default();
+        let first: Value = serde_json::from_str(&first).unwrap_or_default();
+        assert_eq!(
+            first["method"],
+            format!("{RAW_PREFIX}notifications/tasks/status")
+        );
+        assert_eq!(first["params"]["taskId"], "t");
+        let third = next(&mut s).await;
+        assert_eq!(
+            third.as_ref().and_then(|e| e.data.as_deref()),
+            Some(progress),
+            "the long event was dropped, an untouched one kept byte for byte"
+        );
+        assert_eq!(third.and_then(|e| e.id).as_deref(), Some("7"));
+        assert_eq!(
+            next(&mut s).await.and_then(|e| e.event).as_deref(),
+            Some("ping")
+        );
+        assert_eq!(
+            next(&mut s).await.and_then(|e| e.data).as_deref(),
+            Some("not json")
+        );
+        assert!(next(&mut s).await.is_none());
+    }
+
+    #[test]
+    fn media_types_match_without_parameters_or_case() {
+        let v = |s: &'static str| HeaderValue::from_static(s);
+        assert!(is_media(Some(&v("text/event-stream")), EVENT_STREAM));
+        assert!(is_media(Some(&v("Application/JSON; charset=utf-8")), JSON));
+        assert!(!is_media(Some(&v("application/json-seq")), JSON));
+        assert!(!is_media(None, JSON));
+    }
+}
