@@ -574,6 +574,63 @@ async def tasks_with_server_everything():
 
 
 @scenario
+async def tasks_through_upstream_with_server_everything():
+    """server-everything in its streamable-HTTP mode behind `--upstream`:
+    the client sees its capabilities (tasks included) and its tools'
+    `execution` as the server sends them, a task's result arrives through
+    tasks/result, and a task-mode call carrying a secret is denied."""
+    procs = []
+    try:
+        up = free_port()
+        procs.append(subprocess.Popen(["node", EVERYTHING, "streamableHttp"], env={**ENV, "PORT": str(up)},
+                                      stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL))
+        wait_for_port(up, procs[-1])
+        port = free_port()
+        procs.append(subprocess.Popen(
+            [BIN, "http", "--bind", f"127.0.0.1:{port}", "--pins", str(WORK / "upstream-everything.json"),
+             "--upstream", f"http://127.0.0.1:{up}/mcp"], env=ENV, stderr=subprocess.DEVNULL))
+        wait_for_port(port, procs[-1])
+        caps = {"tasks": {"list": {}, "cancel": {}}}
+        params = {"protocolVersion": "2025-11-25", "capabilities": caps,
+                  "clientInfo": {"name": "raw-http", "version": "0"}}
+        direct, proxied = RawHttpClient(f"http://127.0.0.1:{up}/mcp"), RawHttpClient(f"http://127.0.0.1:{port}/mcp")
+        dc = direct.request(0, "initialize", params)["result"]["capabilities"]
+        pc = proxied.request(0, "initialize", params)["result"]["capabilities"]
+        check(dc == pc and pc["tasks"]["requests"]["tools"]["call"] == {}, f"as sent: {dc} != {pc}")
+        direct.notify("notifications/initialized")
+        proxied.notify("notifications/initialized")
+
+        def research(c):
+            tools = c.request(1, "tools/list")["result"]["tools"]
+            return next(t for t in tools if t["name"] == "simulate-research-query")
+
+        dt, pt = research(direct), research(proxied)
+        check("execution" in pt and pt.get("execution") == dt.get("execution"), f"execution: {pt} vs {dt}")
+        r = proxied.request("call-1", "tools/call", {
+            "name": "simulate-research-query", "arguments": {"topic": "rust"}, "task": {"ttl": 60000}})
+        check(r["id"] == "call-1" and "task" in r["result"], f"a CreateTaskResult: {r}")
+        tid = r["result"]["task"]["taskId"]
+        g = proxied.request(2, "tasks/get", {"taskId": tid})
+        check(g["result"]["taskId"] == tid and "pollInterval" in g["result"], g)
+        res = proxied.request(3, "tasks/result", {"taskId": tid})
+        text = "".join(c.get("text", "") for c in res["result"]["content"])
+        check("Research Report: rust" in text, f"the result through tasks/result via --upstream: {res}")
+        before = len(proxied.request(4, "tasks/list", {})["result"]["tasks"])
+        denied = proxied.request(5, "tools/call", {
+            "name": "simulate-research-query", "arguments": {"topic": f"key {SECRET}"}, "task": {"ttl": 60000}})
+        check(denied["result"].get("isError") is True and "task" not in denied["result"], f"denied: {denied}")
+        after = len(proxied.request(6, "tasks/list", {})["result"]["tasks"])
+        check(after == before, f"the denied call never reached the server: {before} -> {after} tasks")
+    finally:
+        for p in procs:
+            p.terminate()
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+@scenario
 async def client_side_tasks_with_server_everything():
     """The other direction: server-everything sends the client an
     elicitation as a task (the client advertised
@@ -797,6 +854,50 @@ async def streamable_http():
                 check(res.is_error and "SECRET_DETECTED" in text_of(res), f"{res}")
         stored = json.loads(pins.read_text())
         check("remote-notes" in stored["servers"], f"--name names the server: {list(stored['servers'])}")
+
+        # Tasks through --upstream: the wire sits under rmcp's HTTP client
+        # too, so the server's raw capabilities and tools, the client's raw
+        # capabilities, and task results (JSON and SSE answers) cross it as
+        # they do from a spawned server; results are scanned all the same.
+        up = free_port()
+        up_calls = WORK / "upstream-task-calls.jsonl"
+        procs.append(subprocess.Popen([sys.executable, TASKS],
+                                      env={**ENV, "TASK_HTTP_PORT": str(up), "TASK_CALLS": str(up_calls)},
+                                      stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL))
+        wait_for_port(up, procs[-1])
+        port = free_port()
+        procs.append(subprocess.Popen(
+            [BIN, "http", "--bind", f"127.0.0.1:{port}", "--pins", str(WORK / "upstream-tasks.json"),
+             "--upstream", f"http://127.0.0.1:{up}/mcp"], env=ENV, stderr=subprocess.DEVNULL))
+        wait_for_port(port, procs[-1])
+        h = RawHttpClient(f"http://127.0.0.1:{port}/mcp")
+        caps = {"tasks": {"requests": {"elicitation": {"create": {}}}}, "x-future": {"a": 1}}
+        init = h.request("init", "initialize", {"protocolVersion": "2025-11-25", "capabilities": caps,
+                                                "clientInfo": {"name": "raw-upstream", "version": "0"}})
+        check(init["result"]["capabilities"]["tasks"] ==
+              {"list": {}, "cancel": {}, "requests": {"tools": {"call": {}}}}, f"tasks via --upstream: {init}")
+        h.notify("notifications/initialized")
+        sent = [json.loads(line) for line in up_calls.read_text().splitlines()]
+        first = next(m for m in sent if m["method"] == "initialize")
+        check(first["params"]["capabilities"] == caps, f"the client's capabilities via --upstream: {first}")
+        tools = h.request(1, "tools/list")["result"]["tools"]
+        fetch = next(t for t in tools if t["name"] == "fetch_record")
+        check(fetch.get("execution") == {"taskSupport": "optional"}, f"execution via --upstream: {fetch}")
+        r = h.request(2, "tools/call", {"name": "fetch_record", "arguments": {"id": "11"}, "task": {"ttl": 1000}})
+        tid = r["result"]["task"]["taskId"]
+        g = h.request(3, "tasks/get", {"taskId": tid})
+        check(g["result"]["taskId"] == tid and SECRET not in json.dumps(g), f"tasks/get via --upstream: {g}")
+        lst = h.request(4, "tasks/list", {})
+        check(any(t["taskId"] == tid for t in lst["result"]["tasks"]) and SECRET not in json.dumps(lst), lst)
+        res = h.request(5, "tasks/result", {"taskId": tid})
+        text = "".join(x.get("text", "") for x in res["result"]["content"])
+        check(SECRET not in json.dumps(res) and "[REDACTED:" in text, f"tasks/result via --upstream: {res}")
+        check(res["result"]["_meta"]["io.modelcontextprotocol/related-task"] == {"taskId": tid}, res)
+        u = h.request(6, "tasks/result", {"taskId": "task-999"})
+        check("error" in u and "withheld" in u["error"]["message"], f"an unknown task via --upstream: {u}")
+        d = h.request(7, "tools/call", {"name": "fetch_record", "arguments": {"id": SECRET}, "task": {"ttl": 1000}})
+        check(d["result"].get("isError") is True and interven_of(d["result"]).get("decision") == "DENY", d)
+        check(SECRET not in up_calls.read_text(), "the denied task call never reached the upstream")
     finally:
         for p in procs:
             p.terminate()
@@ -817,6 +918,7 @@ async def main():
         passthrough_of_everything_else,
         raw_ids_and_a_clean_stdout,
         tasks_with_server_everything,
+        tasks_through_upstream_with_server_everything,
         client_side_tasks_with_server_everything,
         task_results_are_scanned,
         task_calls_to_withheld_tools,

@@ -16,11 +16,17 @@ appended to it as {"method", "params"}, so a test can check what the proxy
 forwarded (the client's raw capabilities, the `task` parameter) and what it
 never did. With TASK_DESCRIPTION set, `fetch_record` has that description
 (a changed or poisoned definition).
+
+With TASK_HTTP_PORT set, it serves streamable HTTP on 127.0.0.1 at `/mcp`
+instead: a JSON body answers each request, except a `tools/call`, whose
+answer (and a task's status notification) comes as an SSE stream; a
+notification gets 202, a GET 405 (no server stream).
 """
 
 import json
 import os
 import sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 SECRET = "AKIAZ7QWERTYUIOP4ZXC"
 EMAIL = "jane.doe@acme.io"
@@ -50,9 +56,11 @@ if os.environ.get("TASK_DESCRIPTION"):
 tasks = {}
 
 
+outbox = []
+
+
 def write(msg):
-    sys.stdout.write(json.dumps(msg) + "\n")
-    sys.stdout.flush()
+    outbox.append(msg)
 
 
 def answer(msg_id, result=None, error=None):
@@ -90,13 +98,10 @@ def task_view(task_id, with_result=False):
     return view
 
 
-for line in sys.stdin:
-    if not line.strip():
-        continue
-    msg = json.loads(line)
+def handle(msg):
     method, msg_id, params = msg.get("method"), msg.get("id"), msg.get("params") or {}
     if msg_id is None:
-        continue  # a notification
+        return  # a notification
     record(method, params)
     if method == "initialize":
         answer(msg_id, {
@@ -148,3 +153,50 @@ for line in sys.stdin:
         answer(msg_id, {})
     else:
         answer(msg_id, error={"code": -32601, "message": f"unknown method {method}"})
+
+
+class Http(BaseHTTPRequestHandler):
+    def do_POST(self):
+        msg = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+        outbox.clear()
+        handle(msg)
+        if msg.get("id") is None or not outbox:
+            self.send_response(202)
+            self.end_headers()
+            return
+        if msg.get("method") == "tools/call":
+            body = b"".join(b"data: " + json.dumps(m).encode() + b"\n\n" for m in outbox)
+            kind = "text/event-stream"
+        else:
+            body = json.dumps(outbox[0]).encode()
+            kind = "application/json"
+        self.send_response(200)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Mcp-Session-Id", "records-1")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self):
+        self.send_response(405)
+        self.end_headers()
+
+    def do_DELETE(self):
+        self.send_response(405)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+if os.environ.get("TASK_HTTP_PORT"):
+    HTTPServer(("127.0.0.1", int(os.environ["TASK_HTTP_PORT"])), Http).serve_forever()
+else:
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        outbox.clear()
+        handle(json.loads(line))
+        for out in outbox:
+            sys.stdout.write(json.dumps(out) + "\n")
+        sys.stdout.flush()

@@ -15,6 +15,7 @@
 #![deny(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 mod guard;
+mod http_client;
 mod http_wire;
 mod pins;
 mod poison;

@@ -30,11 +30,13 @@ use rmcp::service::{
     RunningService, ServiceError,
 };
 use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::{ServerHandler, Service, ServiceExt};
 use serde_json::{Map, Value, json};
 use tokio::sync::OnceCell;
 
 use crate::guard::{APPROVAL_UNAVAILABLE, ApprovalMode, CallAction, Guard, Refusal, SharedGuard};
+use crate::http_client::WiredHttpClient;
 use crate::wire::{self, ChildTransport, Edge, RAW_CAPABILITIES, RAW_INITIALIZE, Wire};
 
 /// Where the upstream server is.
@@ -223,10 +225,9 @@ impl Session {
         self.connection
             .get_or_try_init(|| async {
                 let mut info = info.unwrap_or_default();
-                let wire = match &*self.upstream {
-                    Upstream::Command(_) => Some(Wire::new(Edge::Server)),
-                    Upstream::Url(_) => None,
-                };
+                // A wire faces the server whether the proxy spawned it or
+                // reaches it at a URL (see `wire` and `http_client`).
+                let wire = Some(Wire::new(Edge::Server));
                 // The wire puts the raw capabilities back in place of the
                 // typed ones before the server reads them.
                 if let (Some(_), Some(caps)) = (&wire, raw_capabilities) {
@@ -264,8 +265,18 @@ impl Session {
                         client.serve(transport).await
                     }
                     Upstream::Url(url) => {
+                        let wire = wire.clone().unwrap_or_else(|| Wire::new(Edge::Server));
+                        let http = WiredHttpClient::new(wire).map_err(|e| {
+                            ErrorData::internal_error(
+                                format!("cannot build the HTTP client: {e}"),
+                                None,
+                            )
+                        })?;
                         client
-                            .serve(StreamableHttpClientTransport::from_uri(url.as_str()))
+                            .serve(StreamableHttpClientTransport::with_client(
+                                http,
+                                StreamableHttpClientTransportConfig::with_uri(url.as_str()),
+                            ))
                             .await
                     }
                 };

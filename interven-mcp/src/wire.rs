@@ -27,8 +27,8 @@
 //! A line the layer does not change is forwarded byte for byte. The wire
 //! sits on the proxy's stdio and a spawned server's stdio; behind
 //! streamable HTTP, where rmcp owns the bytes, [`crate::http_wire`] puts
-//! the same wire around rmcp's session transport. Only in front of an
-//! `--upstream` URL does rmcp's typed model apply to the server's side.
+//! the same wire around rmcp's session transport, and in front of an
+//! `--upstream` URL [`crate::http_client`] puts it under rmcp's HTTP client.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::process::Stdio;
@@ -144,7 +144,8 @@ fn id_key(id: &Value) -> String {
 }
 
 /// The state of one wire: which answers to keep raw, and the kept ones.
-#[derive(Debug)]
+/// Its `Debug` shows counts only: kept results are unscanned and may hold
+/// secrets.
 pub struct Wire {
     edge: Edge,
     /// Ids of requests sent to the peer whose answers are kept raw.
@@ -154,6 +155,16 @@ pub struct Wire {
     /// The id of the `initialize` (the client's, or the one sent
     /// upstream), and the server's raw answer to it.
     initialize: Mutex<(Option<String>, Option<Value>)>,
+}
+
+impl std::fmt::Debug for Wire {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wire")
+            .field("edge", &self.edge)
+            .field("pending", &lock(&self.pending).len())
+            .field("kept", &lock(&self.kept).1.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Wire {
@@ -620,6 +631,20 @@ mod tests {
         }
         assert!(lock(&wire.kept).0.len() <= MAX_KEPT);
         assert_eq!(wire.take(&RequestId::Number(0)), None);
+    }
+
+    #[test]
+    fn debug_never_shows_a_kept_result() {
+        let wire = Wire::new(Edge::Server);
+        wire.outbound(&mut json!({"jsonrpc": "2.0", "id": 1, "method": "tasks/result"}));
+        wire.inbound(
+            &mut json!({"jsonrpc": "2.0", "id": 1, "result": {"k": "AKIAZ7QWERTYUIOP4ZXC"}}),
+        );
+        let shown = format!("{wire:?}");
+        assert!(
+            !shown.contains("AKIA") && shown.contains("kept: 1"),
+            "{shown}"
+        );
     }
 
     #[test]
