@@ -253,8 +253,24 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(crate::console::router(&state))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
         .layer(DefaultBodyLimit::disable())
+        .layer(middleware::map_response(close_after_unread_body))
         .layer(middleware::from_fn(request_log))
         .with_state(state)
+}
+
+/// A body refused before it was read whole (too large, too slow) leaves
+/// the connection mid-request: the answer says `Connection: close`, so a
+/// client does not send its next request on a connection the server then
+/// drops (reqwest, the Python SDK and browsers all pool connections).
+async fn close_after_unread_body(mut r: Response) -> Response {
+    if matches!(
+        r.status(),
+        StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_TIMEOUT
+    ) {
+        r.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    r
 }
 
 /// Serves until `shutdown` completes; requests in flight then finish,

@@ -435,9 +435,11 @@ async fn limits_size_rate_and_depth() {
         ..Config::default()
     });
     let big = json!({"method": "POST", "url": "https://x.io", "body": {"blob": "x".repeat(4096)}});
-    let (status, body, _) = gw.post(Some(&gw.agent), "/v1/scan", &big).await;
+    let (status, body, headers) = gw.post(Some(&gw.agent), "/v1/scan", &big).await;
     assert_eq!(status, 413);
     assert!(body["error"].is_string(), "errors are JSON: {body}");
+    // The body was not read whole: the connection is not to be reused.
+    assert_eq!(headers["connection"], "close");
     let err = gw
         .client(&gw.agent)
         .scan(&req(
