@@ -650,8 +650,15 @@ impl Engine {
         }
         let url = url::Url::parse(request.url()).ok();
         let located = detector().scan_request(request, url.as_ref(), &policy.lists);
-        let path = url.as_ref().map_or("", url::Url::path);
-        self.assess_located(request, path, located, &policy, memory_scope, options, true)
+        self.assess_located(
+            request,
+            url.as_ref(),
+            located,
+            &policy,
+            memory_scope,
+            options,
+            true,
+        )
     }
 
     /// [`assess_with`](Self::assess_with) for a request whose body is JSON
@@ -694,10 +701,9 @@ impl Engine {
         });
         let url = url::Url::parse(request.url()).ok();
         detector().scan_request_outside_body(&request, url.as_ref(), &policy.lists, &mut located);
-        let path = url.as_ref().map_or("", url::Url::path);
         let mut a = self.assess_located(
             &request,
-            path,
+            url.as_ref(),
             located,
             &policy,
             memory_scope,
@@ -734,13 +740,13 @@ impl Engine {
     }
 
     /// The assessment of a request from its findings. Without `redact`
-    /// (the body is not parsed yet), no sanitized body is made. `path` is
-    /// the path of the request's URL, as policy rules match it.
+    /// (the body is not parsed yet), no sanitized body is made. `url` is
+    /// the request's URL parsed (policy rules match its path).
     #[allow(clippy::too_many_arguments)]
     fn assess_located(
         &self,
         request: &ScanRequest,
-        path: &str,
+        url: Option<&url::Url>,
         located: Vec<Located>,
         policy: &Policy,
         memory_scope: &str,
@@ -773,6 +779,7 @@ impl Engine {
                 request_hash: String::new(),
             };
         }
+        let path = url.map_or("", url::Url::path);
         let mut findings: Vec<Finding> = Vec::with_capacity(located.len());
         let check_memory = !self.memory.is_empty();
         for Located { finding, digest } in located {

@@ -29,9 +29,8 @@ pub(crate) fn redact(body: &Value, findings: &[Finding]) -> Option<Value> {
     }
     // The containers on the way to a finding: any other subtree is copied
     // whole, without building its paths.
-    let mut within: HashSet<&str> = HashSet::new();
+    let mut within: HashSet<&str> = HashSet::from([""]);
     for p in by_path.keys() {
-        within.insert("");
         for (i, _) in p.match_indices('/').skip(1) {
             within.insert(&p[..i]);
         }

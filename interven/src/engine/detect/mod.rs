@@ -446,20 +446,21 @@ impl Detector {
             }
         }
         let f = Features::of(text);
+        let credential_key = key.filter(|k| self.key_hints.is_match(k));
         // A short name (letters, `_` and `-`: most keys, labels, enum values)
         // holds nothing any rule finds on its own; only a credential key
         // makes it a value (a letters-only password).
         if text.len() <= SHORT_NAME
             && !f.any(text::NOT_NAME)
             && hits.is_empty()
-            && key.is_none_or(|k| !self.key_hints.is_match(k))
+            && credential_key.is_none()
         {
             return hits;
         }
         let context = self.secrets.scan(text, &f, &mut hits);
         self.pii.scan(text, &f, context, &mut hits);
         self.pii.scan_keyed(text, key, &mut hits);
-        if let Some(key) = key.filter(|k| self.key_hints.is_match(k)) {
+        if let Some(key) = credential_key {
             self.scan_with_key(text, key, &mut hits);
         }
         if text.contains('\n') {
@@ -471,8 +472,7 @@ impl Detector {
             }
         }
         if depth < MAX_DECODE_DEPTH && hits.len() <= MAX_FINDINGS {
-            let foldable = text::NON_ASCII | text::AMPERSAND | text::BACKSLASH;
-            if f.any(foldable | text::PERCENT | text::QUOTE)
+            if f.any(text::FOLDABLE)
                 && let Some(folded) = normalize::fold(text)
             {
                 for inner in self.scan_text(&folded.text, key, lists, depth + 1) {
@@ -739,7 +739,7 @@ pub(crate) fn captures_each<'t>(
 /// digests, UUIDs and upper-case ids are skipped without decoding.
 fn base64_candidates(text: &str, from: usize) -> impl Iterator<Item = Range<usize>> + '_ {
     let b = text.as_bytes();
-    let is_b64 = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'_' | b'-');
+    let is_b64 = text::is_base64_byte;
     let mut i = from;
     std::iter::from_fn(move || {
         while i < b.len() {

@@ -1153,7 +1153,7 @@ fn discord_dots(text: &str) -> impl Iterator<Item = usize> + '_ {
     let b = text.as_bytes();
     let token = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'-';
     // From dot to dot (a byte search), not byte by byte.
-    let mut dots = text.match_indices('.').map(|(i, _)| i).peekable();
+    let mut dots = text.match_indices('.').map(|(i, _)| i);
     let mut next_free = 0;
     std::iter::from_fn(move || {
         for i in dots.by_ref() {

@@ -443,6 +443,14 @@ pub(crate) const SPACE: u32 = 1 << 12;
 pub(crate) const COLON: u32 = 1 << 13;
 /// Any byte that is not an ASCII letter, `_` or `-`.
 pub(crate) const NOT_NAME: u32 = 1 << 14;
+/// What [`normalize::fold`](super::normalize::fold) can change: non-ASCII,
+/// character references, escapes, percent-encoding, concatenated literals.
+pub(crate) const FOLDABLE: u32 = NON_ASCII | AMPERSAND | BACKSLASH | PERCENT | QUOTE;
+
+/// A byte of base64, standard or URL-safe (padding aside).
+pub(crate) const fn is_base64_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'_' | b'-')
+}
 
 static FEATURE_CLASS: [u32; 256] = {
     let mut t = [NOT_NAME; 256];
@@ -523,7 +531,7 @@ pub(crate) fn encoded_runs(text: &str) -> (Option<usize>, Option<usize>) {
         let mut c = 0usize;
         while c < 256 {
             let b = c as u8;
-            if b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'_' | b'-') {
+            if is_base64_byte(b) {
                 t[c] |= B64;
             }
             if b.is_ascii_hexdigit() || b == b' ' {
