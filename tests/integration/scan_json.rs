@@ -251,3 +251,100 @@ fn duplicate_keys_bad_json_and_deep_bodies() {
         .unwrap();
     assert_ne!(a.reason_codes, ["BODY_TOO_DEEP"]);
 }
+
+/// The findings of one big body both ways: the `Value` walk (serial) and
+/// the bytes path, which splits a body this big on value boundaries and
+/// scans the pieces on several threads.
+fn big_body_both_ways(engine: &Engine, name: &str, body: Value) -> Assessment {
+    let bytes = serde_json::to_vec(&body).unwrap();
+    assert!(bytes.len() > 600 * 1024, "{name}: {} bytes", bytes.len());
+    let req = ScanRequest::builder("POST", "https://api.acme.io/batch")
+        .json_body(body)
+        .tool("corpus")
+        .build()
+        .unwrap();
+    let by_value = engine.assess(&req, "eq");
+    let mut bare = req.clone();
+    bare.set_body(json!({}));
+    let (by_bytes, _) = engine
+        .assess_json(bare, &bytes, "eq", &AssessOptions::default())
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_eq!(seen(&by_bytes), seen(&by_value), "{name}: findings differ");
+    assert_eq!(by_bytes.decision, by_value.decision, "{name}");
+    assert_eq!(by_bytes.reason_codes, by_value.reason_codes, "{name}");
+    by_value
+}
+
+#[test]
+fn big_bodies_split_over_threads_give_the_serial_findings() {
+    let engine = Engine::default();
+    let bodies: Vec<Value> = corpus().iter().map(|c| c.body.clone()).collect();
+    // Under the findings cap: hard negatives with a few hundred findings
+    // among them, as records of a log batch, with strings between the
+    // records (a token split across two of them) and a nested batch.
+    // Hard negatives and every fifteenth labelled value: a few hundred findings.
+    let mut records: Vec<Value> = corpus()
+        .iter()
+        .enumerate()
+        .filter(|(i, c)| c.negative || i % 15 == 0)
+        .map(|(_, c)| c.body.clone())
+        .collect();
+    let token = format!("AKIA{}", "Q3EGRB4VXLTU7MCN");
+    let (head, tail) = token.split_at(9);
+    let at = records.len() / 2;
+    records.insert(at, json!(tail));
+    records.insert(at, json!(head));
+    records.insert(at, json!({"x": 1}));
+    let mut filler = records.clone();
+    let record = json!({"level": "info", "msg": "request served", "ms": 12});
+    let mut size = serde_json::to_vec(&filler).unwrap().len();
+    while size < 700 * 1024 {
+        size += record.to_string().len() + 1;
+        filler.push(record.clone());
+    }
+    let a = big_body_both_ways(
+        &engine,
+        "log batch",
+        json!({"meta": {"page": 1}, "records": filler.clone(), "next": null}),
+    );
+    assert!(
+        a.findings.len() > 100 && a.findings.len() <= 1000,
+        "{}",
+        a.findings.len()
+    );
+    assert!(a.findings.iter().any(|f| f.path.contains("records")));
+    big_body_both_ways(
+        &engine,
+        "nested batch",
+        json!({"pages": [filler.clone(), {"deep": {"rows": filler.clone()}}]}),
+    );
+    big_body_both_ways(&engine, "top-level array", Value::Array(filler.clone()));
+    // Over the cap: the whole corpus in one body (TOO_MANY_FINDINGS, with
+    // exactly the findings the serial walk stops at).
+    let a = big_body_both_ways(&engine, "whole corpus", json!({"rows": bodies}));
+    assert_eq!(a.reason_codes, ["TOO_MANY_FINDINGS"]);
+    // A duplicate key or too deep a value in the last record still fails
+    // the body, as it does in one thread.
+    let mut bad = serde_json::to_string(&json!({"rows": filler})).unwrap();
+    bad.truncate(bad.len() - 2);
+    let deep = format!(",{}1{}]}}", "[".repeat(200), "]".repeat(200));
+    let (a, _) = engine
+        .assess_json(
+            ScanRequest::new("POST", "https://api.acme.io/x"),
+            format!("{bad}{deep}").as_bytes(),
+            "t",
+            &AssessOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(a.reason_codes, ["BODY_TOO_DEEP"]);
+    let dup = format!(r#"{bad},{{"a": 1, "a": 2}}]}}"#);
+    let e = engine
+        .assess_json(
+            ScanRequest::new("POST", "https://api.acme.io/x"),
+            dup.as_bytes(),
+            "t",
+            &AssessOptions::default(),
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("duplicate"), "{e}");
+}

@@ -10,6 +10,14 @@
 //!
 //! Only the rare object whose `value` comes before the sibling that names
 //! it is materialised, from that member on, to be walked once its names are known.
+//!
+//! A body of [`PARALLEL_MIN_BYTES`] or more is split on value boundaries:
+//! an array near the top (depth [`SPLIT_DEPTH`] or less) is cut into runs of
+//! elements, each run starting after a container (no string join crosses a
+//! cut), and the runs are scanned on rayon's pool. Their findings are
+//! appended in element order, so the result is the serial one; a run that
+//! would carry the findings past the cap, and every run after it, is
+//! scanned again in order, as the serial walk would.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -18,6 +26,8 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
+
+use rayon::prelude::*;
 
 use super::{
     Detector, HostLists, JoinSide, Located, MAX_FINDINGS, NAME_KEYS, Seg, VALUE_KEYS,
@@ -33,6 +43,13 @@ pub(crate) enum BodyError {
     /// Not JSON, or an object with a duplicate key.
     Json(serde_json::Error),
 }
+
+/// The size from which a body is split and scanned on several threads.
+pub(crate) const PARALLEL_MIN_BYTES: usize = 256 * 1024;
+/// The deepest array that is split (the top value is depth 1).
+pub(crate) const SPLIT_DEPTH: usize = 4;
+/// The smallest run of elements handed to one task.
+const MIN_RUN_BYTES: usize = 32 * 1024;
 
 /// The message of a duplicate key (it never names the key: keys can be values too).
 pub(crate) const DUPLICATE_KEY: &str = "duplicate object key";
@@ -55,6 +72,7 @@ impl Detector {
             scratch: String::new(),
             pool: Vec::new(),
             too_deep: false,
+            split: bytes.len() >= PARALLEL_MIN_BYTES && rayon::current_num_threads() > 1,
         };
         let mut de = serde_json::Deserializer::from_slice(bytes);
         let seed = Node {
@@ -85,6 +103,8 @@ struct State<'s> {
     /// Buffers for containers that keep such a string for the join.
     pool: Vec<String>,
     too_deep: bool,
+    /// The value being visited is big enough to be split (arrays near the top).
+    split: bool,
 }
 
 impl State<'_> {
@@ -203,6 +223,14 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
             {}
             return Ok(Leaf::Other);
         }
+        if st.split && self.depth <= SPLIT_DEPTH {
+            let mut raws: Vec<&'de RawValue> = Vec::new();
+            while let Some(raw) = seq.next_element::<&'de RawValue>()? {
+                raws.push(raw);
+            }
+            split_seq(st, &raws, self.key, self.depth).map_err(|e| forward::<A::Error>(st, &e))?;
+            return Ok(Leaf::Other);
+        }
         let len = st.path.len();
         let mut own = Kept::default();
         let mut previous: Option<(Prev<'de>, usize)> = None;
@@ -300,6 +328,127 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
         own.release(st);
         Ok(Leaf::Other)
     }
+}
+
+/// The elements of an array of a big body, already cut out of its bytes:
+/// scanned in runs on rayon's pool when there is enough to share, else in
+/// order as the streaming walk does.
+fn split_seq(
+    st: &mut State<'_>,
+    raws: &[&RawValue],
+    key: Option<&str>,
+    depth: usize,
+) -> Result<(), serde_json::Error> {
+    let total: usize = raws.iter().map(|r| r.get().len()).sum();
+    let runs = runs(raws, total);
+    if runs.len() < 2 {
+        return scan_elements(st, raws, 0, key, depth, true);
+    }
+    let (det, lists, prefix) = (st.det, st.lists, st.path.as_str());
+    let results: Vec<(Vec<Located>, Result<(), serde_json::Error>, bool)> = runs
+        .par_iter()
+        .map(|run| {
+            let mut out = Vec::new();
+            let mut local = State {
+                det,
+                lists,
+                path: prefix.to_owned(),
+                out: &mut out,
+                scratch: String::new(),
+                pool: Vec::new(),
+                too_deep: false,
+                split: false,
+            };
+            let r = scan_elements(&mut local, &raws[run.clone()], run.start, key, depth, false);
+            let too_deep = local.too_deep;
+            (out, r, too_deep)
+        })
+        .collect();
+    for (run, (found, result, too_deep)) in runs.iter().zip(results) {
+        if st.out.len() + found.len() > MAX_FINDINGS {
+            // Past the cap the serial walk stops scanning mid-run: do as it does.
+            return scan_elements(st, &raws[run.start..], run.start, key, depth, false);
+        }
+        if let Err(e) = result {
+            st.too_deep |= too_deep;
+            return Err(e);
+        }
+        st.out.extend(found);
+    }
+    Ok(())
+}
+
+/// Where the elements are cut: runs of about an equal share of the bytes
+/// (at least [`MIN_RUN_BYTES`]), each cut placed after a container.
+fn runs(raws: &[&RawValue], total: usize) -> Vec<std::ops::Range<usize>> {
+    let share = (total / (rayon::current_num_threads() * 4)).max(MIN_RUN_BYTES);
+    let mut runs = Vec::new();
+    let (mut start, mut size) = (0, 0);
+    for (i, raw) in raws.iter().enumerate() {
+        size += raw.get().len();
+        if size >= share && is_container(raw) && i + 1 < raws.len() {
+            runs.push(start..i + 1);
+            (start, size) = (i + 1, 0);
+        }
+    }
+    if start < raws.len() {
+        runs.push(start..raws.len());
+    }
+    runs
+}
+
+fn is_container(raw: &RawValue) -> bool {
+    matches!(raw.get().as_bytes().first(), Some(b'{' | b'['))
+}
+
+/// The elements `raws` (the first at index `first`) walked in order, with
+/// the joins of adjacent strings, as `visit_seq` walks them from the stream.
+/// With `nested_split`, an element big enough is split again.
+fn scan_elements<'de>(
+    st: &mut State<'_>,
+    raws: &[&'de RawValue],
+    first: usize,
+    key: Option<&str>,
+    depth: usize,
+    nested_split: bool,
+) -> Result<(), serde_json::Error> {
+    let len = st.path.len();
+    let split = st.split;
+    let mut own = Kept::default();
+    let mut previous: Option<(Prev<'de>, usize)> = None;
+    for (n, raw) in raws.iter().enumerate() {
+        let i = first + n;
+        Seg::Index(i).push_to(&mut st.path);
+        st.split = nested_split && raw.get().len() >= PARALLEL_MIN_BYTES;
+        let mut de = serde_json::Deserializer::from_str(raw.get());
+        let leaf = Node {
+            st: &mut *st,
+            key,
+            depth: depth + 1,
+        }
+        .deserialize(&mut de);
+        st.split = split;
+        let leaf = match leaf {
+            Ok(leaf) => leaf,
+            Err(e) => {
+                st.path.truncate(len);
+                own.release(st);
+                return Err(e);
+            }
+        };
+        previous = match leaf {
+            Leaf::Other => None,
+            leaf => {
+                if let Some((prev, prev_i)) = &previous {
+                    join(st, prev, &own, len, Seg::Index(*prev_i), &leaf);
+                }
+                Some((own.keep(st, leaf), i))
+            }
+        };
+        st.path.truncate(len);
+    }
+    own.release(st);
+    Ok(())
 }
 
 /// The members of an object from the first deferred one on, parsed and
@@ -569,5 +718,38 @@ impl Check {
             return Err(E::custom(TOO_DEEP));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Vec<&RawValue> {
+        serde_json::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn runs_cut_only_after_a_container_and_cover_every_element() {
+        let record = format!(r#"{{"msg": "{}"}}"#, "x".repeat(MIN_RUN_BYTES));
+        let text = format!(r#"[{record}, "a", "b", {record}, {record}, "c", {record}]"#);
+        let raws = parse(&text);
+        let total = raws.iter().map(|r| r.get().len()).sum();
+        let cut = runs(&raws, total);
+        assert!(cut.len() >= 2, "{cut:?}");
+        let mut next = 0;
+        for run in &cut {
+            assert_eq!(run.start, next, "{cut:?}");
+            if run.start > 0 {
+                assert!(is_container(raws[run.start - 1]), "{cut:?}");
+            }
+            next = run.end;
+        }
+        assert_eq!(next, raws.len());
+        // Strings only: nothing to cut after, one run.
+        let strings = format!(r#"["{0}", "{0}", "{0}"]"#, "y".repeat(MIN_RUN_BYTES));
+        let raws = parse(&strings);
+        let total = raws.iter().map(|r| r.get().len()).sum();
+        assert_eq!(runs(&raws, total).len(), 1);
     }
 }
