@@ -231,9 +231,7 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
             split_seq(st, &raws, self.key, self.depth).map_err(|e| forward::<A::Error>(st, &e))?;
             return Ok(Leaf::Other);
         }
-        let len = st.path.len();
-        let mut own = Kept::default();
-        let mut previous: Option<(Prev<'de>, usize)> = None;
+        let mut walk = Elements::new(st);
         let mut i = 0usize;
         loop {
             Seg::Index(i).push_to(&mut st.path);
@@ -243,22 +241,13 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
                 depth: self.depth + 1,
             })?;
             let Some(leaf) = leaf else {
-                st.path.truncate(len);
+                st.path.truncate(walk.len);
                 break;
             };
-            previous = match leaf {
-                Leaf::Other => None,
-                leaf => {
-                    if let Some((prev, prev_i)) = &previous {
-                        join(st, prev, &own, len, Seg::Index(*prev_i), &leaf);
-                    }
-                    Some((own.keep(st, leaf), i))
-                }
-            };
-            st.path.truncate(len);
+            walk.visited(st, i, leaf);
             i += 1;
         }
-        own.release(st);
+        walk.release(st);
         Ok(Leaf::Other)
     }
 
@@ -404,18 +393,16 @@ fn is_container(raw: &RawValue) -> bool {
 /// The elements `raws` (the first at index `first`) walked in order, with
 /// the joins of adjacent strings, as `visit_seq` walks them from the stream.
 /// With `nested_split`, an element big enough is split again.
-fn scan_elements<'de>(
+fn scan_elements(
     st: &mut State<'_>,
-    raws: &[&'de RawValue],
+    raws: &[&RawValue],
     first: usize,
     key: Option<&str>,
     depth: usize,
     nested_split: bool,
 ) -> Result<(), serde_json::Error> {
-    let len = st.path.len();
     let split = st.split;
-    let mut own = Kept::default();
-    let mut previous: Option<(Prev<'de>, usize)> = None;
+    let mut walk = Elements::new(st);
     for (n, raw) in raws.iter().enumerate() {
         let i = first + n;
         Seg::Index(i).push_to(&mut st.path);
@@ -428,27 +415,54 @@ fn scan_elements<'de>(
         }
         .deserialize(&mut de);
         st.split = split;
-        let leaf = match leaf {
-            Ok(leaf) => leaf,
+        match leaf {
+            Ok(leaf) => walk.visited(st, i, leaf),
             Err(e) => {
-                st.path.truncate(len);
-                own.release(st);
+                st.path.truncate(walk.len);
+                walk.release(st);
                 return Err(e);
             }
-        };
-        previous = match leaf {
+        }
+    }
+    walk.release(st);
+    Ok(())
+}
+
+/// The walk over an array's elements: each string joined with the string
+/// element before it (a container in between breaks the chain).
+struct Elements<'de> {
+    /// The array's path length (each element's segment is cut back to it).
+    len: usize,
+    own: Kept,
+    previous: Option<(Prev<'de>, usize)>,
+}
+
+impl<'de> Elements<'de> {
+    fn new(st: &State<'_>) -> Self {
+        Elements {
+            len: st.path.len(),
+            own: Kept::default(),
+            previous: None,
+        }
+    }
+
+    /// Element `i` has been visited (its index still on the path).
+    fn visited(&mut self, st: &mut State<'_>, i: usize, leaf: Leaf<'de>) {
+        self.previous = match leaf {
             Leaf::Other => None,
             leaf => {
-                if let Some((prev, prev_i)) = &previous {
-                    join(st, prev, &own, len, Seg::Index(*prev_i), &leaf);
+                if let Some((prev, prev_i)) = &self.previous {
+                    join(st, prev, &self.own, self.len, Seg::Index(*prev_i), &leaf);
                 }
-                Some((own.keep(st, leaf), i))
+                Some((self.own.keep(st, leaf), i))
             }
         };
-        st.path.truncate(len);
+        st.path.truncate(self.len);
     }
-    own.release(st);
-    Ok(())
+
+    fn release(self, st: &mut State<'_>) {
+        self.own.release(st);
+    }
 }
 
 /// The members of an object from the first deferred one on, parsed and
