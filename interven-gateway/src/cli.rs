@@ -7,7 +7,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand};
-use interven::ScanRequest;
 use interven::engine::{Engine, Policy};
 use serde_json::json;
 
@@ -471,15 +470,8 @@ pub fn scan_lines(engine: &Engine, mut input: impl BufRead, output: impl Write) 
 /// One scan request of a JSON Lines input: its body is scanned from the
 /// line's bytes, and parsed only when the verdict needs it.
 fn scan_line(engine: &Engine, line: &[u8]) -> Result<interven::Verdict> {
-    #[derive(serde::Deserialize)]
-    struct Line<'a> {
-        #[serde(borrow, default)]
-        body: Option<&'a serde_json::value::RawValue>,
-        #[serde(flatten)]
-        request: ScanRequest,
-    }
     let text = std::str::from_utf8(line).context("not UTF-8")?;
-    let parsed: Line<'_> = serde_json::from_str(text)?;
+    let parsed: crate::json::ScanEnvelope<'_> = serde_json::from_str(text)?;
     if parsed.request.method().is_empty() {
         bail!("empty method");
     }

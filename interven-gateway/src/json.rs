@@ -9,6 +9,20 @@ use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
+/// A scan request with its body left as JSON text, borrowed from the
+/// request's bytes: the engine scans the body from them
+/// ([`interven::engine::Engine::assess_json`]). An absent or `null` body is
+/// `None` (the empty object).
+#[derive(serde::Deserialize)]
+pub(crate) struct ScanEnvelope<'a> {
+    /// The body's text.
+    #[serde(borrow, default)]
+    pub body: Option<&'a serde_json::value::RawValue>,
+    /// Everything else (the request's own body stays empty).
+    #[serde(flatten)]
+    pub request: interven::ScanRequest,
+}
+
 /// The error message for a duplicate key (it never names the key: keys can
 /// be values too).
 pub const DUPLICATE_KEY: &str = "duplicate object key";

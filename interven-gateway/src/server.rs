@@ -23,14 +23,15 @@ use interven::engine::{
 };
 use interven::{Approval, ApprovalId, ApprovalStatus, Decision, ScanRequest, TraceId, Verdict};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::auth::{KEY_PREFIX, KeyCache, Principal, hash_key};
 use crate::listen::{ClientAddr, Limits};
 use crate::ratelimit::RateLimiter;
-use crate::store::{ApprovalCreated, ApprovalRow, Decided, Store, StoreUnavailable, TraceRow, hex};
+use crate::store::{
+    ApprovalCreated, ApprovalRow, Decided, Store, StoreUnavailable, StoredBody, TraceRow, hex,
+};
 
 /// Server settings.
 #[derive(Debug, Clone)]
@@ -466,9 +467,9 @@ fn limit_reads(state: &AppState, p: &Principal) -> ApiResult<()> {
 }
 
 /// Reads a JSON body within the size, time and depth limits, with no
-/// duplicate object key, straight into `T` (`what` names it in errors).
-/// Error messages never repeat a value of the request.
-async fn read_json<T: DeserializeOwned>(state: &AppState, body: Body, what: &str) -> ApiResult<T> {
+/// duplicate object key (`what` names it in errors). Error messages never
+/// repeat a value of the request.
+async fn read_body(state: &AppState, body: Body, what: &str) -> ApiResult<Bytes> {
     let bytes: Bytes = match tokio::time::timeout(
         state.config.body_timeout,
         axum::body::to_bytes(body, state.config.body_limit),
@@ -498,8 +499,49 @@ async fn read_json<T: DeserializeOwned>(state: &AppState, body: Body, what: &str
     if let Err(e) = serde_json::from_slice::<crate::json::NoDuplicateKeys>(&bytes) {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, json_error(&e, what)));
     }
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, json_error(&e, what)))
+    Ok(bytes)
+}
+
+/// A JSON text that holds a value at `range` (the body of a scan request,
+/// or a response body): sliced without copying, for the blocking pool.
+#[derive(Clone)]
+struct BodyText {
+    bytes: Bytes,
+    range: std::ops::Range<usize>,
+}
+
+impl BodyText {
+    /// The part of `bytes` that `inner` (borrowed from `bytes`) is, or
+    /// `absent` when there is none.
+    fn of(
+        bytes: &Bytes,
+        inner: Option<&serde_json::value::RawValue>,
+        absent: &'static str,
+    ) -> BodyText {
+        match inner {
+            Some(raw) => {
+                let start = raw.get().as_ptr() as usize - bytes.as_ptr() as usize;
+                BodyText {
+                    bytes: bytes.clone(),
+                    range: start..start + raw.get().len(),
+                }
+            }
+            None => BodyText {
+                bytes: Bytes::from_static(absent.as_bytes()),
+                range: 0..absent.len(),
+            },
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[self.range.clone()]
+    }
+
+    /// The text as a `RawValue`, to store as it came.
+    fn as_raw(&self) -> Option<&serde_json::value::RawValue> {
+        let text = std::str::from_utf8(self.as_bytes()).ok()?;
+        serde_json::from_str(text).ok()
+    }
 }
 
 /// A JSON error as a message that names what is wrong and where, never the
@@ -610,25 +652,31 @@ enum ApprovalStep {
 
 /// Everything of a scan that runs on the blocking pool: the engine, then
 /// the approvals of a REQUIRE_APPROVAL.
+/// The body is scanned from its bytes and parsed only when the answer needs
+/// it (see [`interven::engine::Engine::assess_json`]); the returned request
+/// carries it then. `Ok(Err(_))` is a body the engine refused.
+#[allow(clippy::type_complexity)]
 fn assess_and_resolve(
     state: &AppState,
     p: &Principal,
-    request: &ScanRequest,
-) -> anyhow::Result<(Assessment, ApprovalStep)> {
+    request: ScanRequest,
+    body: &[u8],
+) -> anyhow::Result<Result<(Assessment, ScanRequest, ApprovalStep), serde_json::Error>> {
     let scope = memory_scope(&p.tenant, request.agent_id().unwrap_or("default"));
-    let a = state.engine.assess_with(
-        request,
-        &scope,
-        &AssessOptions::new()
-            .tenant(p.tenant.clone())
-            .key(p.key_id.to_string()),
-    );
+    let options = AssessOptions::new()
+        .tenant(p.tenant.clone())
+        .key(p.key_id.to_string())
+        .redacted_body();
+    let (a, request) = match state.engine.assess_json(request, body, &scope, &options) {
+        Ok(done) => done,
+        Err(e) => return Ok(Err(e)),
+    };
     if a.decision != Decision::RequireApproval {
-        return Ok((a, ApprovalStep::None));
+        return Ok(Ok((a, request, ApprovalStep::None)));
     }
-    let hash = approval_hash(request, &p.tenant, p.key_id);
-    let step = resolve_approval(state, p, &hash, &a, request)?;
-    Ok((a, step))
+    let hash = approval_hash(&request, &p.tenant, p.key_id);
+    let step = resolve_approval(state, p, &hash, &a, &request)?;
+    Ok(Ok((a, request, step)))
 }
 
 /// REQUIRE_APPROVAL against the durable approvals: the approval to use up
@@ -703,7 +751,11 @@ async fn scan(
         .limiter
         .check(&p.key_id)
         .map_err(|wait| ApiError::limited("rate limit exceeded for this key", wait))?;
-    let request: Arc<ScanRequest> = Arc::new(read_json(&state, body, "scan request").await?);
+    let bytes = read_body(&state, body, "scan request").await?;
+    let envelope: crate::json::ScanEnvelope<'_> = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, json_error(&e, "scan request")))?;
+    let text = BodyText::of(&bytes, envelope.body, "{}");
+    let request = envelope.request;
     if request.method().is_empty() {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -713,10 +765,13 @@ async fn scan(
     let started = Instant::now();
     // At most twice: when another scan used the approval first, resolve again.
     for _ in 0..2 {
-        let (pp, rq) = (p.clone(), request.clone());
+        let (pp, rq, body) = (p.clone(), request.clone(), text.clone());
         let tenant = p.tenant.clone();
-        let (a, step) =
-            on_scan_pool(&state, &tenant, move |s| assess_and_resolve(s, &pp, &rq)).await?;
+        let (a, request, step) = on_scan_pool(&state, &tenant, move |s| {
+            assess_and_resolve(s, &pp, rq, body.as_bytes())
+        })
+        .await?
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, json_error(&e, "scan request")))?;
         let mut verdict = a.verdict(TraceId::new(String::new()), &request);
         let (mut insert, mut consume) = (None, None);
         match step {
@@ -739,6 +794,12 @@ async fn scan(
             }
         }
         let policy_record = crate::policy_cmd::trace_record(&a);
+        // A body too deep to scan is not stored (the engine answers DENY).
+        let raw = if a.reason_codes.iter().any(|c| c == "BODY_TOO_DEEP") {
+            None
+        } else {
+            text.as_raw()
+        };
         let created_at = rfc3339(SystemTime::now());
         let url = interven_display_url(&a.redacted.url);
         let stored_headers = a.redacted.headers.as_ref().map(headers_for_record);
@@ -763,8 +824,13 @@ async fn scan(
             reason_codes: &verdict.reason_codes,
             risk_score: verdict.risk_score,
             risk_band: verdict.risk_band.as_str(),
-            // Only a redacted body is ever stored.
-            body: a.sanitized_body.as_ref().unwrap_or(request.body()),
+            // Only a redacted body is ever stored: with `redacted_body`, no
+            // sanitized body means nothing in the body needed redacting.
+            body: match (&a.sanitized_body, raw) {
+                (Some(redacted), _) => StoredBody::Value(redacted),
+                (None, Some(raw)) => StoredBody::Text(raw),
+                (None, None) => StoredBody::Value(request.body()),
+            },
             approval_id: approval_id.as_deref(),
             approval_executed: consume.is_some(),
             approval: insert.as_ref().map(|r| ApprovalCreated {
@@ -801,11 +867,12 @@ async fn scan(
     ))
 }
 
+/// `POST /v1/scan/response`'s request, its body left as text: scanned from its bytes.
 #[derive(Deserialize)]
-struct ResponseScanRequest {
+struct ResponseScanRequest<'a> {
     trace_id: String,
-    #[serde(default)]
-    response_body: Value,
+    #[serde(borrow, default)]
+    response_body: Option<&'a serde_json::value::RawValue>,
     #[serde(default)]
     response_status: Option<u16>,
 }
@@ -821,26 +888,39 @@ async fn scan_response(
         .limiter
         .check(&p.key_id)
         .map_err(|wait| ApiError::limited("rate limit exceeded for this key", wait))?;
-    let req: ResponseScanRequest = read_json(&state, body, "response scan").await?;
+    let bytes = read_body(&state, body, "response scan").await?;
+    let req: ResponseScanRequest<'_> = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, json_error(&e, "response scan")))?;
+    let text = BodyText::of(&bytes, req.response_body, "null");
+    let (trace_id, status) = (req.trace_id, req.response_status);
     let tenant = p.tenant.clone();
     let found = on_scan_pool(&state, &tenant, move |s| {
-        let Some(agent) = s.store.trace_agent(&p.tenant, &req.trace_id)? else {
+        let Some(agent) = s.store.trace_agent(&p.tenant, &trace_id)? else {
             return Ok(None);
         };
         let scope = memory_scope(&p.tenant, agent.as_deref().unwrap_or("default"));
-        let scan = s
+        let scan = match s
             .engine
-            .remember_response(&scope, &req.response_body, req.response_status);
+            .remember_response_json(&scope, text.as_bytes(), status)
+        {
+            Ok(scan) => scan,
+            Err(e) => return Ok(Some(Err(e))),
+        };
         let scan = serde_json::to_value(&scan)?;
-        if !s.store.put_response(&p.tenant, &req.trace_id, &scan)? {
+        if !s.store.put_response(&p.tenant, &trace_id, &scan)? {
             return Ok(None);
         }
-        Ok(Some(scan))
+        Ok(Some(Ok(scan)))
     })
     .await?;
-    found
-        .map(Json)
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "unknown trace_id"))
+    match found {
+        Some(Ok(scan)) => Ok(Json(scan)),
+        Some(Err(e)) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            json_error(&e, "response scan"),
+        )),
+        None => Err(ApiError::new(StatusCode::NOT_FOUND, "unknown trace_id")),
+    }
 }
 
 fn to_approval(row: &ApprovalRow) -> Approval {

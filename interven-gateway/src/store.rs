@@ -52,7 +52,7 @@ pub struct TraceRow<'a> {
     /// The risk band.
     pub risk_band: &'a str,
     /// The request body with every finding redacted.
-    pub body: &'a Value,
+    pub body: StoredBody<'a>,
     /// The approval: the pending one for REQUIRE_APPROVAL, the one used
     /// up for an ALLOW after an approval.
     pub approval_id: Option<&'a str>,
@@ -70,6 +70,18 @@ pub struct TraceRow<'a> {
     /// path, exemption; never values).
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub policy: Option<&'a Value>,
+}
+
+/// A trace's body: the redacted value, or the request's own JSON text when
+/// nothing in it needed redacting (a clean body is stored without being
+/// parsed).
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[serde(untagged)]
+pub enum StoredBody<'a> {
+    /// A body as a value: the redacted body.
+    Value(&'a Value),
+    /// A body as JSON text, stored as it came.
+    Text(&'a serde_json::value::RawValue),
 }
 
 /// What the chain records of an approval when a scan creates it.
@@ -1701,6 +1713,7 @@ mod tests {
     use super::*;
 
     fn row<'a>(tenant: &'a str, body: &'a Value) -> TraceRow<'a> {
+        let body = StoredBody::Value(body);
         TraceRow {
             tenant,
             created_at: "2026-01-01T00:00:00Z",

@@ -214,6 +214,19 @@ async fn response_scans_are_recorded_and_feed_the_exfiltration_chain() {
         .unwrap();
     assert_eq!(scan.data_classes, ["EMAIL"]);
     assert_eq!(scan.fields_redacted_count, 1);
+    // Scanned from its text on the gateway: the answer of a value walk.
+    let body = json!({"z": [1.5, -3, "caf\u{e9}"], "a": {"to": "ops@bigcorp.io", "n": null}});
+    let other = client
+        .scan(&req("GET", "https://crm.acme.io/customers/8", json!({})))
+        .await
+        .unwrap();
+    let remote = client
+        .scan_response(&other.trace_id, &body, None)
+        .await
+        .unwrap();
+    let local = Engine::default().remember_response("s", &body, None);
+    assert_eq!(remote.content_fingerprint, local.content_fingerprint);
+    assert_eq!(remote.data_classes, local.data_classes);
     let send = client
         .scan(&req(
             "POST",
@@ -510,6 +523,28 @@ async fn secrets_never_reach_the_database() {
         .scan_response(&v.trace_id, &json!({"leak": aws_key()}), None)
         .await
         .unwrap();
+    // A clean body is stored as it came (not parsed), and read back whole.
+    let clean =
+        json!({"text": "caf\u{e9} \"quoted\"", "n": [1, -2, 2.5e-3], "z": {"b": null, "a": true}});
+    let (status, v, _) = gw
+        .post(
+            Some(&gw.agent),
+            "/v1/scan",
+            &json!({"method": "POST", "url": "https://x.io/notes", "tool": "e2e", "body": clean}),
+        )
+        .await;
+    assert_eq!(
+        (status, v["decision"].as_str()),
+        (200, Some("ALLOW")),
+        "{v}"
+    );
+    let (_, trace) = gw
+        .get(
+            &gw.admin,
+            &format!("/v1/traces/{}", v["trace_id"].as_str().unwrap()),
+        )
+        .await;
+    assert_eq!(trace["body"], clean, "{trace}");
     let mut bytes = Vec::new();
     for suffix in ["", "-wal"] {
         let path = PathBuf::from(format!("{}{suffix}", gw.db.display()));

@@ -465,6 +465,17 @@ async fn monitored_and_exempted_calls_are_recorded_as_such() {
     assert_eq!(status, 200);
     assert_eq!(trace["monitored"], json!(true), "{trace}");
     assert_eq!(trace["monitor"]["decision"], "DENY");
+    // An ALLOW with a finding is stored redacted, like any other.
+    let stored = trace["body"]["k"].as_str().unwrap_or_default();
+    assert!(stored.starts_with("[REDACTED:"), "{trace}");
+    let db = std::fs::read(&gw.db).unwrap_or_default();
+    let wal = std::fs::read(format!("{}-wal", gw.db.display())).unwrap_or_default();
+    for file in [&db, &wal] {
+        assert!(
+            !String::from_utf8_lossy(file).contains(&key),
+            "the key reached the database"
+        );
+    }
     let (status, list) = gw.admin_get("/v1/traces?monitored=true").await;
     assert_eq!(status, 200);
     let ids: Vec<&str> = list["traces"]

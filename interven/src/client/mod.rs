@@ -286,14 +286,29 @@ impl Client {
         body: &B,
         status: Option<u16>,
     ) -> Result<ResponseScan> {
-        let body = serde_json::to_value(body).map_err(|source| Error::Serialize {
+        let serialize = |source| Error::Serialize {
             argument: None,
             source,
-        })?;
+        };
         match &self.inner.backend {
-            Backend::Remote(remote) => remote.scan_response(trace_id, &body, status).await,
+            Backend::Remote(remote) => {
+                let body = serde_json::to_value(body).map_err(serialize)?;
+                remote.scan_response(trace_id, &body, status).await
+            }
             #[cfg(feature = "engine")]
-            Backend::Local(engine) => Ok(engine.scan_response(trace_id, &body, status)),
+            Backend::Local(engine) => {
+                // Scanned from its JSON text: no `Value` tree of a big output.
+                let text = serde_json::to_vec(body).map_err(serialize)?;
+                match engine.scan_response_json(trace_id, &text, status) {
+                    Ok(scan) => Ok(scan),
+                    // A repeated key (a hand-written `Serialize`) or a
+                    // nesting past the parser's limit: the value's own walk.
+                    Err(_) => {
+                        let body = serde_json::to_value(body).map_err(serialize)?;
+                        Ok(engine.scan_response(trace_id, &body, status))
+                    }
+                }
+            }
             Backend::Misconfigured(msg) => Err(Error::config(msg.clone())),
         }
     }

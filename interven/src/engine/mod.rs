@@ -43,6 +43,7 @@
 
 mod approvals;
 mod audit;
+mod canonical;
 mod detect;
 mod memory;
 mod policy;
@@ -374,6 +375,10 @@ pub struct AssessOptions {
     pub key: Option<String>,
     /// The time of the call (default: now). Tests move it to expire rate windows.
     pub now: Option<SystemTime>,
+    /// Whether [`Engine::assess_json`] must give the redacted body whenever
+    /// the body has a finding, whatever the decision (see
+    /// [`redacted_body`](Self::redacted_body)).
+    pub redacted_body: bool,
 }
 
 impl AssessOptions {
@@ -400,6 +405,18 @@ impl AssessOptions {
     #[must_use]
     pub fn at(mut self, now: SystemTime) -> Self {
         self.now = Some(now);
+        self
+    }
+
+    /// [`Engine::assess_json`] gives the redacted body (`sanitized_body`)
+    /// whenever the body has a finding, an ALLOW or a DENY too: what a
+    /// caller that stores or shows the body needs (the gateway's trace
+    /// store). Without it, only the decisions that send or bind the body
+    /// (SANITIZE, REQUIRE_APPROVAL) parse it. [`Engine::assess_with`]
+    /// always gives it.
+    #[must_use]
+    pub fn redacted_body(mut self) -> Self {
+        self.redacted_body = true;
         self
     }
 }
@@ -669,7 +686,10 @@ impl Engine {
     /// many findings, whose body is still redacted), or an audit log records
     /// it. The findings, decision and sanitized body are those of
     /// [`assess_with`](Self::assess_with) on the parsed body, except that an
-    /// ALLOW or a DENY carries no sanitized body (it needs none).
+    /// ALLOW or a DENY carries no sanitized body (it needs none) unless
+    /// [`AssessOptions::redacted_body`] asks for it. With that option, an
+    /// answer without a sanitized body means nothing in the body needs
+    /// redacting: its bytes are what may be stored.
     ///
     /// # Errors
     /// The body is not JSON, or an object in it has a duplicate key
@@ -711,9 +731,10 @@ impl Engine {
             parsed,
         );
         let too_many = a.reason_codes.iter().any(|c| c == "TOO_MANY_FINDINGS");
-        if !parsed
-            && (too_many || matches!(a.decision, Decision::Sanitize | Decision::RequireApproval))
-        {
+        let wanted = too_many
+            || matches!(a.decision, Decision::Sanitize | Decision::RequireApproval)
+            || (options.redacted_body && a.findings.iter().any(|f| in_body(&f.path)));
+        if !parsed && wanted {
             // The verdict carries the (redacted) body, or the approval is bound to it.
             request.set_body(serde_json::from_slice(body)?);
             a.sanitized_body = sanitized_body(&request, &a.findings);
@@ -963,6 +984,46 @@ impl Engine {
         if json_depth(body) <= MAX_BODY_DEPTH {
             detector().scan_body(body, &self.policy().lists, &mut located);
         }
+        let fingerprint = Sha256::digest(canonical_json(body).as_bytes());
+        self.remember_located(memory_scope, &located, &fingerprint, status)
+    }
+
+    /// [`remember_response`](Self::remember_response) for a body given as
+    /// JSON text, scanned straight from its bytes: no `Value` is built. The
+    /// answer is the one for the parsed body.
+    ///
+    /// # Errors
+    /// The body is not JSON, or an object in it has a duplicate key.
+    pub fn remember_response_json(
+        &self,
+        memory_scope: &str,
+        body: &[u8],
+        status: Option<u16>,
+    ) -> std::result::Result<ResponseScan, serde_json::Error> {
+        let mut located = Vec::new();
+        let canonical = match detector().scan_body_bytes(body, &self.policy().lists, &mut located) {
+            Ok(()) => canonical::canonical_bytes(body)?,
+            // As for a value: not scanned, fingerprinted as nothing.
+            Err(detect::BodyError::TooDeep) => {
+                located.clear();
+                Vec::new()
+            }
+            Err(detect::BodyError::Json(e)) => return Err(e),
+        };
+        let fingerprint = Sha256::digest(&canonical);
+        drop(canonical);
+        Ok(self.remember_located(memory_scope, &located, &fingerprint, status))
+    }
+
+    /// The response scan of a body's findings and fingerprint; remembers
+    /// its sensitive values in `memory_scope`.
+    fn remember_located(
+        &self,
+        memory_scope: &str,
+        located: &[Located],
+        fingerprint: &[u8],
+        status: Option<u16>,
+    ) -> ResponseScan {
         let sensitive: Vec<&Located> = located
             .iter()
             .filter(|l| {
@@ -983,10 +1044,7 @@ impl Engine {
         let mut scan = ResponseScan::new(
             data_classes.into_iter().map(str::to_owned).collect(),
             fields.len() as u64,
-            format!(
-                "sha256:{}",
-                hex(&Sha256::digest(canonical_json(body).as_bytes()))
-            ),
+            format!("sha256:{}", hex(fingerprint)),
         );
         if let Some(status) = status {
             scan.extra
@@ -1002,14 +1060,40 @@ impl Engine {
         body: &Value,
         status: Option<u16>,
     ) -> ResponseScan {
-        let scope = {
-            let t = self.traces.lock().unwrap_or_else(PoisonError::into_inner);
-            t.scope
-                .get(trace_id)
-                .cloned()
-                .unwrap_or_else(|| "default".to_owned())
-        };
+        let scope = self.trace_scope(trace_id);
         let scan = self.remember_response(&scope, body, status);
+        self.audit_response(trace_id, &scan, status);
+        scan
+    }
+
+    /// [`scan_response`](Self::scan_response) for a body given as JSON text
+    /// (a tool's output as it arrived), scanned straight from its bytes: no
+    /// `Value` is built. The answer is the one for the parsed body.
+    ///
+    /// # Errors
+    /// The body is not JSON, or an object in it has a duplicate key.
+    pub fn scan_response_json(
+        &self,
+        trace_id: &TraceId,
+        body: &[u8],
+        status: Option<u16>,
+    ) -> std::result::Result<ResponseScan, serde_json::Error> {
+        let scope = self.trace_scope(trace_id);
+        let scan = self.remember_response_json(&scope, body, status)?;
+        self.audit_response(trace_id, &scan, status);
+        Ok(scan)
+    }
+
+    /// The agent scope of a trace of this engine (`"default"` when unknown).
+    fn trace_scope(&self, trace_id: &TraceId) -> String {
+        let t = self.traces.lock().unwrap_or_else(PoisonError::into_inner);
+        t.scope
+            .get(trace_id)
+            .cloned()
+            .unwrap_or_else(|| "default".to_owned())
+    }
+
+    fn audit_response(&self, trace_id: &TraceId, scan: &ResponseScan, status: Option<u16>) {
         if let Some(audit) = &self.audit {
             audit.write(&json!({
                 "ts": rfc3339(SystemTime::now()),
@@ -1018,7 +1102,6 @@ impl Engine {
                              "content_fingerprint": scan.content_fingerprint, "status": status},
             }));
         }
-        scan
     }
 
     /// The status of a local approval, `None` for an unknown id.
@@ -1200,6 +1283,41 @@ mod tests {
             .tool("t")
             .build()
             .unwrap()
+    }
+
+    #[test]
+    fn a_response_scanned_from_its_text_is_the_response_scanned_as_a_value() {
+        let deep = format!(
+            "{}1{}",
+            "[".repeat(MAX_BODY_DEPTH + 1),
+            "]".repeat(MAX_BODY_DEPTH + 1)
+        );
+        let texts = [
+            r#"{"b": 1, "a": {"d": [1, -2, 2.50, 1e3, 18446744073709551615, -9223372036854775808], "c": null}}"#,
+            r#"{"\u0062": "caf\u00e9 \"q\" \ud83d\ude00 \n\t", "a": [true, false, {}, []], "": ""}"#,
+            r#"  [ {"z": "vip.client@bigcorp.io", "y": "AKIAQ3EGRB4VXLTU7MCN"}, "x", 0.1, -0.0 ]  "#,
+            r#""just a string""#,
+            "null",
+            "12",
+            &deep,
+        ];
+        for text in texts {
+            let (a, b) = (Engine::default(), Engine::default());
+            let value: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+            let want = if text == deep { None } else { Some(value) };
+            let got = a.remember_response_json("s", text.as_bytes(), Some(200));
+            match want {
+                Some(value) => assert_eq!(
+                    got.unwrap(),
+                    b.remember_response("s", &value, Some(200)),
+                    "{text}"
+                ),
+                // Past serde_json's own nesting limit neither path parses it.
+                None => assert!(got.is_err() || got.unwrap().data_classes.is_empty()),
+            }
+        }
+        let dup = Engine::default().remember_response_json("s", br#"{"a": 1, "a": 2}"#, None);
+        assert!(dup.is_err());
     }
 
     #[test]
