@@ -520,10 +520,18 @@ impl BodyText {
     ) -> BodyText {
         match inner {
             Some(raw) => {
-                let start = raw.get().as_ptr() as usize - bytes.as_ptr() as usize;
-                BodyText {
-                    bytes: bytes.clone(),
-                    range: start..start + raw.get().len(),
+                let text = raw.get().as_bytes();
+                let start = (text.as_ptr() as usize).wrapping_sub(bytes.as_ptr() as usize);
+                match start.checked_add(text.len()) {
+                    Some(end) if end <= bytes.len() => BodyText {
+                        bytes: bytes.clone(),
+                        range: start..end,
+                    },
+                    // Not borrowed from `bytes` after all: a copy.
+                    _ => BodyText {
+                        bytes: Bytes::copy_from_slice(text),
+                        range: 0..text.len(),
+                    },
                 }
             }
             None => BodyText {
