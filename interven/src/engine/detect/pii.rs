@@ -778,8 +778,8 @@ impl PiiRules {
         {
             return;
         }
-        let words = key_words(key);
-        if names_id(&words) {
+        let class = KeyClass::of(key);
+        if class.id {
             hits.retain(|h| h.ty != "PAYMENT_CARD" || h.span.len() * 2 < text.len());
             return;
         }
@@ -793,9 +793,8 @@ impl PiiRules {
         {
             return;
         }
-        let joined: String = words.concat();
         let digits = trimmed.bytes().filter(u8::is_ascii_digit).count();
-        if phone_key(&words, &joined)
+        if class.phone
             && (7..=15).contains(&digits)
             && trimmed.bytes().all(|c| {
                 c.is_ascii_digit() || matches!(c, b' ' | b'+' | b'(' | b')' | b'.' | b'/' | b'-')
@@ -805,7 +804,7 @@ impl PiiRules {
             hits.push(Hit::new(Kind::Pii, "PHONE_NUMBER", span));
             return;
         }
-        if passport_key(&joined)
+        if class.passport
             && (6..=9).contains(&trimmed.len())
             && trimmed
                 .bytes()
@@ -947,6 +946,50 @@ fn key_before(text: &str, start: usize) -> &str {
         i -= 1;
     }
     &text[i..end]
+}
+
+/// What a key says of the short value under it: an identifier (a card
+/// under it is none), a phone number, a passport number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct KeyClass {
+    id: bool,
+    phone: bool,
+    passport: bool,
+}
+
+impl KeyClass {
+    /// The class of `key`, from a per-thread cache: a body repeats its keys,
+    /// and their words cost more to make than the value takes to check.
+    fn of(key: &str) -> KeyClass {
+        /// Distinct keys kept per thread before the cache starts over.
+        const MAX_KEYS: usize = 512;
+        thread_local! {
+            static CACHE: std::cell::RefCell<std::collections::HashMap<Box<str>, KeyClass>> =
+                std::cell::RefCell::new(std::collections::HashMap::new());
+        }
+        CACHE.with(|cache| {
+            let mut cache = cache.borrow_mut();
+            if let Some(class) = cache.get(key) {
+                return *class;
+            }
+            let class = KeyClass::compute(key);
+            if cache.len() >= MAX_KEYS {
+                cache.clear();
+            }
+            cache.insert(key.into(), class);
+            class
+        })
+    }
+
+    fn compute(key: &str) -> KeyClass {
+        let words = key_words(key);
+        let joined: String = words.concat();
+        KeyClass {
+            id: names_id(&words),
+            phone: phone_key(&words, &joined),
+            passport: passport_key(&joined),
+        }
+    }
 }
 
 /// The lower-case words of an identifier: `orderId` → `order`, `id`.
