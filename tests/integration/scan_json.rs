@@ -137,7 +137,14 @@ fn same_both_ways(engine: &Engine, name: &str, req: &ScanRequest) -> usize {
                     by_bytes.sanitized_body, by_value.sanitized_body,
                     "{name} ({spelling})"
                 );
-                assert_eq!(back.body(), &body, "{name}: the parsed body is returned");
+                if by_value.decision == Decision::RequireApproval
+                    || by_bytes.sanitized_body.is_none()
+                {
+                    assert_eq!(back.body(), &body, "{name}: the parsed body is returned");
+                } else {
+                    // Redacted in place: the parsed body became the sanitized one.
+                    assert_eq!(back.body(), &json!({}), "{name}: the body is not copied");
+                }
             } else {
                 assert_eq!(by_bytes.sanitized_body, None, "{name} ({spelling})");
             }

@@ -689,7 +689,10 @@ impl Engine {
     /// ALLOW or a DENY carries no sanitized body (it needs none) unless
     /// [`AssessOptions::redacted_body`] asks for it. With that option, an
     /// answer without a sanitized body means nothing in the body needs
-    /// redacting: its bytes are what may be stored.
+    /// redacting: its bytes are what may be stored. When a body was
+    /// redacted for an answer other than REQUIRE_APPROVAL, the returned
+    /// request's body is the empty object: the parsed body became the
+    /// sanitized one (redacted in place, not copied).
     ///
     /// # Errors
     /// The body is not JSON, or an object in it has a duplicate key
@@ -736,10 +739,24 @@ impl Engine {
             || (options.redacted_body && a.findings.iter().any(|f| in_body(&f.path)));
         if !parsed && wanted {
             // The verdict carries the (redacted) body, or the approval is bound to it.
-            request.set_body(serde_json::from_slice(body)?);
-            a.sanitized_body = sanitized_body(&request, &a.findings);
+            let value: Value = serde_json::from_slice(body)?;
             if a.decision == Decision::RequireApproval {
+                request.set_body(value);
+                a.sanitized_body = sanitized_body(&request, &a.findings);
                 a.request_hash = canonical_request_hash(&request);
+            } else {
+                // Nothing needs the body unredacted: it is redacted in
+                // place, not copied (a big body's tree is built once).
+                let findings: Vec<Finding> = a
+                    .findings
+                    .iter()
+                    .filter(|f| in_body(&f.path))
+                    .cloned()
+                    .collect();
+                match redact::redact_owned(value, &findings) {
+                    Ok(redacted) => a.sanitized_body = Some(redacted),
+                    Err(value) => request.set_body(value),
+                }
             }
         }
         Ok((a, request))

@@ -14,6 +14,25 @@ pub(crate) fn placeholder(ty: &str) -> String {
 /// The body with every redactable finding (secrets and personal data, not
 /// placeholders) replaced by its placeholder; `None` when nothing changes.
 pub(crate) fn redact(body: &Value, findings: &[Finding]) -> Option<Value> {
+    let (by_path, within) = plan(findings)?;
+    let mut path = String::new();
+    Some(rewrite(body, &mut path, &by_path, &within))
+}
+
+/// [`redact`] of a body the caller gives up: untouched subtrees are moved,
+/// not copied. `Err` gives the body back when nothing changes.
+pub(crate) fn redact_owned(body: Value, findings: &[Finding]) -> Result<Value, Value> {
+    let Some((by_path, within)) = plan(findings) else {
+        return Err(body);
+    };
+    let mut path = String::new();
+    Ok(rewrite_owned(body, &mut path, &by_path, &within))
+}
+
+/// The redactable findings by path, and the containers on the way to them;
+/// `None` when no finding is redactable.
+#[allow(clippy::type_complexity)]
+fn plan(findings: &[Finding]) -> Option<(HashMap<&str, Vec<&Finding>>, HashSet<&str>)> {
     let mut by_path: HashMap<&str, Vec<&Finding>> = HashMap::new();
     for f in findings {
         if !f.placeholder
@@ -35,8 +54,72 @@ pub(crate) fn redact(body: &Value, findings: &[Finding]) -> Option<Value> {
             within.insert(&p[..i]);
         }
     }
-    let mut path = String::new();
-    Some(rewrite(body, &mut path, &by_path, &within))
+    Some((by_path, within))
+}
+
+/// [`rewrite`] of an owned value: the same result, untouched parts moved.
+fn rewrite_owned(
+    value: Value,
+    path: &mut String,
+    by_path: &HashMap<&str, Vec<&Finding>>,
+    within: &HashSet<&str>,
+) -> Value {
+    if matches!(value, Value::Array(_) | Value::Object(_))
+        && !within.contains(path.as_str())
+        && !by_path.contains_key(path.as_str())
+    {
+        return value;
+    }
+    match value {
+        Value::String(s) => match by_path.get(path.as_str()) {
+            Some(found) => Value::String(replace_spans(
+                &s,
+                found.iter().filter(|f| !f.in_key).copied(),
+            )),
+            None => Value::String(s),
+        },
+        Value::Number(n) => match by_path.get(path.as_str()) {
+            Some(found) if found.iter().any(|f| !f.in_key) => Value::String(replace_spans(
+                &n.to_string(),
+                found.iter().filter(|f| !f.in_key).copied(),
+            )),
+            _ => Value::Number(n),
+        },
+        Value::Array(items) => {
+            let len = path.len();
+            let out = items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    path.push('/');
+                    path.push_str(super::detect::itoa(i, &mut [0u8; 20]));
+                    let v = rewrite_owned(item, path, by_path, within);
+                    path.truncate(len);
+                    v
+                })
+                .collect();
+            Value::Array(out)
+        }
+        Value::Object(map) => {
+            let len = path.len();
+            let mut out = Map::with_capacity(map.len());
+            for (k, v) in map {
+                path.push('/');
+                path.push_str(&super::detect::escape_pointer(&k));
+                let key = match by_path.get(path.as_str()) {
+                    Some(found) if found.iter().any(|f| f.in_key) => {
+                        replace_spans(&k, found.iter().filter(|f| f.in_key).copied())
+                    }
+                    _ => k,
+                };
+                let v = rewrite_owned(v, path, by_path, within);
+                path.truncate(len);
+                out.insert(key, v);
+            }
+            Value::Object(out)
+        }
+        other => other,
+    }
 }
 
 fn rewrite(
