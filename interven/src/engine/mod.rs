@@ -747,13 +747,7 @@ impl Engine {
             } else {
                 // Nothing needs the body unredacted: it is redacted in
                 // place, not copied (a big body's tree is built once).
-                let findings: Vec<Finding> = a
-                    .findings
-                    .iter()
-                    .filter(|f| in_body(&f.path))
-                    .cloned()
-                    .collect();
-                match redact::redact_owned(value, &findings) {
+                match redact::redact_owned(value, &a.findings) {
                     Ok(redacted) => a.sanitized_body = Some(redacted),
                     Err(value) => request.set_body(value),
                 }
@@ -795,18 +789,13 @@ impl Engine {
             // Fail closed: past the cap, detection stopped; what was found is
             // still redacted, and the call is denied.
             let findings: Vec<Finding> = located.into_iter().map(|l| l.finding).collect();
-            let body: Vec<Finding> = findings
-                .iter()
-                .filter(|f| in_body(&f.path))
-                .cloned()
-                .collect();
             return Assessment {
                 decision: Decision::Deny,
                 reason_codes: vec!["TOO_MANY_FINDINGS".to_owned()],
                 risk_score: 1.0,
                 risk_band: RiskBand::Critical,
                 sanitized_body: if redact {
-                    redact::redact(request.body(), &body)
+                    redact::redact(request.body(), &findings)
                 } else {
                     None
                 },
@@ -1150,16 +1139,7 @@ impl Engine {
 
 /// The body with every finding in it redacted; `None` when nothing changes.
 fn sanitized_body(request: &ScanRequest, findings: &[Finding]) -> Option<Value> {
-    if findings.iter().all(|f| in_body(&f.path)) {
-        redact::redact(request.body(), findings)
-    } else {
-        let body: Vec<Finding> = findings
-            .iter()
-            .filter(|f| in_body(&f.path))
-            .cloned()
-            .collect();
-        redact::redact(request.body(), &body)
-    }
+    redact::redact(request.body(), findings)
 }
 
 /// The answer for a body nested deeper than [`MAX_BODY_DEPTH`].

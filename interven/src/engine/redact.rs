@@ -16,7 +16,7 @@ pub(crate) fn placeholder(ty: &str) -> String {
 pub(crate) fn redact(body: &Value, findings: &[Finding]) -> Option<Value> {
     let (by_path, within) = plan(findings)?;
     let mut path = String::new();
-    Some(rewrite(body, &mut path, &by_path, &within))
+    Some(rewrite(body.clone(), &mut path, &by_path, &within))
 }
 
 /// [`redact`] of a body the caller gives up: untouched subtrees are moved,
@@ -26,19 +26,19 @@ pub(crate) fn redact_owned(body: Value, findings: &[Finding]) -> Result<Value, V
         return Err(body);
     };
     let mut path = String::new();
-    Ok(rewrite_owned(body, &mut path, &by_path, &within))
+    Ok(rewrite(body, &mut path, &by_path, &within))
 }
 
-/// The redactable findings by path, and the containers on the way to them;
-/// `None` when no finding is redactable.
+/// The redactable findings in the body by path, and the containers on the
+/// way to them; `None` when no finding is redactable. Findings outside the
+/// body (URL, headers, names) are not the redactor's.
 #[allow(clippy::type_complexity)]
 fn plan(findings: &[Finding]) -> Option<(HashMap<&str, Vec<&Finding>>, HashSet<&str>)> {
     let mut by_path: HashMap<&str, Vec<&Finding>> = HashMap::new();
     for f in findings {
         if !f.placeholder
             && matches!(f.kind, FindingKind::Secret | FindingKind::Pii)
-            && f.path != "url"
-            && !f.path.starts_with("headers/")
+            && super::in_body(&f.path)
         {
             by_path.entry(f.path.as_str()).or_default().push(f);
         }
@@ -57,8 +57,9 @@ fn plan(findings: &[Finding]) -> Option<(HashMap<&str, Vec<&Finding>>, HashSet<&
     Some((by_path, within))
 }
 
-/// [`rewrite`] of an owned value: the same result, untouched parts moved.
-fn rewrite_owned(
+/// `value` with the findings of `by_path` replaced; untouched subtrees are
+/// moved whole, without building their paths.
+fn rewrite(
     value: Value,
     path: &mut String,
     by_path: &HashMap<&str, Vec<&Finding>>,
@@ -93,7 +94,7 @@ fn rewrite_owned(
                 .map(|(i, item)| {
                     path.push('/');
                     path.push_str(super::detect::itoa(i, &mut [0u8; 20]));
-                    let v = rewrite_owned(item, path, by_path, within);
+                    let v = rewrite(item, path, by_path, within);
                     path.truncate(len);
                     v
                 })
@@ -112,77 +113,13 @@ fn rewrite_owned(
                     }
                     _ => k,
                 };
-                let v = rewrite_owned(v, path, by_path, within);
-                path.truncate(len);
-                out.insert(key, v);
-            }
-            Value::Object(out)
-        }
-        other => other,
-    }
-}
-
-fn rewrite(
-    value: &Value,
-    path: &mut String,
-    by_path: &HashMap<&str, Vec<&Finding>>,
-    within: &HashSet<&str>,
-) -> Value {
-    if matches!(value, Value::Array(_) | Value::Object(_))
-        && !within.contains(path.as_str())
-        && !by_path.contains_key(path.as_str())
-    {
-        return value.clone();
-    }
-    match value {
-        Value::String(s) => match by_path.get(path.as_str()) {
-            Some(found) => Value::String(replace_spans(
-                s,
-                found.iter().filter(|f| !f.in_key).copied(),
-            )),
-            None => value.clone(),
-        },
-        Value::Number(n) => match by_path.get(path.as_str()) {
-            Some(found) if found.iter().any(|f| !f.in_key) => Value::String(replace_spans(
-                &n.to_string(),
-                found.iter().filter(|f| !f.in_key).copied(),
-            )),
-            _ => value.clone(),
-        },
-        Value::Array(items) => {
-            let len = path.len();
-            let out = items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| {
-                    path.push('/');
-                    path.push_str(super::detect::itoa(i, &mut [0u8; 20]));
-                    let v = rewrite(item, path, by_path, within);
-                    path.truncate(len);
-                    v
-                })
-                .collect();
-            Value::Array(out)
-        }
-        Value::Object(map) => {
-            let len = path.len();
-            let mut out = Map::with_capacity(map.len());
-            for (k, v) in map {
-                path.push('/');
-                path.push_str(&super::detect::escape_pointer(k));
-                let key = match by_path.get(path.as_str()) {
-                    Some(found) if found.iter().any(|f| f.in_key) => {
-                        replace_spans(k, found.iter().filter(|f| f.in_key).copied())
-                    }
-                    _ => k.clone(),
-                };
                 let v = rewrite(v, path, by_path, within);
                 path.truncate(len);
                 out.insert(key, v);
             }
             Value::Object(out)
         }
-        _ => value.clone(),
+        other => other,
     }
 }
 
