@@ -544,12 +544,6 @@ impl BodyText {
     fn as_bytes(&self) -> &[u8] {
         &self.bytes[self.range.clone()]
     }
-
-    /// The text as a `RawValue`, to store as it came.
-    fn as_raw(&self) -> Option<&serde_json::value::RawValue> {
-        let text = std::str::from_utf8(self.as_bytes()).ok()?;
-        serde_json::from_str(text).ok()
-    }
 }
 
 /// A JSON error as a message that names what is wrong and where, never the
@@ -762,8 +756,11 @@ async fn scan(
     let bytes = read_body(&state, body, "scan request").await?;
     let envelope: crate::json::ScanEnvelope<'_> = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, json_error(&e, "scan request")))?;
-    let text = BodyText::of(&bytes, envelope.body, "{}");
-    let request = envelope.request;
+    let crate::json::ScanEnvelope {
+        body: raw_body,
+        request,
+    } = envelope;
+    let text = BodyText::of(&bytes, raw_body, "{}");
     if request.method().is_empty() {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -806,7 +803,7 @@ async fn scan(
         let raw = if a.reason_codes.iter().any(|c| c == "BODY_TOO_DEEP") {
             None
         } else {
-            text.as_raw()
+            raw_body
         };
         let created_at = rfc3339(SystemTime::now());
         let url = interven_display_url(&a.redacted.url);
