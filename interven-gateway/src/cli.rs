@@ -335,11 +335,15 @@ pub fn run(cli: Cli) -> Result<()> {
                 Ok(())
             }
         },
-        Command::Scan { policy } => scan_lines(
-            &engine(policy.as_ref())?,
-            std::io::stdin().lock(),
-            std::io::stdout().lock(),
-        ),
+        Command::Scan { policy } => {
+            // The rules compile while the first line is read and parsed.
+            std::thread::spawn(Engine::warm_up);
+            scan_lines(
+                &engine(policy.as_ref())?,
+                std::io::stdin().lock(),
+                std::io::stdout().lock(),
+            )
+        }
         Command::Policy { action } => {
             let code = crate::policy_cmd::run(
                 &action,

@@ -289,6 +289,8 @@ pub async fn serve(
         header_timeout: state.config.header_timeout,
         shutdown_timeout: state.config.shutdown_timeout,
     };
+    // The first request should not wait for the rules to compile.
+    tokio::task::spawn_blocking(Engine::warm_up);
     // Notifications about pending approvals, until the server stops.
     let _notifier = crate::notify::Notifier::start(
         state.store.clone(),

@@ -626,6 +626,19 @@ impl Engine {
         }
     }
 
+    /// Compiles the detector's rules now rather than during the first scan.
+    ///
+    /// The rules are compiled once per process, on first use, which takes
+    /// about a tenth of a second. A server calls this at start-up so that
+    /// its first request does not wait for it; a program with other
+    /// start-up work (reading a big input, say) can call it on another
+    /// thread to overlap the two. Calling it again, or from several threads
+    /// at once, does nothing more: a scan that starts meanwhile waits for
+    /// the one compilation.
+    pub fn warm_up() {
+        detector();
+    }
+
     /// A builder for an engine with explicit settings.
     pub fn builder() -> EngineBuilder {
         EngineBuilder::default()

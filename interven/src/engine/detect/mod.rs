@@ -361,16 +361,8 @@ impl Detector {
         out: &mut Vec<Located>,
     ) {
         let a_text = a.text;
-        let tail_start = a_text
-            .char_indices()
-            .rev()
-            .take_while(|(i, c)| !c.is_whitespace() && a_text.len() - i <= MAX_JOIN)
-            .last()
-            .map_or(a_text.len(), |(i, _)| i);
-        let head_end = b
-            .char_indices()
-            .find(|(i, c)| c.is_whitespace() || *i >= MAX_JOIN)
-            .map_or(b.len(), |(i, _)| i);
+        let tail_start = join_tail_start(a_text);
+        let head_end = join_head_end(b);
         let (tail, head) = (&a_text[tail_start..], &b[..head_end]);
         if tail.len() < 4 || head.len() < 4 || tail.len() + head.len() < 16 {
             return;
@@ -901,6 +893,54 @@ impl<'a> JoinSide<'a> {
     }
 }
 
+/// Where the last token of `a` starts (no white space in it), at most
+/// [`MAX_JOIN`] bytes from its end: the part of `a` a join looks at.
+fn join_tail_start(a: &str) -> usize {
+    let bytes = a.as_bytes();
+    let floor = a.len().saturating_sub(MAX_JOIN);
+    let mut i = a.len();
+    // Byte by byte while the text is ASCII (white space is then one byte).
+    while i > floor {
+        let c = bytes[i - 1];
+        if !c.is_ascii() {
+            return a[..i]
+                .char_indices()
+                .rev()
+                .take_while(|(j, c)| !c.is_whitespace() && a.len() - j <= MAX_JOIN)
+                .last()
+                .map_or(i, |(j, _)| j);
+        }
+        if is_ascii_space(c) {
+            break;
+        }
+        i -= 1;
+    }
+    i
+}
+
+/// Where the first token of `b` ends (white space, or [`MAX_JOIN`] bytes).
+fn join_head_end(b: &str) -> usize {
+    let bytes = b.as_bytes();
+    for (i, &c) in bytes.iter().enumerate().take(MAX_JOIN) {
+        if !c.is_ascii() {
+            return b[i..]
+                .char_indices()
+                .find(|(j, c)| c.is_whitespace() || i + j >= MAX_JOIN)
+                .map_or(b.len(), |(j, _)| i + j);
+        }
+        if is_ascii_space(c) {
+            return i;
+        }
+    }
+    b.len().min(MAX_JOIN)
+}
+
+/// [`char::is_whitespace`] for an ASCII byte (it counts the vertical tab,
+/// which [`u8::is_ascii_whitespace`] does not).
+fn is_ascii_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r')
+}
+
 /// The start of the suffix of `s` that joining looks at: the first char
 /// boundary at or after `len - MAX_JOIN`.
 pub(crate) fn join_suffix_start(s: &str) -> usize {
@@ -988,7 +1028,7 @@ pub(crate) fn itoa(mut n: usize, buf: &mut [u8; 20]) -> &str {
 
 /// Escapes a key for a JSON pointer (RFC 6901).
 pub(crate) fn escape_pointer(key: &str) -> Cow<'_, str> {
-    if key.contains(['~', '/']) {
+    if key.bytes().any(|b| b == b'~' || b == b'/') {
         Cow::Owned(key.replace('~', "~0").replace('/', "~1"))
     } else {
         Cow::Borrowed(key)
@@ -1163,6 +1203,51 @@ mod tests {
         assert!(hits.iter().all(|h| h.placeholder));
         assert_eq!(hits[0].kind, FindingKind::Pii);
         assert_eq!(hits[1].kind, FindingKind::Secret);
+    }
+
+    #[test]
+    fn join_bounds_are_the_char_walks_they_replace() {
+        // The walks by char the byte loops replace, kept here as the reference.
+        let tail = |a: &str| {
+            a.char_indices()
+                .rev()
+                .take_while(|(i, c)| !c.is_whitespace() && a.len() - i <= MAX_JOIN)
+                .last()
+                .map_or(a.len(), |(i, _)| i)
+        };
+        let head = |b: &str| {
+            b.char_indices()
+                .find(|(i, c)| c.is_whitespace() || *i >= MAX_JOIN)
+                .map_or(b.len(), |(i, _)| i)
+        };
+        let long = "k".repeat(300);
+        let long_wide = "é".repeat(200);
+        let mut cases = vec![
+            String::new(),
+            "token".into(),
+            "a b".into(),
+            "ends with space ".into(),
+            " starts".into(),
+            "tab\there".into(),
+            "vt\x0Bsplit".into(),
+            "ff\x0Csplit".into(),
+            "nbsp\u{A0}split".into(),
+            "ideographic\u{3000}space".into(),
+            "mixed é ü token".into(),
+            "日本語トークン".into(),
+            long.clone(),
+            long_wide.clone(),
+            format!("{long} tail"),
+            format!("head {long}"),
+            format!("{long_wide}x"),
+            format!("x{long_wide}"),
+            format!("{}\u{2003}{}", "a".repeat(250), "b".repeat(10)),
+        ];
+        cases.extend((0..8).map(|n| format!("{}é{}", "a".repeat(250 + n), "b".repeat(n))));
+        for case in &cases {
+            assert_eq!(join_tail_start(case), tail(case), "tail of {case:?}");
+            assert_eq!(join_head_end(case), head(case), "head of {case:?}");
+        }
     }
 
     #[test]

@@ -556,11 +556,7 @@ pub(crate) fn hex_runs(
 ) -> impl Iterator<Item = (Range<usize>, String, usize)> + '_ {
     let b = text.as_bytes();
     let hex = |i: usize| b.get(i).is_some_and(u8::is_ascii_hexdigit);
-    let byte = |i: usize| {
-        std::str::from_utf8(&b[i..i + 2])
-            .ok()
-            .and_then(|s| u8::from_str_radix(s, 16).ok())
-    };
+    let byte = |i: usize| Some(hex_digit(*b.get(i)?)? << 4 | hex_digit(*b.get(i + 1)?)?);
     let mut i = from;
     std::iter::from_fn(move || {
         while i < b.len() {
@@ -604,6 +600,16 @@ pub(crate) fn hex_runs(
         }
         None
     })
+}
+
+/// The value of one hex digit.
+fn hex_digit(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
 }
 
 /// Bytes that are UTF-8 text, nine tenths printable, at least 8 bytes long.

@@ -964,8 +964,10 @@ impl KeyClass {
         /// Distinct keys kept per thread before the cache starts over.
         const MAX_KEYS: usize = 512;
         thread_local! {
-            static CACHE: std::cell::RefCell<std::collections::HashMap<Box<str>, KeyClass>> =
-                std::cell::RefCell::new(std::collections::HashMap::new());
+            // foldhash, seeded per process: the cache is bounded, so a body
+            // crafted to collide costs at most MAX_KEYS comparisons a key.
+            static CACHE: std::cell::RefCell<foldhash::HashMap<Box<str>, KeyClass>> =
+                std::cell::RefCell::new(foldhash::HashMap::default());
         }
         CACHE.with(|cache| {
             let mut cache = cache.borrow_mut();

@@ -813,6 +813,8 @@ enum Target {
 pub(crate) struct SecretRules {
     regexes: Vec<Regex>,
     prefilter: AhoCorasick,
+    /// The vendor rules' keywords alone, for a yes-or-no search.
+    vendor_keywords: AhoCorasick,
     /// Prefilter pattern index → what it triggers.
     keyword_target: Vec<Target>,
     generic: Regex,
@@ -877,6 +879,11 @@ impl SecretRules {
             keywords.push(k);
             keyword_target.push(Target::Pii(word));
         }
+        let vendor_keywords = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+            .build(RULES.iter().flat_map(|r| r.keywords))
+            .unwrap_or_else(|e| panic!("vendor keywords: {e}"));
         let prefilter = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
@@ -888,6 +895,7 @@ impl SecretRules {
         SecretRules {
             regexes,
             prefilter,
+            vendor_keywords,
             keyword_target,
             generic,
             flag: Regex::new(GENERIC_FLAG).unwrap_or_else(|e| panic!("flag rule: {e}")),
@@ -913,13 +921,7 @@ impl SecretRules {
 
     /// Whether `text` holds a vendor rule's keyword, or dots as a Discord token has.
     pub(crate) fn may_hold_vendor_secret(&self, text: &str) -> bool {
-        discord_dots(text).next().is_some()
-            || self.prefilter.find_overlapping_iter(text).any(|m| {
-                matches!(
-                    self.keyword_target.get(m.pattern().as_usize()),
-                    Some(Target::Rule(_))
-                )
-            })
+        self.vendor_keywords.is_match(text) || discord_dots(text).next().is_some()
     }
 
     /// Every secret in `text`. The prefilter decides which rules run at all.
@@ -1153,7 +1155,7 @@ fn discord_dots(text: &str) -> impl Iterator<Item = usize> + '_ {
     let b = text.as_bytes();
     let token = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'-';
     // From dot to dot (a byte search), not byte by byte.
-    let mut dots = text.match_indices('.').map(|(i, _)| i);
+    let mut dots = memchr::memchr_iter(b'.', b);
     let mut next_free = 0;
     std::iter::from_fn(move || {
         for i in dots.by_ref() {

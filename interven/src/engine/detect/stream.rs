@@ -20,7 +20,6 @@
 //! scanned again in order, as the serial walk would.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
@@ -74,13 +73,18 @@ impl Detector {
             too_deep: false,
             split: bytes.len() >= PARALLEL_MIN_BYTES && rayon::current_num_threads() > 1,
         };
-        let mut de = serde_json::Deserializer::from_slice(bytes);
         let seed = Node {
             st: &mut state,
             key: None,
             depth: 1,
         };
-        let result = seed.deserialize(&mut de).and_then(|_| de.end());
+        // Valid UTF-8 is checked once for the whole body, a far shorter loop
+        // than a check of each string; a body that fails it is parsed from
+        // its bytes, for serde's error and position.
+        let result = match std::str::from_utf8(bytes) {
+            Ok(text) => walk_all(serde_json::Deserializer::from_str(text), seed),
+            Err(_) => walk_all(serde_json::Deserializer::from_slice(bytes), seed),
+        };
         match result {
             Ok(()) => Ok(()),
             Err(_) if state.too_deep => Err(BodyError::TooDeep),
@@ -90,6 +94,15 @@ impl Detector {
             Err(e) => Err(BodyError::Json(e)),
         }
     }
+}
+
+/// The whole input walked, and nothing after it.
+fn walk_all<'de, R: serde_json::de::Read<'de>>(
+    mut de: serde_json::Deserializer<R>,
+    seed: Node<'_, '_>,
+) -> Result<(), serde_json::Error> {
+    seed.deserialize(&mut de)?;
+    de.end()
 }
 
 struct State<'s> {
@@ -633,7 +646,7 @@ impl<'de> Visitor<'de> for KeySeed {
 struct Keys<'de> {
     few: [Option<Cow<'de, str>>; 16],
     len: usize,
-    many: Option<HashSet<Cow<'de, str>>>,
+    many: Option<foldhash::HashSet<Cow<'de, str>>>,
 }
 
 impl<'de> Keys<'de> {
@@ -650,7 +663,7 @@ impl<'de> Keys<'de> {
             self.few[self.len] = Some(k.clone());
             self.len += 1;
         } else {
-            let mut set: HashSet<Cow<'de, str>> =
+            let mut set: foldhash::HashSet<Cow<'de, str>> =
                 self.few.iter_mut().filter_map(Option::take).collect();
             set.insert(k.clone());
             self.many = Some(set);
