@@ -338,11 +338,11 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Scan { policy } => {
             // The rules compile while the first line is read and parsed.
             std::thread::spawn(Engine::warm_up);
-            scan_lines(
-                &engine(policy.as_ref())?,
-                std::io::stdin().lock(),
-                std::io::stdout().lock(),
-            )
+            let engine = engine(policy.as_ref())?;
+            match map_stdin() {
+                Some(map) => scan_slice(&engine, &map, std::io::stdout().lock()),
+                None => scan_lines(&engine, std::io::stdin().lock(), std::io::stdout().lock()),
+            }
         }
         Command::Policy { action } => {
             let code = crate::policy_cmd::run(
@@ -443,9 +443,8 @@ fn decide(db: &PathBuf, id: &str, to: &str) -> Result<()> {
 /// # Errors
 /// When stdin or stdout fails.
 pub fn scan_lines(engine: &Engine, mut input: impl BufRead, output: impl Write) -> Result<()> {
-    let mut output = std::io::BufWriter::with_capacity(64 * 1024, output);
+    let mut out = Verdicts::new(output);
     let mut line = Vec::new();
-    let mut n = 0usize;
     loop {
         line.clear();
         if input
@@ -455,20 +454,98 @@ pub fn scan_lines(engine: &Engine, mut input: impl BufRead, output: impl Write) 
         {
             break;
         }
-        n += 1;
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        match scan_line(engine, &line) {
-            Ok(verdict) => serde_json::to_writer(&mut output, &verdict)?,
-            Err(e) => {
-                serde_json::to_writer(&mut output, &json!({ "error": format!("line {n}: {e}") }))?
-            }
-        }
-        writeln!(output).context("cannot write stdout")?;
+        out.line(engine, &line)?;
     }
-    output.flush().context("cannot write stdout")?;
-    Ok(())
+    out.finish()
+}
+
+/// [`scan_lines`] over input already in memory: each line is scanned where
+/// it lies, not copied.
+fn scan_slice(engine: &Engine, input: &[u8], output: impl Write) -> Result<()> {
+    let mut out = Verdicts::new(output);
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', input).chain([input.len()]) {
+        let line = &input[start..end];
+        start = end + 1;
+        // The empty rest after a final line feed is no line.
+        if end == input.len() && line.is_empty() {
+            break;
+        }
+        out.line(engine, line)?;
+    }
+    out.finish()
+}
+
+/// Where the verdicts go, one line each, and the count of input lines.
+struct Verdicts<W: Write> {
+    output: std::io::BufWriter<W>,
+    n: usize,
+}
+
+impl<W: Write> Verdicts<W> {
+    fn new(output: W) -> Self {
+        Verdicts {
+            output: std::io::BufWriter::with_capacity(64 * 1024, output),
+            n: 0,
+        }
+    }
+
+    /// One input line (its line feed included or not): skipped when blank.
+    fn line(&mut self, engine: &Engine, line: &[u8]) -> Result<()> {
+        self.n += 1;
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return Ok(());
+        }
+        let n = self.n;
+        match scan_line(engine, line) {
+            Ok(verdict) => serde_json::to_writer(&mut self.output, &verdict)?,
+            Err(e) => serde_json::to_writer(
+                &mut self.output,
+                &json!({ "error": format!("line {n}: {e}") }),
+            )?,
+        }
+        writeln!(self.output).context("cannot write stdout")
+    }
+
+    fn finish(mut self) -> Result<()> {
+        self.output.flush().context("cannot write stdout")
+    }
+}
+
+/// Stdin mapped into memory when it is a non-empty regular file
+/// (`scan < requests.jsonl`); else `None`, and stdin is read as a stream.
+///
+/// A file read into a buffer is copied into fresh pages, which the kernel
+/// zeroes first: on a 100 MB request that took longer than parsing it. A map
+/// shares the page cache's pages instead.
+fn map_stdin() -> Option<memmap2::Mmap> {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd;
+        let file = std::fs::File::from(std::io::stdin().as_fd().try_clone_to_owned().ok()?);
+        let meta = file.metadata().ok()?;
+        if !meta.is_file() || meta.len() == 0 {
+            return None;
+        }
+        // SAFETY: the map is read-only and private to this process. As with
+        // any program that maps its input (ripgrep does), the file must not
+        // be truncated while it is scanned (the process would end with
+        // SIGBUS); a file changed meanwhile is scanned as it then reads.
+        // Mapped from stdin's own offset on, it is what a read would return.
+        let offset = {
+            use std::io::Seek;
+            let mut f = &file;
+            f.stream_position().ok()?
+        };
+        if offset >= meta.len() {
+            return None;
+        }
+        unsafe { memmap2::MmapOptions::new().offset(offset).map(&file) }.ok()
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
 }
 
 /// One scan request of a JSON Lines input: its body is scanned from the

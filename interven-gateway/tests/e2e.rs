@@ -699,6 +699,37 @@ fn cli_keys_scan_and_errors() {
     assert_eq!(lines[2]["decision"], "DENY");
     assert_eq!(lines[3]["decision"], "SANITIZE");
 
+    // A file on stdin is mapped, not read: the same verdicts, with or
+    // without a final line feed, and from stdin's own offset on.
+    let verdicts = |out: std::process::Output| -> Vec<(Value, Value)> {
+        assert!(out.status.success());
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .map(|v| (v["decision"].clone(), v["error"].clone()))
+            .collect()
+    };
+    let piped = verdicts(cli(&["scan"], Some(&input)));
+    let file = temp_db("scan-input").with_extension("jsonl");
+    let from_file = |text: &str, skip: u64| {
+        use std::io::{Seek, SeekFrom};
+        std::fs::write(&file, text).unwrap();
+        let mut stdin = std::fs::File::open(&file).unwrap();
+        stdin.seek(SeekFrom::Start(skip)).unwrap();
+        let out = Command::new(BIN).arg("scan").stdin(stdin).output().unwrap();
+        verdicts(out)
+    };
+    assert_eq!(from_file(&input, 0), piped);
+    assert_eq!(from_file(input.trim_end(), 0), piped);
+    let first = input.find('\n').unwrap() as u64 + 1;
+    assert_eq!(
+        from_file(&input, first),
+        verdicts(cli(&["scan"], Some(&input[first as usize..])))
+    );
+    assert_eq!(from_file(&input, input.len() as u64), Vec::new());
+    let _ = std::fs::remove_file(&file);
+
     let out = cli(&["serve", "--bnid", "x"], None);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--bnid"));

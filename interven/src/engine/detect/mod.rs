@@ -415,9 +415,10 @@ impl Detector {
         if text.len() < MIN_CANDIDATE_LEN {
             return hits;
         }
-        // A byte search first: building a substring searcher costs more than
+        let f = Features::of(text);
+        // A byte class first: building a substring searcher costs more than
         // most strings take to scan.
-        if text.as_bytes().contains(&b'[') && text.contains("[REDACTED:") {
+        if f.any(text::BRACKET) && text.contains("[REDACTED:") {
             for caps in captures_each(&self.placeholder, text) {
                 let (Some(whole), Some(ty)) = (caps.get(0), caps.get(1)) else {
                     continue;
@@ -437,7 +438,6 @@ impl Detector {
                 });
             }
         }
-        let f = Features::of(text);
         let credential_key = key.filter(|k| self.key_hints.is_match(k));
         // A short name (letters, `_` and `-`: most keys, labels, enum values)
         // holds nothing any rule finds on its own; only a credential key
@@ -455,7 +455,7 @@ impl Detector {
         if let Some(key) = credential_key {
             self.scan_with_key(text, key, &mut hits);
         }
-        if text.contains('\n') {
+        if f.any(text::NEWLINE) {
             self.scan_table(text, &mut hits);
         }
         if depth == 0 && f.any(text::COLON) && text.contains("://") {

@@ -443,6 +443,10 @@ pub(crate) const SPACE: u32 = 1 << 12;
 pub(crate) const COLON: u32 = 1 << 13;
 /// Any byte that is not an ASCII letter, `_` or `-`.
 pub(crate) const NOT_NAME: u32 = 1 << 14;
+/// A line feed.
+pub(crate) const NEWLINE: u32 = 1 << 15;
+/// `[`.
+pub(crate) const BRACKET: u32 = 1 << 16;
 /// What [`normalize::fold`](super::normalize::fold) can change: non-ASCII,
 /// character references, escapes, percent-encoding, concatenated literals.
 pub(crate) const FOLDABLE: u32 = NON_ASCII | AMPERSAND | BACKSLASH | PERCENT | QUOTE;
@@ -480,7 +484,7 @@ static FEATURE_CLASS: [u32; 256] = {
     t[b'\'' as usize] = QUOTE | NOT_NAME;
     t[b'`' as usize] = QUOTE | NOT_NAME;
     t[b'@' as usize] = AT | NOT_NAME;
-    t[b'[' as usize] = OPENING | NOT_NAME;
+    t[b'[' as usize] = OPENING | BRACKET | NOT_NAME;
     t[b'(' as usize] = OPENING | NOT_NAME;
     t[b'{' as usize] = OPENING | NOT_NAME;
     t[b'<' as usize] = OPENING | NOT_NAME;
@@ -489,6 +493,7 @@ static FEATURE_CLASS: [u32; 256] = {
     t[b'.' as usize] = DOT | NOT_NAME;
     t[b':' as usize] = COLON | NOT_NAME;
     t[b' ' as usize] = SPACE | NOT_NAME;
+    t[b'\n' as usize] = NEWLINE | NOT_NAME;
     t
 };
 
