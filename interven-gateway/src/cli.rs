@@ -336,8 +336,6 @@ pub fn run(cli: Cli) -> Result<()> {
             }
         },
         Command::Scan { policy } => {
-            // The rules compile while the first line is read and parsed.
-            std::thread::spawn(Engine::warm_up);
             let engine = engine(policy.as_ref())?;
             match map_stdin() {
                 Some(map) => scan_slice(&engine, &map, std::io::stdout().lock()),

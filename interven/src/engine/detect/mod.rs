@@ -160,6 +160,11 @@ impl Detector {
         }
     }
 
+    /// Compiles every lazily compiled rule now.
+    pub(crate) fn compile_all(&self) {
+        self.secrets.compile_all();
+    }
+
     /// Every finding in a request: body (values and keys), URL and headers.
     /// `url` is the request's URL parsed.
     pub(crate) fn scan_request(
