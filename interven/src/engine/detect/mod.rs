@@ -946,6 +946,39 @@ fn is_ascii_space(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r')
 }
 
+/// Per-thread memo of a pure function of a key: a body repeats its keys,
+/// and what a key says costs more to work out than the value takes to
+/// check. `f` must depend on `key` alone.
+pub(crate) type KeyMemo<V> = std::cell::RefCell<foldhash::HashMap<Box<str>, V>>;
+
+/// `f(key)`, from `memo` when it was worked out before on this thread.
+/// Keys longer than 64 bytes are not kept.
+pub(crate) fn memoized<V: Copy>(
+    memo: &'static std::thread::LocalKey<KeyMemo<V>>,
+    key: &str,
+    f: impl FnOnce(&str) -> V,
+) -> V {
+    /// Distinct keys kept per thread before the memo starts over. The
+    /// hasher is seeded per process, and a body crafted to collide costs at
+    /// most this many comparisons a key.
+    const MAX_KEYS: usize = 512;
+    if key.len() > 64 {
+        return f(key);
+    }
+    memo.with(|memo| {
+        if let Some(v) = memo.borrow().get(key) {
+            return *v;
+        }
+        let v = f(key);
+        let mut memo = memo.borrow_mut();
+        if memo.len() >= MAX_KEYS {
+            memo.clear();
+        }
+        memo.insert(key.into(), v);
+        v
+    })
+}
+
 /// The start of the suffix of `s` that joining looks at: the first char
 /// boundary at or after `len - MAX_JOIN`.
 pub(crate) fn join_suffix_start(s: &str) -> usize {
@@ -1032,6 +1065,7 @@ pub(crate) fn itoa(mut n: usize, buf: &mut [u8; 20]) -> &str {
 }
 
 /// Escapes a key for a JSON pointer (RFC 6901).
+#[inline]
 pub(crate) fn escape_pointer(key: &str) -> Cow<'_, str> {
     if key.bytes().any(|b| b == b'~' || b == b'/') {
         Cow::Owned(key.replace('~', "~0").replace('/', "~1"))

@@ -961,26 +961,10 @@ impl KeyClass {
     /// The class of `key`, from a per-thread cache: a body repeats its keys,
     /// and their words cost more to make than the value takes to check.
     fn of(key: &str) -> KeyClass {
-        /// Distinct keys kept per thread before the cache starts over.
-        const MAX_KEYS: usize = 512;
         thread_local! {
-            // foldhash, seeded per process: the cache is bounded, so a body
-            // crafted to collide costs at most MAX_KEYS comparisons a key.
-            static CACHE: std::cell::RefCell<foldhash::HashMap<Box<str>, KeyClass>> =
-                std::cell::RefCell::new(foldhash::HashMap::default());
+            static MEMO: super::KeyMemo<KeyClass> = Default::default();
         }
-        CACHE.with(|cache| {
-            let mut cache = cache.borrow_mut();
-            if let Some(class) = cache.get(key) {
-                return *class;
-            }
-            let class = KeyClass::compute(key);
-            if cache.len() >= MAX_KEYS {
-                cache.clear();
-            }
-            cache.insert(key.into(), class);
-            class
-        })
+        super::memoized(&MEMO, key, KeyClass::compute)
     }
 
     fn compute(key: &str) -> KeyClass {

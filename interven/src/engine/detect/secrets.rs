@@ -1494,6 +1494,14 @@ pub(crate) enum KeyClass {
 
 /// Classifies a key (a JSON key, a header name, `key=` in text).
 pub(crate) fn classify_key(key: &str) -> Option<KeyClass> {
+    thread_local! {
+        static MEMO: super::KeyMemo<Option<KeyClass>> = Default::default();
+    }
+    super::memoized(&MEMO, key, classify_key_now)
+}
+
+/// [`classify_key`], worked out.
+fn classify_key_now(key: &str) -> Option<KeyClass> {
     let k = normalize_key(key);
     // Every ASCII word below holds one of these stems (the test
     // `key_stems_cover_every_key_word` checks it): a key with none of them

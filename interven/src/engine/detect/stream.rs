@@ -645,6 +645,8 @@ impl<'de> Visitor<'de> for KeySeed {
 #[derive(Default)]
 struct Keys<'de> {
     few: [Option<Cow<'de, str>>; 16],
+    /// [`tag`] of each of `few`, compared before the keys themselves.
+    tags: [u64; 16],
     len: usize,
     many: Option<foldhash::HashSet<Cow<'de, str>>>,
 }
@@ -656,10 +658,16 @@ impl<'de> Keys<'de> {
         if let Some(set) = &mut self.many {
             return set.insert(k.clone());
         }
-        if self.few[..self.len].iter().flatten().any(|x| x == k) {
+        let tag = tag(k);
+        let seen = self.tags[..self.len]
+            .iter()
+            .zip(&self.few)
+            .any(|(t, x)| *t == tag && x.as_ref() == Some(k));
+        if seen {
             return false;
         }
         if self.len < self.few.len() {
+            self.tags[self.len] = tag;
             self.few[self.len] = Some(k.clone());
             self.len += 1;
         } else {
@@ -670,6 +678,15 @@ impl<'de> Keys<'de> {
         }
         true
     }
+}
+
+/// A key's length and first bytes in one word: two keys with different
+/// tags differ.
+fn tag(k: &str) -> u64 {
+    let mut first = [0u8; 8];
+    let n = k.len().min(7);
+    first[..n].copy_from_slice(&k.as_bytes()[..n]);
+    u64::from_le_bytes(first) ^ ((k.len() as u64) << 56)
 }
 
 /// Skips a value, refusing duplicate keys and too deep a nesting.
