@@ -9,7 +9,7 @@
 //! make two scopes collide; any other string is a scope of the unnamed
 //! tenant (the embedded engine's).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 /// Digests kept per scope; the oldest go first.
@@ -65,7 +65,8 @@ struct Tenant {
 
 #[derive(Debug, Default)]
 struct Scope {
-    set: HashSet<[u8; 16]>,
+    /// Salted digests: a fast hasher is safe.
+    set: foldhash::HashSet<[u8; 16]>,
     order: VecDeque<[u8; 16]>,
 }
 

@@ -50,7 +50,7 @@ mod policy;
 pub(crate) mod redact;
 mod risk;
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::fmt;
 use std::ops::Range;
 use std::path::PathBuf;
@@ -575,7 +575,8 @@ impl EngineBuilder {
 /// Recent trace ids and their memory scope, for [`Engine::scan_response`].
 #[derive(Debug, Default)]
 struct Traces {
-    scope: HashMap<TraceId, String>,
+    /// Keyed by ids this engine made (random): a fast hasher is safe.
+    scope: foldhash::HashMap<TraceId, String>,
     order: VecDeque<TraceId>,
 }
 

@@ -669,11 +669,16 @@ fn spelled_mailbox(m: &str) -> bool {
 
 /// ` at `, ` AT ` or a spaced `@` somewhere in the text.
 fn spelled_at(text: &str) -> bool {
-    // ` at `, ` AT `, ` @` or `@ ` (byte searches, not a loop over the spaces).
+    // From space to space (and `@` to `@`), a byte search: building a
+    // substring searcher for each needle cost more than most texts take.
     let b = text.as_bytes();
-    [&b" at "[..], b" AT ", b" @", b"@ "]
-        .iter()
-        .any(|needle| memchr::memmem::find(b, needle).is_some())
+    memchr::memchr2_iter(b' ', b'@', b).any(|i| {
+        let rest = &b[i + 1..];
+        if b[i] == b'@' {
+            return rest.first() == Some(&b' ');
+        }
+        rest.first() == Some(&b'@') || rest.starts_with(b"at ") || rest.starts_with(b"AT ")
+    })
 }
 
 fn bracketed_at(bytes: &[u8]) -> bool {
@@ -1428,6 +1433,36 @@ fn iban_length(country: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spelled_at_is_the_four_substring_searches() {
+        let reference = |t: &str| [" at ", " AT ", " @", "@ "].iter().any(|n| t.contains(n));
+        for t in [
+            "",
+            " ",
+            "@",
+            "a@b",
+            "jane at acme",
+            "jane AT acme",
+            "jane At acme",
+            "at home",
+            "meet me at",
+            "x @y",
+            "x@ y",
+            "x @ y",
+            "a  at  b",
+            "cat at",
+            "@@ ",
+            " @@",
+            "the rate is 5 at 3",
+            "über at café",
+            "a\tat b",
+            "AT&T",
+            " at\n",
+        ] {
+            assert_eq!(spelled_at(t), reference(t), "{t:?}");
+        }
+    }
 
     fn types(text: &str) -> Vec<String> {
         let mut hits = Vec::new();
