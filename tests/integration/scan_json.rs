@@ -332,6 +332,22 @@ fn big_bodies_split_over_threads_give_the_serial_findings() {
     assert_eq!(a.reason_codes, ["TOO_MANY_FINDINGS"]);
     // A duplicate key or too deep a value in the last record still fails
     // the body, as it does in one thread.
+    // A syntax error midway, after runs were handed to the pool, fails the
+    // body as it does in one thread.
+    let whole = serde_json::to_string(&json!({"rows": filler})).unwrap();
+    let cut = whole[whole.len() / 2..].find("},{").unwrap() + whole.len() / 2;
+    let broken = format!("{}}}{{{}", &whole[..cut], &whole[cut + 3..]);
+    assert!(serde_json::from_str::<Value>(&broken).is_err());
+    assert!(
+        engine
+            .assess_json(
+                ScanRequest::new("POST", "https://api.acme.io/x"),
+                broken.as_bytes(),
+                "t",
+                &AssessOptions::default(),
+            )
+            .is_err()
+    );
     let mut bad = serde_json::to_string(&json!({"rows": filler})).unwrap();
     bad.truncate(bad.len() - 2);
     let deep = format!(",{}1{}]}}", "[".repeat(200), "]".repeat(200));

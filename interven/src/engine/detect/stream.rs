@@ -14,19 +14,19 @@
 //! A body of [`PARALLEL_MIN_BYTES`] or more is split on value boundaries:
 //! an array near the top (depth [`SPLIT_DEPTH`] or less) is cut into runs of
 //! elements, each run starting after a container (no string join crosses a
-//! cut), and the runs are scanned on rayon's pool. Their findings are
+//! cut), and each run is scanned on rayon's pool as soon as the parse has
+//! cut it, while the parse goes on through the rest. Their findings are
 //! appended in element order, so the result is the serial one; a run that
 //! would carry the findings past the cap, and every run after it, is
 //! scanned again in order, as the serial walk would.
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::{Mutex, PoisonError};
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use serde_json::value::RawValue;
-
-use rayon::prelude::*;
 
 use super::{
     Detector, HostLists, JoinSide, Located, MAX_FINDINGS, NAME_KEYS, Seg, VALUE_KEYS,
@@ -72,6 +72,7 @@ impl Detector {
             pool: Vec::new(),
             too_deep: false,
             split: bytes.len() >= PARALLEL_MIN_BYTES && rayon::current_num_threads() > 1,
+            body_len: bytes.len(),
         };
         let seed = Node {
             st: &mut state,
@@ -118,6 +119,8 @@ struct State<'s> {
     too_deep: bool,
     /// The value being visited is big enough to be split (arrays near the top).
     split: bool,
+    /// The whole body's size, which sets the size of a split's runs.
+    body_len: usize,
 }
 
 impl State<'_> {
@@ -237,11 +240,7 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
             return Ok(Leaf::Other);
         }
         if st.split && self.depth <= SPLIT_DEPTH {
-            let mut raws: Vec<&'de RawValue> = Vec::new();
-            while let Some(raw) = seq.next_element::<&'de RawValue>()? {
-                raws.push(raw);
-            }
-            split_seq(st, &raws, self.key, self.depth).map_err(|e| forward::<A::Error>(st, &e))?;
+            split_seq(st, &mut seq, self.key, self.depth)?;
             return Ok(Leaf::Other);
         }
         let mut walk = Elements::new(st);
@@ -332,71 +331,148 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
     }
 }
 
-/// The elements of an array of a big body, already cut out of its bytes:
-/// scanned in runs on rayon's pool when there is enough to share, else in
-/// order as the streaming walk does.
-fn split_seq(
+/// A run of consecutive elements of a split array: scanned by one task.
+struct Run<'de> {
+    /// The index of its first element.
+    first: usize,
+    raws: Vec<&'de RawValue>,
+}
+
+/// A run scanned: its findings, how its walk ended, and whether too deep.
+type Scanned<'de> = (Run<'de>, Vec<Located>, Result<(), serde_json::Error>, bool);
+
+/// The elements of an array of a big body, cut out of its bytes as the
+/// parse reaches them: each run of about an equal share of the body (at
+/// least [`MIN_RUN_BYTES`], each cut placed after a container) is scanned
+/// on rayon's pool while the parse goes on. An array that makes a single
+/// run is walked in order here, as the streaming walk does.
+fn split_seq<'de, A: SeqAccess<'de>>(
     st: &mut State<'_>,
-    raws: &[&RawValue],
+    seq: &mut A,
     key: Option<&str>,
     depth: usize,
-) -> Result<(), serde_json::Error> {
-    let total: usize = raws.iter().map(|r| r.get().len()).sum();
-    let runs = runs(raws, total);
-    if runs.len() < 2 {
-        return scan_elements(st, raws, 0, key, depth, true);
+) -> Result<(), A::Error> {
+    let share = (st.body_len / (rayon::current_num_threads() * 4)).max(MIN_RUN_BYTES);
+    let (det, lists) = (st.det, st.lists);
+    let prefix = st.path.clone();
+    let done: Mutex<Vec<Scanned<'de>>> = Mutex::new(Vec::new());
+    // The elements not handed to a task: all of them when the array makes one run.
+    let kept: Result<Option<Run<'de>>, A::Error> = rayon::in_place_scope(|scope| {
+        let (done, prefix) = (&done, prefix.as_str());
+        let scan = move |run: Run<'de>| {
+            let scanned = scan_run(det, lists, prefix, run, key, depth);
+            done.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(scanned);
+        };
+        let mut cutter = Cutter::new(share);
+        let mut spawned = false;
+        while let Some(raw) = seq.next_element::<&'de RawValue>()? {
+            if let Some(full) = cutter.push(raw) {
+                scope.spawn(move |_| scan(full));
+                spawned = true;
+            }
+        }
+        let rest = cutter.rest();
+        if !spawned {
+            return Ok(Some(rest));
+        }
+        if !rest.raws.is_empty() {
+            scope.spawn(move |_| scan(rest));
+        }
+        Ok(None)
+    });
+    if let Some(run) = kept? {
+        return scan_elements(st, &run.raws, 0, key, depth, true).map_err(|e| forward(st, &e));
     }
-    let (det, lists, prefix) = (st.det, st.lists, st.path.as_str());
-    let results: Vec<(Vec<Located>, Result<(), serde_json::Error>, bool)> = runs
-        .par_iter()
-        .map(|run| {
-            let mut out = Vec::new();
-            let mut local = State {
-                det,
-                lists,
-                path: prefix.to_owned(),
-                out: &mut out,
-                scratch: String::new(),
-                pool: Vec::new(),
-                too_deep: false,
-                split: false,
-            };
-            let r = scan_elements(&mut local, &raws[run.clone()], run.start, key, depth, false);
-            let too_deep = local.too_deep;
-            (out, r, too_deep)
-        })
-        .collect();
-    for (run, (found, result, too_deep)) in runs.iter().zip(results) {
+    let mut runs = done.into_inner().unwrap_or_else(PoisonError::into_inner);
+    runs.sort_by_key(|(run, ..)| run.first);
+    for i in 0..runs.len() {
+        let (run, found, result, too_deep) = &mut runs[i];
         if st.out.len() + found.len() > MAX_FINDINGS {
             // Past the cap the serial walk stops scanning mid-run: do as it does.
-            return scan_elements(st, &raws[run.start..], run.start, key, depth, false);
+            let first = run.first;
+            let rest: Vec<&RawValue> = runs[i..]
+                .iter()
+                .flat_map(|(run, ..)| run.raws.iter().copied())
+                .collect();
+            return scan_elements(st, &rest, first, key, depth, false).map_err(|e| forward(st, &e));
         }
         if let Err(e) = result {
-            st.too_deep |= too_deep;
-            return Err(e);
+            st.too_deep |= *too_deep;
+            return Err(forward(st, e));
         }
-        st.out.extend(found);
+        st.out.append(found);
     }
     Ok(())
 }
 
-/// Where the elements are cut: runs of about an equal share of the bytes
-/// (at least [`MIN_RUN_BYTES`]), each cut placed after a container.
-fn runs(raws: &[&RawValue], total: usize) -> Vec<std::ops::Range<usize>> {
-    let share = (total / (rayon::current_num_threads() * 4)).max(MIN_RUN_BYTES);
-    let mut runs = Vec::new();
-    let (mut start, mut size) = (0, 0);
-    for (i, raw) in raws.iter().enumerate() {
-        size += raw.get().len();
-        if size >= share && is_container(raw) && i + 1 < raws.len() {
-            runs.push(start..i + 1);
-            (start, size) = (i + 1, 0);
+/// Where a split array is cut, element by element: after a container,
+/// once the run holds at least its share of bytes (no string join crosses a
+/// cut, and a run is never empty).
+struct Cutter<'de> {
+    share: usize,
+    size: usize,
+    run: Run<'de>,
+}
+
+impl<'de> Cutter<'de> {
+    fn new(share: usize) -> Self {
+        Cutter {
+            share,
+            size: 0,
+            run: Run {
+                first: 0,
+                raws: Vec::new(),
+            },
         }
     }
-    if start < raws.len() {
-        runs.push(start..raws.len());
+
+    /// Takes the next element: the run it completes, if it does.
+    fn push(&mut self, raw: &'de RawValue) -> Option<Run<'de>> {
+        self.size += raw.get().len();
+        self.run.raws.push(raw);
+        if self.size < self.share || !is_container(raw) {
+            return None;
+        }
+        self.size = 0;
+        let next = Run {
+            first: self.run.first + self.run.raws.len(),
+            raws: Vec::new(),
+        };
+        Some(std::mem::replace(&mut self.run, next))
     }
-    runs
+
+    /// The elements after the last cut (none when the last one was cut after).
+    fn rest(self) -> Run<'de> {
+        self.run
+    }
+}
+
+/// One run scanned on its own, from the array's path.
+fn scan_run<'de>(
+    det: &Detector,
+    lists: &HostLists,
+    prefix: &str,
+    run: Run<'de>,
+    key: Option<&str>,
+    depth: usize,
+) -> Scanned<'de> {
+    let mut out = Vec::new();
+    let mut local = State {
+        det,
+        lists,
+        path: prefix.to_owned(),
+        out: &mut out,
+        scratch: String::new(),
+        pool: Vec::new(),
+        too_deep: false,
+        split: false,
+        body_len: 0,
+    };
+    let result = scan_elements(&mut local, &run.raws, run.first, key, depth, false);
+    let too_deep = local.too_deep;
+    (run, out, result, too_deep)
 }
 
 fn is_container(raw: &RawValue) -> bool {
@@ -773,27 +849,40 @@ mod tests {
         serde_json::from_str(text).unwrap()
     }
 
+    /// The runs a cutter makes of `raws`, as (first, len), the rest included.
+    fn cut(raws: &[&RawValue], share: usize) -> Vec<(usize, usize)> {
+        let mut cutter = Cutter::new(share);
+        let mut runs: Vec<(usize, usize)> = raws
+            .iter()
+            .filter_map(|raw| cutter.push(raw))
+            .map(|run| (run.first, run.raws.len()))
+            .collect();
+        let rest = cutter.rest();
+        if !rest.raws.is_empty() {
+            runs.push((rest.first, rest.raws.len()));
+        }
+        runs
+    }
+
     #[test]
     fn runs_cut_only_after_a_container_and_cover_every_element() {
         let record = format!(r#"{{"msg": "{}"}}"#, "x".repeat(MIN_RUN_BYTES));
         let text = format!(r#"[{record}, "a", "b", {record}, {record}, "c", {record}]"#);
         let raws = parse(&text);
-        let total = raws.iter().map(|r| r.get().len()).sum();
-        let cut = runs(&raws, total);
-        assert!(cut.len() >= 2, "{cut:?}");
+        let runs = cut(&raws, MIN_RUN_BYTES);
+        assert!(runs.len() >= 2, "{runs:?}");
         let mut next = 0;
-        for run in &cut {
-            assert_eq!(run.start, next, "{cut:?}");
-            if run.start > 0 {
-                assert!(is_container(raws[run.start - 1]), "{cut:?}");
+        for &(first, len) in &runs {
+            assert_eq!(first, next, "{runs:?}");
+            assert!(len > 0, "{runs:?}");
+            if first > 0 {
+                assert!(is_container(raws[first - 1]), "{runs:?}");
             }
-            next = run.end;
+            next = first + len;
         }
         assert_eq!(next, raws.len());
         // Strings only: nothing to cut after, one run.
         let strings = format!(r#"["{0}", "{0}", "{0}"]"#, "y".repeat(MIN_RUN_BYTES));
-        let raws = parse(&strings);
-        let total = raws.iter().map(|r| r.get().len()).sum();
-        assert_eq!(runs(&raws, total).len(), 1);
+        assert_eq!(cut(&parse(&strings), MIN_RUN_BYTES), [(0, 3)]);
     }
 }
