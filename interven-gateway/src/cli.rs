@@ -549,7 +549,24 @@ fn map_stdin() -> Option<memmap2::Mmap> {
 /// One scan request of a JSON Lines input: its body is scanned from the
 /// line's bytes, and parsed only when the verdict needs it.
 fn scan_line(engine: &Engine, line: &[u8]) -> Result<interven::Verdict> {
+    /// The size from which a request is first cut at a trailing body.
+    const CUT_MIN_BYTES: usize = 1 << 20;
     let text = std::str::from_utf8(line).context("not UTF-8")?;
+    // A big request whose body comes last: the other members are parsed
+    // alone and the body only once, by the scan. The cut is right when the
+    // body text scans to its end; anything else (a member after the body,
+    // a body nested too deep to be read to its end, an error) goes the
+    // whole way below, whose verdict or error is the one given.
+    if text.len() >= CUT_MIN_BYTES
+        && let Some((head, body)) = crate::json::split_trailing_body(text)
+        && let Ok(parsed) = serde_json::from_str::<crate::json::ScanEnvelope<'_>>(&head)
+        && parsed.body.is_none()
+        && !parsed.request.method().is_empty()
+        && let Ok(verdict) = engine.scan_json(parsed.request, body.as_bytes())
+        && verdict.reason_codes != ["BODY_TOO_DEEP"]
+    {
+        return Ok(verdict);
+    }
     let parsed: crate::json::ScanEnvelope<'_> = serde_json::from_str(text)?;
     if parsed.request.method().is_empty() {
         bail!("empty method");

@@ -752,6 +752,63 @@ fn cli_keys_scan_and_errors() {
     );
 }
 
+#[test]
+fn cli_scans_a_big_request_whatever_the_order_of_its_members() {
+    // Over a megabyte: the scan command reads a trailing body only once.
+    let records: Vec<Value> = (0..24_000)
+        .map(|i| match i {
+            9000 => json!({"i": i, "msg": "ops-lead@acme-corp.net asked for a refund"}),
+            17_000 => json!({"i": i, "msg": format!("rotated {}", aws_key())}),
+            _ => json!({"i": i, "msg": "GET /api/v2/orders -> 200 in 12 ms"}),
+        })
+        .collect();
+    let body = serde_json::to_string(&json!({"records": records})).unwrap();
+    assert!(body.len() > 1 << 20);
+    let deep = format!(
+        r#"{{"pad": "{}", "x": {}1{}}}"#,
+        "p".repeat(1 << 20),
+        "[".repeat(200),
+        "]".repeat(200)
+    );
+    let head = r#""method": "POST", "url": "https://logs.acme.io/q", "tool": "logs""#;
+    let lines = [
+        // Body last (cut), body first, body before a member (cut wrongly,
+        // then read whole), and the same for a body too deep to read.
+        format!("{{{head}, \"body\": {body}}}"),
+        format!("{{\"body\": {body}, {head}}}"),
+        format!("{{{head}, \"body\": {body}, \"headers\": {{\"x-a\": \"b\"}}}}"),
+        format!(
+            "{{\"method\": \"POST\", \"url\": \"https://x.io\", \"body\": {deep}, \"tool\": \"t\"}}"
+        ),
+        format!(
+            "{{\"method\": \"POST\", \"url\": \"https://x.io\", \"tool\": \"t\", \"body\": {deep}}}"
+        ),
+        // A trailing body that is not JSON is an error, as it is whole.
+        format!("{{{head}, \"body\": {}}}", &body[..body.len() - 1]),
+    ];
+    let out = cli(&["scan"], Some(&(lines.join("\n") + "\n")));
+    assert!(out.status.success());
+    let verdicts: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(verdicts.len(), lines.len());
+    let what = |v: &Value| {
+        (
+            v["decision"].clone(),
+            v["reason_codes"].clone(),
+            v["sanitized_body"].clone(),
+        )
+    };
+    assert_eq!(verdicts[0]["decision"], "DENY", "{}", verdicts[0]);
+    assert_eq!(what(&verdicts[0]), what(&verdicts[1]));
+    assert_eq!(what(&verdicts[0]), what(&verdicts[2]));
+    assert_eq!(verdicts[3]["reason_codes"], json!(["BODY_TOO_DEEP"]));
+    assert_eq!(what(&verdicts[3]), what(&verdicts[4]));
+    assert!(verdicts[5]["error"].as_str().unwrap().starts_with("line 6"));
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
