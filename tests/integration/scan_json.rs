@@ -262,6 +262,27 @@ fn duplicate_keys_bad_json_and_deep_bodies() {
 /// The findings of one big body both ways: the `Value` walk (serial) and
 /// the bytes path, which splits a body this big on value boundaries and
 /// scans the pieces on several threads.
+#[test]
+fn the_body_redacted_is_the_body_scanned() {
+    // serde_json's own `Value` (with its `raw_value` feature) reads an object
+    // whose only key is `$serde_json::private::RawValue` as the JSON in its
+    // string: the scan saw a string, and its redaction must land there, not
+    // in a tree of another shape where the e-mail would survive.
+    let engine = Engine::default();
+    let text = r#"{"$serde_json::private::RawValue": "{\"to\": \"jane.doe@acme-corp.net\"}"}"#;
+    let verdict = engine
+        .scan_json(
+            ScanRequest::new("POST", "https://x.io/send"),
+            text.as_bytes(),
+        )
+        .unwrap();
+    assert_eq!(verdict.decision, Decision::Sanitize);
+    let body = verdict.sanitized_body.unwrap();
+    let inner = body["$serde_json::private::RawValue"].as_str().unwrap();
+    assert!(inner.contains("[REDACTED:EMAIL]"), "{body}");
+    assert!(!body.to_string().contains("jane.doe"), "{body}");
+}
+
 fn big_body_both_ways(engine: &Engine, name: &str, body: Value) -> Assessment {
     let bytes = serde_json::to_vec(&body).unwrap();
     assert!(bytes.len() > 600 * 1024, "{name}: {} bytes", bytes.len());

@@ -731,7 +731,7 @@ impl Engine {
         }
         let parsed = policy.reads_body() || self.audit.is_some();
         request.set_body(if parsed {
-            serde_json::from_slice(body)?
+            detect::parse_body(body)?
         } else {
             // Nothing reads it yet: the body stays bytes.
             Value::Object(serde_json::Map::new())
@@ -753,7 +753,7 @@ impl Engine {
             || (options.redacted_body && a.findings.iter().any(|f| in_body(&f.path)));
         if !parsed && wanted {
             // The verdict carries the (redacted) body, or the approval is bound to it.
-            let value: Value = serde_json::from_slice(body)?;
+            let value: Value = detect::parse_body(body)?;
             if a.decision == Decision::RequireApproval {
                 request.set_body(value);
                 a.sanitized_body = sanitized_body(&request, &a.findings);

@@ -17,9 +17,11 @@
 
 mod destinations;
 mod normalize;
+mod parse;
 mod pii;
 mod secrets;
 mod stream;
+pub(crate) use parse::parse_body;
 pub(crate) use stream::BodyError;
 pub(crate) mod text;
 mod vendor_examples;
