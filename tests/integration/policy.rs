@@ -431,7 +431,8 @@ fn set_policy_swaps_atomically_under_load() {
             std::thread::spawn(move || {
                 let r = post("https://x.io/", json!({}));
                 let mut seen = BTreeSet::new();
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // At least one assessment, however late the thread starts.
+                loop {
                     let codes = engine.assess(&r, "s").reason_codes;
                     // Both reasons always come from the same policy.
                     assert!(
@@ -439,6 +440,9 @@ fn set_policy_swaps_atomically_under_load() {
                         "{codes:?}"
                     );
                     seen.insert(codes[0].clone());
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
                 }
                 seen
             })
