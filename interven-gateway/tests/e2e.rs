@@ -649,6 +649,16 @@ fn cli(args: &[&str], stdin: Option<&str>) -> std::process::Output {
     child.wait_with_output().unwrap()
 }
 
+/// The lines `scan` wrote, each a verdict or an error, after it succeeded.
+fn scan_output(out: std::process::Output) -> Vec<Value> {
+    assert!(out.status.success());
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 #[test]
 fn cli_keys_scan_and_errors() {
     let db = temp_db("cli");
@@ -686,13 +696,7 @@ fn cli_keys_scan_and_errors() {
         json!({"method": "POST", "url": "https://x.io", "body": {"key": aws_key()}, "tool": "t"}),
         json!({"method": "POST", "url": "https://x.io", "body": {"to": "a.b@acme.io"}, "operation": "send"}),
     );
-    let out = cli(&["scan"], Some(&input));
-    assert!(out.status.success());
-    let lines: Vec<Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = scan_output(cli(&["scan"], Some(&input)));
     assert_eq!(lines.len(), 4, "one line out per request line");
     assert_eq!(lines[0]["decision"], "ALLOW");
     assert!(lines[1]["error"].as_str().unwrap().starts_with("line 2"));
@@ -702,11 +706,8 @@ fn cli_keys_scan_and_errors() {
     // A file on stdin is mapped, not read: the same verdicts, with or
     // without a final line feed, and from stdin's own offset on.
     let verdicts = |out: std::process::Output| -> Vec<(Value, Value)> {
-        assert!(out.status.success());
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        scan_output(out)
+            .into_iter()
             .map(|v| (v["decision"].clone(), v["error"].clone()))
             .collect()
     };
@@ -786,13 +787,7 @@ fn cli_scans_a_big_request_whatever_the_order_of_its_members() {
         // A trailing body that is not JSON is an error, as it is whole.
         format!("{{{head}, \"body\": {}}}", &body[..body.len() - 1]),
     ];
-    let out = cli(&["scan"], Some(&(lines.join("\n") + "\n")));
-    assert!(out.status.success());
-    let verdicts: Vec<Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let verdicts = scan_output(cli(&["scan"], Some(&(lines.join("\n") + "\n"))));
     assert_eq!(verdicts.len(), lines.len());
     let what = |v: &Value| {
         (
