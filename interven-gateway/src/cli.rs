@@ -563,7 +563,7 @@ fn scan_line(engine: &Engine, line: &[u8]) -> Result<interven::Verdict> {
         && parsed.body.is_none()
         && !parsed.request.method().is_empty()
         && let Ok(verdict) = engine.scan_json(parsed.request, body.as_bytes())
-        && verdict.reason_codes != ["BODY_TOO_DEEP"]
+        && !verdict.has_reason("BODY_TOO_DEEP")
     {
         return Ok(verdict);
     }

@@ -127,13 +127,13 @@ pub(crate) fn split_trailing_body(line: &str) -> Option<(String, &str)> {
         }
         i = skip_space(b, i + 1);
         if key == "body" {
-            let whole = line.trim_end_matches([' ', '\t', '\n', '\r']);
+            let whole = line.trim_end_matches(JSON_SPACE);
             let body = whole.strip_suffix('}')?.get(i..)?;
-            let body = body.trim_end_matches([' ', '\t', '\n', '\r']);
+            let body = body.trim_end_matches(JSON_SPACE);
             if !body.ends_with(['}', ']']) || !body.starts_with(['{', '[']) {
                 return None;
             }
-            let head = line[members..key_start].trim_end_matches([' ', '\t', '\n', '\r']);
+            let head = line[members..key_start].trim_end_matches(JSON_SPACE);
             let head = head.strip_suffix(',').unwrap_or(head);
             return Some((format!("{{{head}}}"), body));
         }
@@ -144,6 +144,9 @@ pub(crate) fn split_trailing_body(line: &str) -> Option<(String, &str)> {
         }
     }
 }
+
+/// JSON's white space.
+const JSON_SPACE: [char; 4] = [' ', '\t', '\n', '\r'];
 
 /// JSON white space from `i` on.
 fn skip_space(b: &[u8], mut i: usize) -> usize {
