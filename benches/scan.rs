@@ -1,13 +1,14 @@
 //! Scanning bodies straight from their bytes (`Engine::scan_json`, what
 //! `interven-gateway scan` does), beside `serde_json` parsing the same bytes
-//! into a `Value` in the same run: three shapes — a log batch of records, one
-//! large text document, a deeply nested configuration — at 1 KiB, 1 MB and
+//! into a `Value` in the same run: three shapes — a log batch of records
+//! (with a few e-mail addresses to redact, and clean), one large text
+//! document, a deeply nested configuration — at 1 KiB, 1 MB and
 //! 10 MB; 100 MB too with `INTERVEN_BENCH_BIG=1` (slow: ten samples of a few
 //! seconds each). Compare the two lines of a group: their ratio is the
 //! scanner's cost in parses, and MB/s at 100 MB against 1 MB tells whether
 //! the cost is linear.
 //!
-//! `cargo bench --bench scan` (`-- log_batch` for one shape).
+//! `cargo bench --bench scan` (`-- log_batch/` for one shape).
 
 use std::fmt::Write as _;
 use std::hint::black_box;
@@ -19,8 +20,19 @@ use interven::engine::Engine;
 use serde_json::Value;
 
 /// `{"records": [...]}`: log records as a log query returns them, about
-/// 500 bytes each; one in 5,000 carries an e-mail address.
+/// 500 bytes each; one in 5,000 carries an e-mail address, the first at
+/// record 1,000, so that every batch from 1 MB up is redacted (SANITIZE)
+/// and sizes compare like with like. [`log_batch_clean`] holds none.
 fn log_batch(size: usize) -> Vec<u8> {
+    records(size, true)
+}
+
+/// [`log_batch`] without the e-mail addresses: every size is ALLOW.
+fn log_batch_clean(size: usize) -> Vec<u8> {
+    records(size, false)
+}
+
+fn records(size: usize, with_email: bool) -> Vec<u8> {
     let mut rng = fastrand::Rng::with_seed(0x10c5);
     let mut out = String::from("{\"records\":[");
     let mut i = 0u64;
@@ -34,7 +46,7 @@ fn log_batch(size: usize) -> Vec<u8> {
         let id: String = (0..26)
             .map(|_| char::from(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"[rng.usize(..32)]))
             .collect();
-        let note = if i % 5000 == 2500 {
+        let note = if with_email && i % 5000 == 1000 {
             format!("; notified jane.doe{i}@acme-corp.net")
         } else {
             String::new()
@@ -167,6 +179,10 @@ fn bench_log_batch(c: &mut Criterion) {
     bench_shape(c, "log_batch", log_batch);
 }
 
+fn bench_log_batch_clean(c: &mut Criterion) {
+    bench_shape(c, "log_batch_clean", log_batch_clean);
+}
+
 fn bench_document(c: &mut Criterion) {
     bench_shape(c, "text_document", document);
 }
@@ -175,5 +191,11 @@ fn bench_nested(c: &mut Criterion) {
     bench_shape(c, "nested_config", nested_config);
 }
 
-criterion_group!(benches, bench_log_batch, bench_document, bench_nested);
+criterion_group!(
+    benches,
+    bench_log_batch,
+    bench_log_batch_clean,
+    bench_document,
+    bench_nested
+);
 criterion_main!(benches);

@@ -1,7 +1,6 @@
 //! The redactor: rewrites a JSON body in place of each finding, keeping its shape.
 
-use std::collections::{HashMap, HashSet};
-
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use serde_json::{Map, Value};
 
 use super::{Finding, FindingKind};
@@ -14,112 +13,136 @@ pub(crate) fn placeholder(ty: &str) -> String {
 /// The body with every redactable finding (secrets and personal data, not
 /// placeholders) replaced by its placeholder; `None` when nothing changes.
 pub(crate) fn redact(body: &Value, findings: &[Finding]) -> Option<Value> {
-    let (by_path, within) = plan(findings)?;
-    let mut path = String::new();
-    Some(rewrite(body.clone(), &mut path, &by_path, &within))
+    let plan = Plan::of(findings)?;
+    // A copy rewritten in place: copying a map keeps its hash table, where
+    // building a new one would hash every key again.
+    let mut out = body.clone();
+    plan.apply(&mut out, &mut String::new());
+    Some(out)
 }
 
-/// [`redact`] of a body the caller gives up: untouched subtrees are moved,
-/// not copied. `Err` gives the body back when nothing changes.
-pub(crate) fn redact_owned(body: Value, findings: &[Finding]) -> Result<Value, Value> {
-    let Some((by_path, within)) = plan(findings) else {
+/// [`redact`] of a body the caller gives up: rewritten in place, nothing
+/// copied. `Err` gives the body back when nothing changes.
+pub(crate) fn redact_owned(mut body: Value, findings: &[Finding]) -> Result<Value, Value> {
+    let Some(plan) = Plan::of(findings) else {
         return Err(body);
     };
-    let mut path = String::new();
-    Ok(rewrite(body, &mut path, &by_path, &within))
+    plan.apply(&mut body, &mut String::new());
+    Ok(body)
 }
 
 /// The redactable findings in the body by path, and the containers on the
-/// way to them; `None` when no finding is redactable. Findings outside the
-/// body (URL, headers, names) are not the redactor's.
-#[allow(clippy::type_complexity)]
-fn plan(findings: &[Finding]) -> Option<(HashMap<&str, Vec<&Finding>>, HashSet<&str>)> {
-    let mut by_path: HashMap<&str, Vec<&Finding>> = HashMap::new();
-    for f in findings {
-        if !f.placeholder
-            && matches!(f.kind, FindingKind::Secret | FindingKind::Pii)
-            && super::in_body(&f.path)
-        {
-            by_path.entry(f.path.as_str()).or_default().push(f);
-        }
-    }
-    if by_path.is_empty() {
-        return None;
-    }
-    // The containers on the way to a finding: any other subtree is copied
-    // whole, without building its paths.
-    let mut within: HashSet<&str> = HashSet::from([""]);
-    for p in by_path.keys() {
-        for (i, _) in p.match_indices('/').skip(1) {
-            within.insert(&p[..i]);
-        }
-    }
-    Some((by_path, within))
+/// way to them. Findings outside the body (URL, headers, names) are not the
+/// redactor's.
+struct Plan<'f> {
+    by_path: HashMap<&'f str, Vec<&'f Finding>>,
+    /// The containers on the way to a finding: any other subtree is left
+    /// as it is, without building its paths.
+    within: HashSet<&'f str>,
 }
 
-/// `value` with the findings of `by_path` replaced; untouched subtrees are
-/// moved whole, without building their paths.
-fn rewrite(
-    value: Value,
-    path: &mut String,
-    by_path: &HashMap<&str, Vec<&Finding>>,
-    within: &HashSet<&str>,
-) -> Value {
-    if matches!(value, Value::Array(_) | Value::Object(_))
-        && !within.contains(path.as_str())
-        && !by_path.contains_key(path.as_str())
-    {
-        return value;
+impl<'f> Plan<'f> {
+    /// `None` when no finding is redactable.
+    fn of(findings: &'f [Finding]) -> Option<Plan<'f>> {
+        let mut by_path: HashMap<&str, Vec<&Finding>> = HashMap::new();
+        for f in findings {
+            if !f.placeholder
+                && matches!(f.kind, FindingKind::Secret | FindingKind::Pii)
+                && super::in_body(&f.path)
+            {
+                by_path.entry(f.path.as_str()).or_default().push(f);
+            }
+        }
+        if by_path.is_empty() {
+            return None;
+        }
+        let mut within: HashSet<&str> = HashSet::with_capacity(by_path.len() * 2);
+        within.insert("");
+        for p in by_path.keys() {
+            for (i, _) in p.match_indices('/').skip(1) {
+                within.insert(&p[..i]);
+            }
+        }
+        Some(Plan { by_path, within })
     }
-    match value {
-        Value::String(s) => match by_path.get(path.as_str()) {
-            Some(found) => Value::String(replace_spans(
-                &s,
-                found.iter().filter(|f| !f.in_key).copied(),
-            )),
-            None => Value::String(s),
-        },
-        Value::Number(n) => match by_path.get(path.as_str()) {
-            Some(found) if found.iter().any(|f| !f.in_key) => Value::String(replace_spans(
-                &n.to_string(),
-                found.iter().filter(|f| !f.in_key).copied(),
-            )),
-            _ => Value::Number(n),
-        },
-        Value::Array(items) => {
-            let len = path.len();
-            let out = items
-                .into_iter()
-                .enumerate()
-                .map(|(i, item)| {
+
+    /// Replaces, in `value` at `path`, the findings of the plan.
+    fn apply(&self, value: &mut Value, path: &mut String) {
+        match value {
+            Value::String(s) => {
+                if let Some(found) = self.by_path.get(path.as_str()) {
+                    *s = replace_spans(s, found.iter().filter(|f| !f.in_key).copied());
+                }
+            }
+            Value::Number(n) => {
+                if let Some(found) = self.by_path.get(path.as_str())
+                    && found.iter().any(|f| !f.in_key)
+                {
+                    let text =
+                        replace_spans(&n.to_string(), found.iter().filter(|f| !f.in_key).copied());
+                    *value = Value::String(text);
+                }
+            }
+            Value::Array(items) => {
+                if !self.enters(path) {
+                    return;
+                }
+                let len = path.len();
+                for (i, item) in items.iter_mut().enumerate() {
                     path.push('/');
                     path.push_str(super::detect::itoa(i, &mut [0u8; 20]));
-                    let v = rewrite(item, path, by_path, within);
+                    self.apply(item, path);
                     path.truncate(len);
-                    v
-                })
-                .collect();
-            Value::Array(out)
-        }
-        Value::Object(map) => {
-            let len = path.len();
-            let mut out = Map::with_capacity(map.len());
-            for (k, v) in map {
-                path.push('/');
-                path.push_str(&super::detect::escape_pointer(&k));
-                let key = match by_path.get(path.as_str()) {
-                    Some(found) if found.iter().any(|f| f.in_key) => {
-                        replace_spans(&k, found.iter().filter(|f| f.in_key).copied())
-                    }
-                    _ => k,
-                };
-                let v = rewrite(v, path, by_path, within);
-                path.truncate(len);
-                out.insert(key, v);
+                }
             }
-            Value::Object(out)
+            Value::Object(map) => {
+                if !self.enters(path) {
+                    return;
+                }
+                let len = path.len();
+                let mut renamed = false;
+                for (k, v) in map.iter_mut() {
+                    path.push('/');
+                    path.push_str(&super::detect::escape_pointer(k));
+                    renamed |= self
+                        .by_path
+                        .get(path.as_str())
+                        .is_some_and(|found| found.iter().any(|f| f.in_key));
+                    self.apply(v, path);
+                    path.truncate(len);
+                }
+                if renamed {
+                    *map = self.rename_keys(std::mem::take(map), path);
+                }
+            }
+            Value::Null | Value::Bool(_) => {}
         }
-        other => other,
+    }
+
+    /// Whether a container at `path` holds a finding.
+    fn enters(&self, path: &str) -> bool {
+        self.within.contains(path) || self.by_path.contains_key(path)
+    }
+
+    /// `map` (at `path`, its values already redacted) with the keys that
+    /// hold a finding replaced, in their places. Two keys redacted to the
+    /// same text keep the first's place and the last's value.
+    fn rename_keys(&self, map: Map<String, Value>, path: &mut String) -> Map<String, Value> {
+        let len = path.len();
+        let mut out = Map::with_capacity(map.len());
+        for (k, v) in map {
+            path.push('/');
+            path.push_str(&super::detect::escape_pointer(&k));
+            let key = match self.by_path.get(path.as_str()) {
+                Some(found) if found.iter().any(|f| f.in_key) => {
+                    replace_spans(&k, found.iter().filter(|f| f.in_key).copied())
+                }
+                _ => k,
+            };
+            path.truncate(len);
+            out.insert(key, v);
+        }
+        out
     }
 }
 
@@ -208,6 +231,25 @@ mod tests {
         let body = json!({"a/b": {"c": "x@y.io"}});
         let out = redact(&body, &[finding("/a~1b/c", 0..6, "EMAIL", false)]).unwrap();
         assert_eq!(out, json!({"a/b": {"c": "[REDACTED:EMAIL]"}}));
+    }
+
+    #[test]
+    fn keys_numbers_and_owned_bodies() {
+        // Two keys redacted to one text: the first's place, the last's value.
+        let body = json!({"a@b.io": 1, "n": 4111111111111111u64, "c@d.io": 2, "z": "keep"});
+        let findings = [
+            finding("/a@b.io", 0..6, "EMAIL", true),
+            finding("/c@d.io", 0..6, "EMAIL", true),
+            finding("/n", 0..16, "PAYMENT_CARD", false),
+        ];
+        let out = redact(&body, &findings).unwrap();
+        assert_eq!(
+            serde_json::to_string(&out).unwrap(),
+            r#"{"[REDACTED:EMAIL]":2,"n":"[REDACTED:PAYMENT_CARD]","z":"keep"}"#
+        );
+        // The owned body gives the same, and itself back when nothing changes.
+        assert_eq!(redact_owned(body.clone(), &findings), Ok(out));
+        assert_eq!(redact_owned(body.clone(), &[]), Err(body));
     }
 
     #[test]

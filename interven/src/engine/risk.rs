@@ -8,6 +8,10 @@
 //! `1 - Π(1 - w)`, rounded to three decimals. The band follows
 //! [`RiskBand::from_score`](crate::RiskBand::from_score).
 
+use std::sync::OnceLock;
+
+use aho_corasick::AhoCorasick;
+
 use super::FindingKind;
 use crate::types::ScanRequest;
 
@@ -45,12 +49,20 @@ fn weight(kind: FindingKind, ty: &str) -> f64 {
     }
 }
 
-/// `true` when the method or operation name says the call destroys or moves something.
+/// `true` when the method or operation name says the call destroys or
+/// moves something: it holds one of [`DESTRUCTIVE_WORDS`], in any ASCII case.
 pub(crate) fn is_destructive(request: &ScanRequest) -> bool {
+    static WORDS: OnceLock<AhoCorasick> = OnceLock::new();
     request.method() == "DELETE"
         || request.operation().is_some_and(|op| {
-            let op = op.to_ascii_lowercase();
-            DESTRUCTIVE_WORDS.iter().any(|w| op.contains(w))
+            WORDS
+                .get_or_init(|| {
+                    AhoCorasick::builder()
+                        .ascii_case_insensitive(true)
+                        .build(DESTRUCTIVE_WORDS)
+                        .unwrap_or_else(|e| panic!("destructive words: {e}"))
+                })
+                .is_match(op)
         })
 }
 
@@ -102,5 +114,19 @@ mod tests {
         assert_eq!(s, score(&many, &req));
         let del = ScanRequest::new("DELETE", "https://x.io");
         assert_eq!(score(&[], &del), 0.5);
+        // A destructive word anywhere in the operation, in any case.
+        for (op, destructive) in [
+            ("Force-Push_branch", true),
+            ("bulkDELETEusers", true),
+            ("refunds", true),
+            ("create_issue", false),
+            ("dro_p", false),
+        ] {
+            let req = ScanRequest::builder("POST", "https://x.io")
+                .operation(op)
+                .build()
+                .unwrap();
+            assert_eq!(is_destructive(&req), destructive, "{op}");
+        }
     }
 }

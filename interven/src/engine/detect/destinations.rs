@@ -76,13 +76,13 @@ pub(crate) struct HostLists {
     pub(crate) deny: Vec<String>,
 }
 
+/// Whether `host` is one of [`EXFILTRATION_HOSTS`] or a subdomain of one:
+/// the host and each of its parent domains are looked up in a set.
 fn is_exfiltration_host(host: &str) -> bool {
-    EXFILTRATION_HOSTS.iter().any(|h| {
-        host == *h
-            || (host.len() > h.len()
-                && host.ends_with(h)
-                && host.as_bytes()[host.len() - h.len() - 1] == b'.')
-    })
+    static HOSTS: std::sync::OnceLock<foldhash::HashSet<&'static str>> = std::sync::OnceLock::new();
+    let hosts = HOSTS.get_or_init(|| EXFILTRATION_HOSTS.iter().copied().collect());
+    hosts.contains(host)
+        || memchr::memchr_iter(b'.', host.as_bytes()).any(|i| hosts.contains(&host[i + 1..]))
 }
 
 fn is_loopback_name(host: &str) -> bool {
@@ -222,6 +222,11 @@ mod tests {
             ["EXFILTRATION_DESTINATION"]
         );
         assert_eq!(types("https://notngrok.io/", &none), Vec::<String>::new());
+        // Any depth of subdomain, not a name that merely ends the same way.
+        assert!(is_exfiltration_host("a.b.webhook.site"));
+        assert!(!is_exfiltration_host("evilwebhook.site"));
+        assert!(!is_exfiltration_host("webhook.site."));
+        assert!(!is_exfiltration_host(".."));
         assert_eq!(types("https://203.0.113.9/upload", &none), ["RAW_IP_URL"]);
         assert_eq!(types("http://example.com/", &none), ["INSECURE_TRANSPORT"]);
         assert!(types("http://127.0.0.1:8080/", &none).is_empty());
