@@ -368,6 +368,14 @@ impl Detector {
         out: &mut Vec<Located>,
     ) {
         let a_text = a.text;
+        // The bounds below are at most the strings' lengths (and MAX_JOIN):
+        // a short field is no half of a secret, whatever its bytes.
+        if a_text.len() < 4
+            || b.len() < 4
+            || a_text.len().min(MAX_JOIN) + b.len().min(MAX_JOIN) < 16
+        {
+            return;
+        }
         let tail_start = join_tail_start(a_text);
         let head_end = join_head_end(b);
         let (tail, head) = (&a_text[tail_start..], &b[..head_end]);
@@ -384,7 +392,10 @@ impl Detector {
         if !self.secrets.may_hold_vendor_secret(joined_view) {
             return;
         }
-        let joined = joined_view.to_owned();
+        // Two strings joined are UTF-8.
+        let Ok(joined) = String::from_utf8(joined_view.to_vec()) else {
+            return;
+        };
         for hit in self.scan_text(&joined, None, lists, MAX_DECODE_DEPTH) {
             let straddles = hit.span.start < tail.len() && hit.span.end > tail.len();
             if !straddles
@@ -909,6 +920,10 @@ fn join_tail_start(a: &str) -> usize {
     // Byte by byte while the text is ASCII (white space is then one byte).
     while i > floor {
         let c = bytes[i - 1];
+        if !JOIN_STOP[usize::from(c)] {
+            i -= 1;
+            continue;
+        }
         if !c.is_ascii() {
             return a[..i]
                 .char_indices()
@@ -929,6 +944,9 @@ fn join_tail_start(a: &str) -> usize {
 fn join_head_end(b: &str) -> usize {
     let bytes = b.as_bytes();
     for (i, &c) in bytes.iter().enumerate().take(MAX_JOIN) {
+        if !JOIN_STOP[usize::from(c)] {
+            continue;
+        }
         if !c.is_ascii() {
             return b[i..]
                 .char_indices()
@@ -942,9 +960,21 @@ fn join_head_end(b: &str) -> usize {
     b.len().min(MAX_JOIN)
 }
 
+/// The bytes a join's bound stops at: ASCII white space, and any byte of a
+/// non-ASCII character (white space may then take several bytes).
+static JOIN_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        t[c] = c >= 0x80 || is_ascii_space(c as u8);
+        c += 1;
+    }
+    t
+};
+
 /// [`char::is_whitespace`] for an ASCII byte (it counts the vertical tab,
 /// which [`u8::is_ascii_whitespace`] does not).
-fn is_ascii_space(c: u8) -> bool {
+const fn is_ascii_space(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r')
 }
 
@@ -1042,14 +1072,14 @@ impl std::fmt::Write for NumberText {
 }
 
 /// `a` then `b` in `buf`, when they fit.
-fn concat_on_stack<'b>(buf: &'b mut [u8], a: &str, b: &str) -> Option<&'b str> {
+fn concat_on_stack<'b>(buf: &'b mut [u8], a: &str, b: &str) -> Option<&'b [u8]> {
     let n = a.len() + b.len();
     if n > buf.len() {
         return None;
     }
     buf[..a.len()].copy_from_slice(a.as_bytes());
     buf[a.len()..n].copy_from_slice(b.as_bytes());
-    std::str::from_utf8(&buf[..n]).ok()
+    Some(&buf[..n])
 }
 
 /// Formats an index without allocating.
@@ -1272,6 +1302,10 @@ mod tests {
             "tab\there".into(),
             "vt\x0Bsplit".into(),
             "ff\x0Csplit".into(),
+            "cr\rlf\nthen space x".into(),
+            "one\x0Btwo three\rfour".into(),
+            "a\r".into(),
+            "\x0Cb".into(),
             "nbsp\u{A0}split".into(),
             "ideographic\u{3000}space".into(),
             "mixed é ü token".into(),

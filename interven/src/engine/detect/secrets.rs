@@ -962,8 +962,8 @@ impl SecretRules {
     }
 
     /// Whether `text` holds a vendor rule's keyword, or dots as a Discord token has.
-    pub(crate) fn may_hold_vendor_secret(&self, text: &str) -> bool {
-        self.vendor_keywords.is_match(text) || discord_dots(text).next().is_some()
+    pub(crate) fn may_hold_vendor_secret(&self, text: &[u8]) -> bool {
+        self.vendor_keywords.is_match(text) || discord_dots_in(text).next().is_some()
     }
 
     /// Every secret in `text`. The prefilter decides which rules run at all.
@@ -1193,7 +1193,11 @@ const MAX_TOKEN: usize = 16 * 1024;
 
 /// Where a Discord bot token's first dot may be: `.` six token characters `.`.
 fn discord_dots(text: &str) -> impl Iterator<Item = usize> + '_ {
-    let b = text.as_bytes();
+    discord_dots_in(text.as_bytes())
+}
+
+/// [`discord_dots`] in bytes.
+fn discord_dots_in(b: &[u8]) -> impl Iterator<Item = usize> + '_ {
     let token = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'-';
     // From dot to dot (a byte search), not byte by byte.
     let mut dots = memchr::memchr_iter(b'.', b);
