@@ -347,6 +347,12 @@ fn big_bodies_split_over_threads_give_the_serial_findings() {
         json!({"pages": [filler.clone(), {"deep": {"rows": filler.clone()}}]}),
     );
     big_body_both_ways(&engine, "top-level array", Value::Array(filler.clone()));
+    // The big array as a value walked after the name that follows it.
+    big_body_both_ways(
+        &engine,
+        "value before its name",
+        json!({"value": filler.clone(), "name": "db_password"}),
+    );
     // Over the cap: the whole corpus in one body (TOO_MANY_FINDINGS, with
     // exactly the findings the serial walk stops at).
     let a = big_body_both_ways(&engine, "whole corpus", json!({"rows": bodies}));
@@ -369,6 +375,21 @@ fn big_bodies_split_over_threads_give_the_serial_findings() {
             )
             .is_err()
     );
+    // A number with a stray byte after it, or a stray value between two
+    // records: not JSON, whichever way the array is cut.
+    let whole = serde_json::to_string(&json!({"rows": filler})).unwrap();
+    for (from, to) in [(r#""ms":12}"#, r#""ms":12}, 7x"#), ("},{", "} 1,{")] {
+        let at = whole.len() / 2 + whole[whole.len() / 2..].find(from).unwrap();
+        let broken = format!("{}{to}{}", &whole[..at], &whole[at + from.len()..]);
+        assert!(serde_json::from_str::<Value>(&broken).is_err(), "{to}");
+        let scanned = engine.assess_json(
+            ScanRequest::new("POST", "https://api.acme.io/x"),
+            broken.as_bytes(),
+            "t",
+            &AssessOptions::default(),
+        );
+        assert!(scanned.is_err(), "{to}");
+    }
     let mut bad = serde_json::to_string(&json!({"rows": filler})).unwrap();
     bad.truncate(bad.len() - 2);
     let deep = format!(",{}1{}]}}", "[".repeat(200), "]".repeat(200));
