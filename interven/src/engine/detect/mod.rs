@@ -15,6 +15,7 @@
 //! Documented vendor examples (`vendor_examples.toml`) are never findings.
 //! A body with more than [`MAX_FINDINGS`] findings stops being scanned.
 
+mod cut;
 mod destinations;
 mod normalize;
 mod parse;

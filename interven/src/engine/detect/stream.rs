@@ -29,7 +29,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::{
-    Detector, HostLists, JoinSide, Located, MAX_FINDINGS, NAME_KEYS, Seg, VALUE_KEYS,
+    Detector, HostLists, JoinSide, Located, MAX_FINDINGS, NAME_KEYS, Seg, VALUE_KEYS, cut,
     join_suffix_start, push_located,
 };
 use crate::engine::MAX_BODY_DEPTH;
@@ -63,28 +63,27 @@ impl Detector {
         lists: &HostLists,
         out: &mut Vec<Located>,
     ) -> Result<(), BodyError> {
-        let mut state = State {
-            det: self,
-            lists,
-            path: String::new(),
-            out,
-            scratch: String::new(),
-            pool: Vec::new(),
-            too_deep: false,
-            split: bytes.len() >= PARALLEL_MIN_BYTES && rayon::current_num_threads() > 1,
-            body_len: bytes.len(),
-        };
+        let split = bytes.len() >= PARALLEL_MIN_BYTES && rayon::current_num_threads() > 1;
+        // Valid UTF-8 is checked once for the whole body, a far shorter loop
+        // than a check of each string; a body that fails it is parsed from
+        // its bytes, for serde's error and position.
+        let text = std::str::from_utf8(bytes).ok();
+        if split
+            && let Some(text) = text
+            && let Some(found) = cut::locate(text, PARALLEL_MIN_BYTES, SPLIT_DEPTH)
+            && self.scan_cut(text, found, lists, out)
+        {
+            return Ok(());
+        }
+        let mut state = State::new(self, lists, out, split, bytes.len());
         let seed = Node {
             st: &mut state,
             key: None,
             depth: 1,
         };
-        // Valid UTF-8 is checked once for the whole body, a far shorter loop
-        // than a check of each string; a body that fails it is parsed from
-        // its bytes, for serde's error and position.
-        let result = match std::str::from_utf8(bytes) {
-            Ok(text) => walk_all(serde_json::Deserializer::from_str(text), seed),
-            Err(_) => walk_all(serde_json::Deserializer::from_slice(bytes), seed),
+        let result = match text {
+            Some(text) => walk_all(serde_json::Deserializer::from_str(text), seed),
+            None => walk_all(serde_json::Deserializer::from_slice(bytes), seed),
         };
         match result {
             Ok(()) => Ok(()),
@@ -94,6 +93,67 @@ impl Detector {
             }
             Err(e) => Err(BodyError::Json(e)),
         }
+    }
+
+    /// `text` scanned with its big array cut from the bytes: the elements
+    /// handed to the pool as they are cut, then the rest of the body, the
+    /// array emptied, walked by serde, which puts the array's findings where
+    /// the array was. `false`, with `out` as it was, when the cut or the walk
+    /// did not go as planned (the body is not plainly valid, a value walked
+    /// after its names, the findings' cap, too deep): the caller scans the
+    /// body whole, for the same findings and the same error.
+    fn scan_cut(
+        &self,
+        text: &str,
+        at: cut::Found<'_>,
+        lists: &HostLists,
+        out: &mut Vec<Located>,
+    ) -> bool {
+        let mut found = Vec::new();
+        let mut elements = cut::Elements::new(text, at.open);
+        let mut local = State::new(self, lists, &mut found, true, text.len());
+        local.path.clone_from(&at.path);
+        let scanned = split_from(
+            &mut local,
+            || {
+                elements
+                    .next()
+                    .map_err(|()| <serde_json::Error as de::Error>::custom("not an array"))
+            },
+            at.key,
+            at.depth,
+        );
+        let too_deep = local.too_deep;
+        drop(local);
+        let Some(close) = elements.close() else {
+            return false;
+        };
+        if scanned.is_err() || too_deep || close - at.open < PARALLEL_MIN_BYTES {
+            return false;
+        }
+        let before = out.len();
+        let mut rest = String::with_capacity(text.len() - (close - at.open) + 2);
+        rest.push_str(&text[..=at.open]);
+        rest.push_str(&text[close - 1..]);
+        let mut state = State::new(self, lists, out, true, text.len());
+        state.big = Some(Big {
+            path: at.path,
+            depth: at.depth,
+            key: at.key,
+            found,
+        });
+        let seed = Node {
+            st: &mut state,
+            key: None,
+            depth: 1,
+        };
+        let walked = walk_all(serde_json::Deserializer::from_str(&rest), seed);
+        let taken = walked.is_ok() && state.big.is_none() && !state.too_deep;
+        drop(state);
+        if !taken {
+            out.truncate(before);
+        }
+        taken
     }
 }
 
@@ -121,9 +181,55 @@ struct State<'s> {
     split: bool,
     /// The whole body's size, which sets the size of a split's runs.
     body_len: usize,
+    /// The big array cut from the body's bytes and scanned, until the walk
+    /// of the rest reaches where it was.
+    big: Option<Big<'s>>,
 }
 
-impl State<'_> {
+/// A big array scanned before the walk of the rest of its body.
+struct Big<'s> {
+    path: String,
+    depth: usize,
+    key: Option<&'s str>,
+    found: Vec<Located>,
+}
+
+impl<'s> State<'s> {
+    fn new(
+        det: &'s Detector,
+        lists: &'s HostLists,
+        out: &'s mut Vec<Located>,
+        split: bool,
+        body_len: usize,
+    ) -> State<'s> {
+        State {
+            det,
+            lists,
+            path: String::new(),
+            out,
+            scratch: String::new(),
+            pool: Vec::new(),
+            too_deep: false,
+            split,
+            body_len,
+            big: None,
+        }
+    }
+
+    /// The findings of the big array, when the array at `depth` on the
+    /// current path, under `key`, is it.
+    fn take_big(&mut self, depth: usize, key: Option<&str>) -> Option<Vec<Located>> {
+        let here = self
+            .big
+            .as_ref()
+            .is_some_and(|b| b.depth == depth && b.path == self.path && b.key == key);
+        if here {
+            self.big.take().map(|b| b.found)
+        } else {
+            None
+        }
+    }
+
     fn capped(&self) -> bool {
         self.out.len() > MAX_FINDINGS
     }
@@ -240,7 +346,24 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
             return Ok(Leaf::Other);
         }
         if st.split && self.depth <= SPLIT_DEPTH {
-            split_seq(st, &mut seq, self.key, self.depth)?;
+            if let Some(found) = st.take_big(self.depth, self.key) {
+                // Emptied in the text serde reads: its elements were cut out
+                // and scanned. Past the cap, the serial walk would have
+                // stopped inside it: the caller scans the body whole.
+                if seq.next_element::<de::IgnoredAny>()?.is_some()
+                    || st.out.len() + found.len() > MAX_FINDINGS
+                {
+                    return Err(de::Error::custom("the cut array is not where it was"));
+                }
+                st.out.extend(found);
+            } else {
+                split_from(
+                    st,
+                    || Ok(seq.next_element::<&'de RawValue>()?.map(RawValue::get)),
+                    self.key,
+                    self.depth,
+                )?;
+            }
             return Ok(Leaf::Other);
         }
         let mut walk = Elements::new(st);
@@ -335,7 +458,7 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
 struct Run<'de> {
     /// The index of its first element.
     first: usize,
-    raws: Vec<&'de RawValue>,
+    raws: Vec<&'de str>,
 }
 
 /// A run scanned: its findings, how its walk ended, and whether too deep.
@@ -346,20 +469,20 @@ type Scanned<'de> = (Run<'de>, Vec<Located>, Result<(), serde_json::Error>, bool
 /// least [`MIN_RUN_BYTES`], each cut placed after a container) is scanned
 /// on rayon's pool while the parse goes on. An array that makes a single
 /// run is walked in order here, as the streaming walk does.
-fn split_seq<'de, A: SeqAccess<'de>>(
+fn split_from<'r, E: de::Error>(
     st: &mut State<'_>,
-    seq: &mut A,
+    mut next: impl FnMut() -> Result<Option<&'r str>, E>,
     key: Option<&str>,
     depth: usize,
-) -> Result<(), A::Error> {
+) -> Result<(), E> {
     let share = (st.body_len / (rayon::current_num_threads() * 4)).max(MIN_RUN_BYTES);
     let (det, lists) = (st.det, st.lists);
     let prefix = st.path.clone();
-    let done: Mutex<Vec<Scanned<'de>>> = Mutex::new(Vec::new());
+    let done: Mutex<Vec<Scanned<'r>>> = Mutex::new(Vec::new());
     // The elements not handed to a task: all of them when the array makes one run.
-    let kept: Result<Option<Run<'de>>, A::Error> = rayon::in_place_scope(|scope| {
+    let kept: Result<Option<Run<'r>>, E> = rayon::in_place_scope(|scope| {
         let (done, prefix) = (&done, prefix.as_str());
-        let scan = move |run: Run<'de>| {
+        let scan = move |run: Run<'r>| {
             let scanned = scan_run(det, lists, prefix, run, key, depth);
             done.lock()
                 .unwrap_or_else(PoisonError::into_inner)
@@ -367,7 +490,7 @@ fn split_seq<'de, A: SeqAccess<'de>>(
         };
         let mut cutter = Cutter::new(share);
         let mut spawned = false;
-        while let Some(raw) = seq.next_element::<&'de RawValue>()? {
+        while let Some(raw) = next()? {
             if let Some(full) = cutter.push(raw) {
                 scope.spawn(move |_| scan(full));
                 spawned = true;
@@ -392,7 +515,7 @@ fn split_seq<'de, A: SeqAccess<'de>>(
         if st.out.len() + found.len() > MAX_FINDINGS {
             // Past the cap the serial walk stops scanning mid-run: do as it does.
             let first = run.first;
-            let rest: Vec<&RawValue> = runs[i..]
+            let rest: Vec<&str> = runs[i..]
                 .iter()
                 .flat_map(|(run, ..)| run.raws.iter().copied())
                 .collect();
@@ -429,8 +552,8 @@ impl<'de> Cutter<'de> {
     }
 
     /// Takes the next element: the run it completes, if it does.
-    fn push(&mut self, raw: &'de RawValue) -> Option<Run<'de>> {
-        self.size += raw.get().len();
+    fn push(&mut self, raw: &'de str) -> Option<Run<'de>> {
+        self.size += raw.len();
         self.run.raws.push(raw);
         if self.size < self.share || !is_container(raw) {
             return None;
@@ -459,24 +582,15 @@ fn scan_run<'de>(
     depth: usize,
 ) -> Scanned<'de> {
     let mut out = Vec::new();
-    let mut local = State {
-        det,
-        lists,
-        path: prefix.to_owned(),
-        out: &mut out,
-        scratch: String::new(),
-        pool: Vec::new(),
-        too_deep: false,
-        split: false,
-        body_len: 0,
-    };
+    let mut local = State::new(det, lists, &mut out, false, 0);
+    local.path = prefix.to_owned();
     let result = scan_elements(&mut local, &run.raws, run.first, key, depth, false);
     let too_deep = local.too_deep;
     (run, out, result, too_deep)
 }
 
-fn is_container(raw: &RawValue) -> bool {
-    matches!(raw.get().as_bytes().first(), Some(b'{' | b'['))
+fn is_container(raw: &str) -> bool {
+    matches!(raw.as_bytes().first(), Some(b'{' | b'['))
 }
 
 /// The elements `raws` (the first at index `first`) walked in order, with
@@ -484,7 +598,7 @@ fn is_container(raw: &RawValue) -> bool {
 /// With `nested_split`, an element big enough is split again.
 fn scan_elements(
     st: &mut State<'_>,
-    raws: &[&RawValue],
+    raws: &[&str],
     first: usize,
     key: Option<&str>,
     depth: usize,
@@ -495,14 +609,17 @@ fn scan_elements(
     for (n, raw) in raws.iter().enumerate() {
         let i = first + n;
         Seg::Index(i).push_to(&mut st.path);
-        st.split = nested_split && raw.get().len() >= PARALLEL_MIN_BYTES;
-        let mut de = serde_json::Deserializer::from_str(raw.get());
+        st.split = nested_split && raw.len() >= PARALLEL_MIN_BYTES;
+        let mut de = serde_json::Deserializer::from_str(raw);
+        // The whole element, and nothing after it (an element cut from the
+        // bytes was not parsed before).
         let leaf = Node {
             st: &mut *st,
             key,
             depth: depth + 1,
         }
-        .deserialize(&mut de);
+        .deserialize(&mut de)
+        .and_then(|leaf| de.end().map(|()| leaf));
         st.split = split;
         match leaf {
             Ok(leaf) => walk.visited(st, i, leaf),
@@ -845,12 +962,13 @@ impl Check {
 mod tests {
     use super::*;
 
-    fn parse(text: &str) -> Vec<&RawValue> {
-        serde_json::from_str(text).unwrap()
+    fn parse(text: &str) -> Vec<&str> {
+        let raws: Vec<&RawValue> = serde_json::from_str(text).unwrap();
+        raws.into_iter().map(RawValue::get).collect()
     }
 
     /// The runs a cutter makes of `raws`, as (first, len), the rest included.
-    fn cut(raws: &[&RawValue], share: usize) -> Vec<(usize, usize)> {
+    fn cut(raws: &[&str], share: usize) -> Vec<(usize, usize)> {
         let mut cutter = Cutter::new(share);
         let mut runs: Vec<(usize, usize)> = raws
             .iter()
@@ -862,6 +980,57 @@ mod tests {
             runs.push((rest.first, rest.raws.len()));
         }
         runs
+    }
+
+    #[test]
+    fn a_big_array_cut_from_the_bytes_gives_the_serial_findings() {
+        let det = Detector::new();
+        let lists = HostLists::default();
+        let record = r#"{"ts": "2026-11-24T19:00:00Z", "msg": "served", "user": "u1"}"#;
+        let mut records = vec![record.to_owned(); 6000];
+        records[2500] =
+            r#"{"msg": "notify jane.doe@acme-corp.net", "key": "AKIAQ3EGRB4VXLTU7MCN"}"#.into();
+        // A key split across two string elements: joined.
+        records.insert(4000, r#""AKIAQ3EGR""#.into());
+        records.insert(4001, r#""B4VXLTU7MCN""#.into());
+        let rows = records.join(",");
+        let seen = |out: &[Located]| -> Vec<(String, String, std::ops::Range<usize>)> {
+            out.iter()
+                .map(|l| {
+                    let f = &l.finding;
+                    (f.path.clone(), f.finding_type.clone(), f.span.clone())
+                })
+                .collect()
+        };
+        let serial = |text: &str| {
+            let value: Value = serde_json::from_str(text).unwrap();
+            let mut out = Vec::new();
+            det.scan_body(&value, &lists, &mut out);
+            seen(&out)
+        };
+        let cut_scan = |text: &str| {
+            let at = cut::locate(text, PARALLEL_MIN_BYTES, SPLIT_DEPTH).unwrap();
+            let mut out = Vec::new();
+            let taken = det.scan_cut(text, at, &lists, &mut out);
+            (taken, seen(&out))
+        };
+        for text in [
+            format!(r#"{{"page": 1, "records": [{rows}], "next": "x@y.io"}}"#),
+            format!("[{rows}]"),
+            format!(r#"{{"meta": {{"tags": ["a"]}}, "data": {{"items": [{rows}]}}}}"#),
+        ] {
+            let (taken, found) = cut_scan(&text);
+            assert!(taken);
+            assert!(found.len() >= 4, "{found:?}");
+            assert_eq!(found, serial(&text));
+        }
+        // A value walked after the name that follows it is not where the
+        // walk expects it, and a stray byte is no JSON: the caller scans the
+        // body whole.
+        let deferred = format!(r#"{{"value": [{rows}], "name": "x"}}"#);
+        assert_eq!(cut_scan(&deferred), (false, Vec::new()));
+        let stray = format!(r#"{{"records": [{rows}, 1x]}}"#);
+        assert_eq!(cut_scan(&stray), (false, Vec::new()));
     }
 
     #[test]
