@@ -20,16 +20,69 @@ use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use super::cut;
 use super::stream::{PARALLEL_MIN_BYTES, SPLIT_DEPTH};
 
 /// The tree of a JSON body, with serde_json's parser: on rayon's pool for a
 /// body of [`PARALLEL_MIN_BYTES`] or more.
 pub(crate) fn parse_body(bytes: &[u8]) -> Result<Value, serde_json::Error> {
     let split = bytes.len() >= PARALLEL_MIN_BYTES && rayon::current_num_threads() > 1;
+    if split
+        && let Ok(text) = std::str::from_utf8(bytes)
+        && let Some(tree) = parse_cut(text)
+    {
+        return Ok(tree);
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = Tree { depth: 1, split }.deserialize(&mut de)?;
     de.end()?;
     Ok(value)
+}
+
+/// The tree of `text` with its big array cut from the bytes
+/// ([`cut`](super::cut)) and its elements parsed on the pool, then put in
+/// the tree of the rest; `None` when the cut or a parse does not go as
+/// planned, and the caller parses the whole body (for the same tree or the
+/// same error).
+fn parse_cut(text: &str) -> Option<Value> {
+    let at = cut::locate(text, PARALLEL_MIN_BYTES, SPLIT_DEPTH)?;
+    let mut elements = cut::Elements::new(text, at.open);
+    let mut raws = Vec::new();
+    while let Some(raw) = elements.next().ok()? {
+        raws.push(raw);
+    }
+    let close = elements.close()?;
+    let whole = |text: &str, tree: Tree| -> Result<Value, serde_json::Error> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let value = tree.deserialize(&mut de)?;
+        de.end()?;
+        Ok(value)
+    };
+    let next = Tree {
+        depth: at.depth + 1,
+        split: true,
+    };
+    let items: Vec<Value> = raws
+        .par_iter()
+        .map(|raw| whole(raw, next))
+        .collect::<Result<_, _>>()
+        .ok()?;
+    let mut rest = String::with_capacity(text.len() - (close - at.open) + 2);
+    rest.push_str(&text[..=at.open]);
+    rest.push_str(&text[close - 1..]);
+    let mut tree = whole(
+        &rest,
+        Tree {
+            depth: 1,
+            split: true,
+        },
+    )
+    .ok()?;
+    match tree.pointer_mut(&at.path)? {
+        Value::Array(emptied) if emptied.is_empty() => *emptied = items,
+        _ => return None,
+    }
+    Some(tree)
 }
 
 /// A value at `depth` (the top is 1). With `split`, arrays up to
@@ -136,15 +189,25 @@ mod tests {
             "tags": ["a", {"deep": [[1, 2], {"k": "v"}]}], "empty": {}, "list": []
         });
         let records: Vec<_> = (0..3000).map(|i| json!({"i": i, "r": record})).collect();
-        for body in [
-            json!({"meta": {"page": 1}, "records": records, "next": null}),
-            json!([records, [{"rows": records}]]),
-            json!({"a": {"b": {"c": {"d": {"e": records}}}}}),
+        for (body, cut) in [
+            (
+                json!({"meta": {"page": 1}, "records": records, "next": null}),
+                true,
+            ),
+            (json!([records, [{"rows": records}]]), true),
+            // Deeper than the arrays a split cuts.
+            (json!({"a": {"b": {"c": {"d": {"e": records}}}}}), false),
         ] {
             let text = serde_json::to_vec(&body).unwrap();
             assert!(text.len() >= PARALLEL_MIN_BYTES);
             let tree = parse_body(&text).unwrap();
             assert_eq!(tree, body);
+            // Built from the array cut out of the bytes, when one is near the top.
+            let cut_tree = parse_cut(std::str::from_utf8(&text).unwrap());
+            assert_eq!(cut_tree.is_some(), cut);
+            if let Some(cut_tree) = cut_tree {
+                assert_eq!(serde_json::to_vec(&cut_tree).unwrap(), text);
+            }
             // Key order is kept (`preserve_order`), as serde keeps it.
             assert_eq!(serde_json::to_vec(&tree).unwrap(), text);
         }
