@@ -18,7 +18,10 @@
 //! cut it, while the parse goes on through the rest. Their findings are
 //! appended in element order, so the result is the serial one; a run that
 //! would carry the findings past the cap, and every run after it, is
-//! scanned again in order, as the serial walk would.
+//! scanned again in order, as the serial walk would. The big array near the
+//! top is cut from the bytes ([`cut`](super::cut)) before serde walks the
+//! rest of the body, the array emptied; other arrays, and any body the cut
+//! does not suit, are cut by serde as the walk reaches them.
 
 use std::borrow::Cow;
 use std::fmt;
