@@ -40,7 +40,7 @@ pub(crate) fn parse_body(bytes: &[u8]) -> Result<Value, serde_json::Error> {
 }
 
 /// The tree of `text` with its big array cut from the bytes
-/// ([`cut`](super::cut)) and its elements parsed on the pool, then put in
+/// ([`cut`]) and its elements parsed on the pool, then put in
 /// the tree of the rest; `None` when the cut or a parse does not go as
 /// planned, and the caller parses the whole body (for the same tree or the
 /// same error).

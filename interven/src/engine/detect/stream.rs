@@ -19,7 +19,7 @@
 //! appended in element order, so the result is the serial one; a run that
 //! would carry the findings past the cap, and every run after it, is
 //! scanned again in order, as the serial walk would. The big array near the
-//! top is cut from the bytes ([`cut`](super::cut)) before serde walks the
+//! top is cut from the bytes ([`cut`]) before serde walks the
 //! rest of the body, the array emptied; other arrays, and any body the cut
 //! does not suit, are cut by serde as the walk reaches them.
 
