@@ -158,6 +158,15 @@ impl<'t> Elements<'t> {
     }
 }
 
+/// `text` with the array whose `[` is at `open` emptied (`close` is just
+/// past its `]`): what serde walks once the elements were cut out.
+pub(crate) fn emptied(text: &str, open: usize, close: usize) -> String {
+    let mut rest = String::with_capacity(text.len() - (close - open) + 2);
+    rest.push_str(&text[..=open]);
+    rest.push_str(&text[close - 1..]);
+    rest
+}
+
 /// JSON's white space.
 fn skip_space(b: &[u8], mut i: usize) -> usize {
     while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
@@ -270,6 +279,10 @@ mod tests {
             ]
         );
         assert!(body[close.unwrap()..].starts_with(r#", "z": 1}} "#));
+        assert_eq!(
+            emptied(body, found.open, close.unwrap()),
+            r#" {"meta": {"n": [3]}, "page": {"records": [], "z": 1}} "#
+        );
         // The top value itself, and keys that need escaping in a pointer.
         let top = locate(r#"[1,"two",{}]"#, 4, 4).unwrap();
         assert_eq!((top.path.as_str(), top.depth, top.key), ("", 1, None));

@@ -67,9 +67,7 @@ fn parse_cut(text: &str) -> Option<Value> {
         .map(|raw| whole(raw, next))
         .collect::<Result<_, _>>()
         .ok()?;
-    let mut rest = String::with_capacity(text.len() - (close - at.open) + 2);
-    rest.push_str(&text[..=at.open]);
-    rest.push_str(&text[close - 1..]);
+    let rest = cut::emptied(text, at.open, close);
     let mut tree = whole(
         &rest,
         Tree {

@@ -135,9 +135,7 @@ impl Detector {
             return false;
         }
         let before = out.len();
-        let mut rest = String::with_capacity(text.len() - (close - at.open) + 2);
-        rest.push_str(&text[..=at.open]);
-        rest.push_str(&text[close - 1..]);
+        let rest = cut::emptied(text, at.open, close);
         let mut state = State::new(self, lists, out, true, text.len());
         state.big = Some(Big {
             path: at.path,
