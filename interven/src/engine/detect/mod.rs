@@ -263,7 +263,14 @@ impl Detector {
                 }
             }
             Value::Object(map) => {
-                let named = self.named_in(|k| map.get(k).and_then(Value::as_str));
+                // The sibling's name counts only for a value key: most
+                // objects have none, and a pass over their keys costs less
+                // than looking up each name (hashed).
+                let named = if map.keys().any(|k| VALUE_KEYS.contains(&k.as_str())) {
+                    self.named_in(|k| map.get(k).and_then(Value::as_str))
+                } else {
+                    None
+                };
                 let mut previous: Option<(&str, &str)> = None;
                 for (k, v) in map {
                     self.walk_member(k, v, named, &mut previous, path, lists, out);

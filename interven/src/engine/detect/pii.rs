@@ -669,16 +669,18 @@ fn spelled_mailbox(m: &str) -> bool {
 
 /// ` at `, ` AT ` or a spaced `@` somewhere in the text.
 fn spelled_at(text: &str) -> bool {
-    // From space to space (and `@` to `@`), a byte search: building a
-    // substring searcher for each needle cost more than most texts take.
+    // Searchers built once: prose has a space every few bytes, too many
+    // stops for a byte search from space to space.
+    static AT: std::sync::LazyLock<[memchr::memmem::Finder<'static>; 2]> =
+        std::sync::LazyLock::new(|| {
+            [
+                memchr::memmem::Finder::new(" at "),
+                memchr::memmem::Finder::new(" AT "),
+            ]
+        });
     let b = text.as_bytes();
-    memchr::memchr2_iter(b' ', b'@', b).any(|i| {
-        let rest = &b[i + 1..];
-        if b[i] == b'@' {
-            return rest.first() == Some(&b' ');
-        }
-        rest.first() == Some(&b'@') || rest.starts_with(b"at ") || rest.starts_with(b"AT ")
-    })
+    memchr::memchr_iter(b'@', b).any(|i| b.get(i + 1) == Some(&b' ') || i > 0 && b[i - 1] == b' ')
+        || AT.iter().any(|f| f.find(b).is_some())
 }
 
 fn bracketed_at(bytes: &[u8]) -> bool {

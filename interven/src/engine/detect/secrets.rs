@@ -1012,6 +1012,7 @@ impl SecretRules {
         // `.pgpass` lines name no credential: their shape does (four
         // colons, and no white space before the line's end).
         if f.any(text::COLON)
+            && four_colons_unbroken(text.as_bytes())
             && text.lines().any(|l| {
                 let l = l.trim_end_matches([' ', '\t', '\r']);
                 l.bytes().filter(|&b| b == b':').count() >= 4 && !l.contains(char::is_whitespace)
@@ -1363,6 +1364,25 @@ const GENERIC_KEYWORDS: &[&str] = &[
     "accountkey",
     "account_key",
 ];
+
+/// Whether four colons follow each other with no ASCII white space
+/// between them: what a `.pgpass` line needs (a line of four colons and no
+/// white space), found without splitting the text into lines.
+fn four_colons_unbroken(bytes: &[u8]) -> bool {
+    let mut run = 0;
+    let mut last: Option<usize> = None;
+    for i in memchr::memchr_iter(b':', bytes) {
+        run = match last {
+            Some(j) if !bytes[j + 1..i].iter().any(u8::is_ascii_whitespace) => run + 1,
+            _ => 1,
+        };
+        if run == 4 {
+            return true;
+        }
+        last = Some(i);
+    }
+    false
+}
 
 /// `password=…`, `api_key: …`, `"secret": "…"`, `| token | … |`, `the db
 /// password for staging is …`, `let apiKey = "…"` inside free text. The
@@ -1762,6 +1782,35 @@ pub(crate) fn secret_for_key(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_colon_gate_passes_every_pgpass_shaped_line() {
+        // What the scan checks line by line once the gate passes.
+        let line_check = |t: &str| {
+            t.lines().any(|l| {
+                let l = l.trim_end_matches([' ', '\t', '\r']);
+                l.bytes().filter(|&b| b == b':').count() >= 4 && !l.contains(char::is_whitespace)
+            })
+        };
+        for t in [
+            "db.internal:5432:app:admin:S3cr3t!",
+            "note\n*:*:*:postgres:hunter2 \r\nnext",
+            "a:b:c:d:e",
+            "::::",
+            ":::",
+            "a:b c:d:e:f",
+            "2024-11-24T19:20:24Z ERROR orders::create failed",
+            "h:p:d:u:\u{0b}x",
+            "x:y:z:w:v\u{2003}tail",
+            "",
+        ] {
+            if line_check(t) {
+                assert!(four_colons_unbroken(t.as_bytes()), "{t:?}");
+            }
+        }
+        assert!(!four_colons_unbroken(b"time 10:20:30 and 11:22"));
+        assert!(four_colons_unbroken(b"h:5432:db:user:pw"));
+    }
 
     #[test]
     fn key_stems_cover_every_key_word() {

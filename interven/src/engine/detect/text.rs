@@ -546,26 +546,44 @@ pub(crate) fn encoded_runs(text: &str) -> (Option<usize>, Option<usize>) {
         }
         t
     };
-    let (mut hex, mut b64) = (None, None);
-    let (mut hex_len, mut b64_len) = (0usize, 0usize);
-    for (i, &c) in text.as_bytes().iter().enumerate() {
-        let class = RUN_CLASS[c as usize];
-        // Branch-free counters: a run grows or restarts at 0.
-        hex_len = (hex_len + 1) * usize::from(class & HEX != 0);
-        b64_len = (b64_len + 1) * usize::from(class & B64 != 0);
-        if hex_len == 16 || b64_len == 18 {
-            if hex_len == 16 && hex.is_none() {
-                hex = Some(i + 1 - 16);
-            }
-            if b64_len == 18 && b64.is_none() {
-                b64 = Some(i + 1 - 18);
-            }
-            if hex.is_some() && b64.is_some() {
-                break;
-            }
+    let bytes = text.as_bytes();
+    (
+        first_run(bytes, &RUN_CLASS, HEX, 16),
+        first_run(bytes, &RUN_CLASS, B64, 18),
+    )
+}
+
+/// Where the first run of at least `len` bytes of `class` starts. Only
+/// the last byte of each window of `len` is read first: a byte outside the
+/// class rules out every run that would cover it, so the search skips past
+/// it; each byte is read at most once.
+fn first_run(bytes: &[u8], classes: &[u8; 256], class: u8, len: usize) -> Option<usize> {
+    debug_assert!(len > 0);
+    let is = |b: u8| classes[b as usize] & class != 0;
+    // No run starts before `start`; a run starting at or after it covers `start + len - 1`.
+    let mut start = 0;
+    while let Some(&last) = bytes.get(start + len - 1) {
+        let end = start + len - 1;
+        if !is(last) {
+            start = end + 1;
+            continue;
         }
+        // The run holding `end` starts at `s`: no run starts in `start..s`.
+        let mut s = end;
+        while s > start && is(bytes[s - 1]) {
+            s -= 1;
+        }
+        let mut e = end + 1;
+        while e < s + len && e < bytes.len() && is(bytes[e]) {
+            e += 1;
+        }
+        if e == s + len {
+            return Some(s);
+        }
+        // Every run starting in `s..=e` would cover `e`, which is outside the class.
+        start = e + 1;
     }
-    (hex, b64)
+    None
 }
 
 #[cfg(test)]
@@ -605,5 +623,42 @@ mod gate_tests {
         // 17 base64 characters are no token; 18 are (20 with `==`).
         assert_eq!(encoded_runs("!QUJDREVGR0hJSktMTU5P").1, Some(1));
         assert_eq!(encoded_runs("!QUJDREVGR0hJSktMT!").1, None);
+    }
+
+    #[test]
+    fn the_skipping_run_search_finds_what_a_byte_by_byte_count_finds() {
+        // The byte-by-byte count: a run grows or restarts at 0.
+        fn reference(text: &[u8], class: fn(u8) -> bool, len: usize) -> Option<usize> {
+            let mut run = 0;
+            for (i, &b) in text.iter().enumerate() {
+                run = if class(b) { run + 1 } else { 0 };
+                if run == len {
+                    return Some(i + 1 - len);
+                }
+            }
+            None
+        }
+        let hex = |b: u8| b.is_ascii_hexdigit() || b == b' ';
+        // Few symbols, so that runs of every length and their edges come up.
+        let alphabet = b"a f0 z9=+/-_.!GQ";
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for n in 0..4000 {
+            let size = n % 97;
+            let text: String = (0..size)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    // Long stretches of one class now and then.
+                    let pick = if n % 3 == 0 { state % 4 } else { state % 16 };
+                    alphabet[pick as usize] as char
+                })
+                .collect();
+            let want = (
+                reference(text.as_bytes(), hex, 16),
+                reference(text.as_bytes(), is_base64_byte, 18),
+            );
+            assert_eq!(encoded_runs(&text), want, "{text:?}");
+        }
     }
 }

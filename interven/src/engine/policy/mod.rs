@@ -167,6 +167,86 @@ pub struct Rule {
     /// `monitor` to only report the rule; default: the policy's mode.
     #[serde(default)]
     pub mode: Option<Mode>,
+    /// The name globs compiled, on the rule's first use.
+    #[serde(skip)]
+    globs: std::sync::OnceLock<RuleGlobs>,
+}
+
+/// A rule's globs on names, compiled.
+#[derive(Debug, Clone)]
+struct RuleGlobs {
+    tools: GlobSet,
+    operations: GlobSet,
+    hosts: GlobSet,
+    paths: GlobSet,
+}
+
+/// A list of globs: its `*word*` entries (the common form, a list of
+/// words to look for) searched together by one automaton, the others one
+/// by one. Matches what [`any_glob`] matches.
+#[derive(Debug, Clone)]
+pub(crate) struct GlobSet {
+    /// An empty list: anything matches, even no value.
+    empty: bool,
+    /// A `**` glob: any value matches.
+    any: bool,
+    words: Option<aho_corasick::AhoCorasick>,
+    others: Vec<String>,
+}
+
+impl GlobSet {
+    pub(crate) fn new(globs: &[String]) -> GlobSet {
+        let mut words = Vec::new();
+        let mut others = Vec::new();
+        let mut any = false;
+        for g in globs {
+            match substring_word(g.as_bytes()) {
+                Some([]) => any = true,
+                Some(word) => words.push(word),
+                None => others.push(g.clone()),
+            }
+        }
+        // A set of words that cannot be compiled is searched glob by glob.
+        let words = (!words.is_empty())
+            .then(|| {
+                aho_corasick::AhoCorasick::builder()
+                    .ascii_case_insensitive(true)
+                    .build(&words)
+                    .ok()
+            })
+            .flatten();
+        if words.is_none() {
+            others = globs.to_vec();
+        }
+        GlobSet {
+            empty: globs.is_empty(),
+            any,
+            words,
+            others,
+        }
+    }
+
+    /// Whether the list allows `value` (an empty list allows anything, even none).
+    pub(crate) fn allows(&self, value: Option<&str>) -> bool {
+        if self.empty {
+            return true;
+        }
+        value.is_some_and(|v| {
+            self.any
+                || self.words.as_ref().is_some_and(|ac| ac.is_match(v))
+                || self.others.iter().any(|g| glob_match(g, v))
+        })
+    }
+}
+
+/// The word of a `*word*` glob (no other `*` or `?`), which matches where
+/// the text holds the word.
+fn substring_word(p: &[u8]) -> Option<&[u8]> {
+    (p.len() >= 2
+        && p[0] == b'*'
+        && p[p.len() - 1] == b'*'
+        && !p[1..p.len() - 1].iter().any(|&c| c == b'*' || c == b'?'))
+    .then(|| &p[1..p.len() - 1])
 }
 
 #[derive(Deserialize)]
@@ -417,8 +497,13 @@ pub(crate) fn any_glob(globs: &[String], value: Option<&str>) -> bool {
 impl Rule {
     /// Whether every condition but the rate holds.
     fn matches(&self, f: &Facts<'_>) -> bool {
-        if !any_glob(&self.tools, f.request.tool())
-            || !any_glob(&self.operations, f.request.operation())
+        let globs = self.globs.get_or_init(|| RuleGlobs {
+            tools: GlobSet::new(&self.tools),
+            operations: GlobSet::new(&self.operations),
+            hosts: GlobSet::new(&self.hosts),
+            paths: GlobSet::new(&self.paths),
+        });
+        if !globs.tools.allows(f.request.tool()) || !globs.operations.allows(f.request.operation())
         {
             return false;
         }
@@ -431,8 +516,8 @@ impl Rule {
             return false;
         }
         // The host is parsed out of the URL only for a rule that names hosts.
-        if !(self.hosts.is_empty() || any_glob(&self.hosts, f.request.host()))
-            || !any_glob(&self.paths, Some(f.path))
+        if !(self.hosts.is_empty() || globs.hosts.allows(f.request.host()))
+            || !globs.paths.allows(Some(f.path))
         {
             return false;
         }
@@ -470,13 +555,20 @@ impl Rule {
 pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
     let (p, t) = (pattern.as_bytes(), text.as_bytes());
     // `*word*`, the common form: a substring search, without backtracking.
-    if p.len() >= 2
-        && p[0] == b'*'
-        && p[p.len() - 1] == b'*'
-        && !p[1..p.len() - 1].iter().any(|&c| c == b'*' || c == b'?')
-    {
-        let word = &p[1..p.len() - 1];
-        return word.is_empty() || t.windows(word.len()).any(|w| w.eq_ignore_ascii_case(word));
+    if let Some(word) = substring_word(p) {
+        let Some((&first, rest)) = word.split_first() else {
+            return true;
+        };
+        // Only where the first byte matches is the rest compared.
+        let (lower, upper) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
+        return t.len() >= word.len()
+            && t[..=t.len() - word.len()]
+                .iter()
+                .enumerate()
+                .any(|(i, &c)| {
+                    (c == lower || c == upper)
+                        && t[i + 1..i + word.len()].eq_ignore_ascii_case(rest)
+                });
     }
     let (mut pi, mut ti) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
@@ -531,12 +623,55 @@ mod tests {
     }
 
     #[test]
+    fn a_glob_set_matches_what_its_globs_match() {
+        let lists: &[&[&str]] = &[
+            &[],
+            &["*delete*", "*drop*", "*force?push*"],
+            &["**"],
+            &["*", "*x*"],
+            &["delete*", "*é*", "*.corp.io"],
+            &["*Purge*", "a?c"],
+        ];
+        let texts = [
+            "",
+            "delete",
+            "bulk_DELETE_rows",
+            "create_issue",
+            "git_force-push",
+            "café",
+            "api.corp.io",
+            "corp.io",
+            "PURGE_cache",
+            "abc",
+            "ac",
+            "x",
+            "dro",
+        ];
+        for globs in lists {
+            let owned: Vec<String> = globs.iter().map(|g| (*g).to_owned()).collect();
+            let set = GlobSet::new(&owned);
+            assert_eq!(set.allows(None), any_glob(&owned, None), "{globs:?}");
+            for t in texts {
+                assert_eq!(
+                    set.allows(Some(t)),
+                    any_glob(&owned, Some(t)),
+                    "{globs:?} {t:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn globs() {
         // `*word*` takes the substring path; the same answers as the general one.
         assert!(glob_match("*delete*", "bulk_DELETE_rows"));
         assert!(glob_match("*delete*", "delete"));
         assert!(!glob_match("*delete*", "create_issue"));
         assert!(!glob_match("*delete*", "delet"));
+        assert!(glob_match("*Delete*", "x_dELETE"));
+        assert!(glob_match("*ab*", "aab"));
+        assert!(!glob_match("*ab*", "a"));
+        assert!(glob_match("*ab*", "ab"));
         assert!(!glob_match("*x*", ""));
         assert!(glob_match("**", ""));
         assert!(glob_match("*é*", "café"));
