@@ -423,7 +423,10 @@ impl AssessOptions {
 
 /// A new random trace id, `tr_` and 32 hex digits from the OS's random source.
 pub fn new_trace_id() -> TraceId {
-    TraceId::new(format!("tr_{:032x}", os_random_u128()))
+    let mut id = String::with_capacity(35);
+    id.push_str("tr_");
+    push_hex(&mut id, &os_random_u128().to_be_bytes());
+    TraceId::new(id)
 }
 
 /// 128 bits from the OS's random source (`getrandom`), for every id an
@@ -1174,16 +1177,30 @@ fn too_deep(request: &ScanRequest) -> Assessment {
 
 /// The nesting depth of a JSON value, computed without recursion.
 fn json_depth(value: &Value) -> usize {
-    let mut max = 0;
-    let mut stack = vec![(value, 1usize)];
+    // Only containers with members go on the stack: a scalar or an empty
+    // container is as deep as the members of its container.
+    fn nested(v: &Value) -> bool {
+        matches!(v, Value::Array(a) if !a.is_empty())
+            || matches!(v, Value::Object(o) if !o.is_empty())
+    }
+    let mut max = 1;
+    let mut stack: Vec<(&Value, usize)> = Vec::new();
+    if nested(value) {
+        stack.push((value, 1));
+    }
     while let Some((v, d)) = stack.pop() {
-        max = max.max(d);
-        if d > MAX_BODY_DEPTH {
-            return d;
+        // Its members are one deeper.
+        max = max.max(d + 1);
+        if d + 1 > MAX_BODY_DEPTH {
+            return d + 1;
         }
         match v {
-            Value::Array(items) => stack.extend(items.iter().map(|i| (i, d + 1))),
-            Value::Object(map) => stack.extend(map.values().map(|i| (i, d + 1))),
+            Value::Array(items) => {
+                stack.extend(items.iter().filter(|m| nested(m)).map(|m| (m, d + 1)));
+            }
+            Value::Object(map) => {
+                stack.extend(map.values().filter(|m| nested(m)).map(|m| (m, d + 1)));
+            }
             _ => {}
         }
     }
@@ -1233,13 +1250,20 @@ fn canonical_json(value: &Value) -> String {
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    let mut s = String::with_capacity(bytes.len() * 2);
+    push_hex(&mut s, bytes);
+    s
+}
+
+/// Appends `bytes` in lower-case hex (a table, not the formatter).
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    out.extend(bytes.iter().flat_map(|b| {
+        [
+            char::from(DIGITS[usize::from(b >> 4)]),
+            char::from(DIGITS[usize::from(b & 15)]),
+        ]
+    }));
 }
 
 /// `sha256:<hex>` of the canonical form of a request: upper-case method,
@@ -1504,6 +1528,37 @@ mod tests {
         let verdict = Engine::default().scan(&req(v));
         assert_eq!(verdict.decision, Decision::Deny);
         assert!(verdict.has_reason("BODY_TOO_DEEP"));
+    }
+
+    #[test]
+    fn hex_and_trace_ids() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff]), "000fa5ff");
+        let id = new_trace_id();
+        let id = id.as_str();
+        assert_eq!(id.len(), 35);
+        assert!(id.starts_with("tr_"));
+        assert!(
+            id[3..]
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        );
+        assert_ne!(new_trace_id().as_str(), id);
+    }
+
+    #[test]
+    fn json_depth_counts_scalars_and_empty_containers() {
+        assert_eq!(json_depth(&json!("x")), 1);
+        assert_eq!(json_depth(&json!({})), 1);
+        assert_eq!(json_depth(&json!([[]])), 2);
+        assert_eq!(json_depth(&json!({"a": 1, "b": {"c": []}})), 3);
+        assert_eq!(json_depth(&json!([1, [2, [3]], {"k": {}}])), 4);
+        // At the limit the body is scanned; one deeper it is not.
+        let mut v = json!("x");
+        for _ in 1..MAX_BODY_DEPTH {
+            v = json!([v]);
+        }
+        assert_eq!(json_depth(&v), MAX_BODY_DEPTH);
+        assert!(json_depth(&json!({ "k": v })) > MAX_BODY_DEPTH);
     }
 
     #[test]

@@ -540,53 +540,63 @@ static CLASS: [u8; 256] = {
 };
 
 impl Shape {
+    /// The shape of `bytes`, read from digit to digit: a byte that is not
+    /// a digit costs one test, and only the runs around digits are read.
     fn of(bytes: &[u8]) -> Shape {
+        let class = |i: usize| CLASS[bytes[i] as usize];
         let mut windows = Vec::new();
         let mut iban_start = false;
         let mut year = false;
         let mut i = 0;
-        while i < bytes.len() {
-            let class = CLASS[bytes[i] as usize];
-            if class & (DIGIT | SEPARATOR) == 0 {
-                if class == UPPER
-                    && !iban_start
-                    && i + 3 < bytes.len()
-                    && CLASS[bytes[i + 1] as usize] == UPPER
-                    && CLASS[bytes[i + 2] as usize] == DIGIT
-                    && CLASS[bytes[i + 3] as usize] == DIGIT
-                {
-                    iban_start = true;
-                }
-                i += 1;
-                continue;
+        while let Some(first) = bytes[i..].iter().position(u8::is_ascii_digit) {
+            // The run of digits and separators that holds this digit: the
+            // separators before it (no digit is between the last run and
+            // it), then everything up to the first other byte.
+            let digit = i + first;
+            let mut start = digit;
+            while start > i && class(start - 1) == SEPARATOR {
+                start -= 1;
             }
-            let start = i;
             let (mut digits, mut plus) = (0, false);
-            while i < bytes.len() && CLASS[bytes[i] as usize] & (DIGIT | SEPARATOR) != 0 {
-                digits += usize::from(CLASS[bytes[i] as usize] == DIGIT);
-                plus |= bytes[i] == b'+';
-                i += 1;
-            }
-            if !year {
-                let mut run = 0;
-                for j in start..=i {
-                    if j < i && CLASS[bytes[j] as usize] == DIGIT {
-                        run += 1;
-                    } else {
-                        if run == 4 && matches!(&bytes[j - 4..j - 2], b"19" | b"20") {
-                            year = true;
+            // Digits in a row so far: a year is a run of exactly four.
+            let mut row = 0;
+            let mut j = start;
+            while j < bytes.len() {
+                match class(j) {
+                    DIGIT => {
+                        // Two upper-case letters, then two digits: an IBAN may
+                        // start there (only a run's first digit follows a letter).
+                        if row == 0
+                            && !iban_start
+                            && j >= 2
+                            && j + 1 < bytes.len()
+                            && class(j - 2) == UPPER
+                            && class(j - 1) == UPPER
+                            && class(j + 1) == DIGIT
+                        {
+                            iban_start = true;
                         }
-                        run = 0;
+                        row += 1;
+                        digits += 1;
                     }
+                    SEPARATOR => {
+                        year |= row == 4 && matches!(&bytes[j - 4..j - 2], b"19" | b"20");
+                        row = 0;
+                        plus |= bytes[j] == b'+';
+                    }
+                    _ => break,
                 }
+                j += 1;
             }
+            year |= row == 4 && matches!(&bytes[j - 4..j - 2], b"19" | b"20");
             if digits >= 8 {
                 windows.push(Window {
-                    range: start..i,
+                    range: start..j,
                     digits,
                     plus,
                 });
             }
+            i = j;
         }
         Shape {
             windows,
@@ -1472,6 +1482,93 @@ mod tests {
         let ctx = super::super::secrets::SecretRules::new().scan(text, &f, &mut Vec::new());
         PiiRules::new().scan(text, &f, ctx, &mut hits);
         hits.iter().map(|h| h.ty.to_string()).collect()
+    }
+
+    /// The shape pass as it was first written, byte by byte: the reference.
+    fn shape_byte_by_byte(
+        bytes: &[u8],
+    ) -> (Vec<(std::ops::Range<usize>, usize, bool)>, bool, bool) {
+        let (mut windows, mut iban_start, mut year) = (Vec::new(), false, false);
+        let mut i = 0;
+        while i < bytes.len() {
+            let class = CLASS[bytes[i] as usize];
+            if class & (DIGIT | SEPARATOR) == 0 {
+                if class == UPPER
+                    && i + 3 < bytes.len()
+                    && CLASS[bytes[i + 1] as usize] == UPPER
+                    && CLASS[bytes[i + 2] as usize] == DIGIT
+                    && CLASS[bytes[i + 3] as usize] == DIGIT
+                {
+                    iban_start = true;
+                }
+                i += 1;
+                continue;
+            }
+            let start = i;
+            let (mut digits, mut plus) = (0, false);
+            while i < bytes.len() && CLASS[bytes[i] as usize] & (DIGIT | SEPARATOR) != 0 {
+                digits += usize::from(CLASS[bytes[i] as usize] == DIGIT);
+                plus |= bytes[i] == b'+';
+                i += 1;
+            }
+            let mut run = 0;
+            for j in start..=i {
+                if j < i && CLASS[bytes[j] as usize] == DIGIT {
+                    run += 1;
+                } else {
+                    year |= run == 4 && matches!(&bytes[j - 4..j - 2], b"19" | b"20");
+                    run = 0;
+                }
+            }
+            if digits >= 8 {
+                windows.push((start..i, digits, plus));
+            }
+        }
+        (windows, iban_start, year)
+    }
+
+    #[test]
+    fn the_shape_read_from_digit_to_digit_is_the_byte_by_byte_shape() {
+        let alphabet = b"0129 -.(+/_aZDEx";
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut texts: Vec<String> = [
+            "",
+            "DE89 3704 0044 0532 0130 00",
+            "born 1984-03-12, call +1 (415) 555-2671",
+            "GB82WEST12345698765432",
+            "x2024y 2019 20190 1920-",
+            "  --  12345678  ",
+            "AB12",
+            "AB1",
+        ]
+        .iter()
+        .map(|t| (*t).to_owned())
+        .collect();
+        for n in 0..3000 {
+            texts.push(
+                (0..n % 61)
+                    .map(|_| {
+                        state ^= state << 13;
+                        state ^= state >> 7;
+                        state ^= state << 17;
+                        alphabet[(state % 16) as usize] as char
+                    })
+                    .collect(),
+            );
+        }
+        for t in &texts {
+            let s = Shape::of(t.as_bytes());
+            let got: Vec<_> = s
+                .windows
+                .iter()
+                .map(|w| (w.range.clone(), w.digits, w.plus))
+                .collect();
+            assert_eq!(
+                (got, s.iban_start, s.year),
+                shape_byte_by_byte(t.as_bytes()),
+                "{t:?}"
+            );
+        }
     }
 
     #[test]
