@@ -973,6 +973,14 @@ impl SecretRules {
         let mut context = Context::default();
         for m in self.prefilter.find_overlapping_iter(text) {
             let (slot, after) = match self.keyword_target.get(m.pattern().as_usize()) {
+                // A password in a URL is in its authority, before an `@`:
+                // most URLs have none, and their rules need not run.
+                Some(Target::Rule(_))
+                    if &text.as_bytes()[m.range()] == b"://"
+                        && !at_in_authority(&text.as_bytes()[m.end()..]) =>
+                {
+                    continue;
+                }
                 Some(Target::Rule(rule)) => (*rule, RULES[*rule].reach),
                 Some(Target::Generic) => (RULES.len(), 512),
                 Some(Target::DateOfBirth) => {
@@ -1364,6 +1372,15 @@ const GENERIC_KEYWORDS: &[&str] = &[
     "accountkey",
     "account_key",
 ];
+
+/// Whether an `@` comes before the end of the authority that `rest` (the
+/// text after a `://`) starts with: a `/` or white space. Every rule woken
+/// by `://` (a password in a URL) matches only then.
+fn at_in_authority(rest: &[u8]) -> bool {
+    rest.iter()
+        .take_while(|&&b| b != b'/' && !b.is_ascii_whitespace())
+        .any(|&b| b == b'@')
+}
 
 /// Whether four colons follow each other with no ASCII white space
 /// between them: what a `.pgpass` line needs (a line of four colons and no
@@ -1810,6 +1827,24 @@ mod tests {
         }
         assert!(!four_colons_unbroken(b"time 10:20:30 and 11:22"));
         assert!(four_colons_unbroken(b"h:5432:db:user:pw"));
+    }
+
+    #[test]
+    fn passwords_in_urls_are_found_past_urls_without_one() {
+        let rules = SecretRules::new();
+        let types = |text: &str| {
+            let mut hits = Vec::new();
+            rules.scan(text, &Features::of(text), &mut hits);
+            hits.iter().map(|h| h.ty.to_string()).collect::<Vec<_>>()
+        };
+        assert!(types("see https://x.io/a?b=c and https://api.example.com/").is_empty());
+        let text = "docs at https://x.io/a, then postgres://app:Tr0ub4dor3x@db.internal:5432/app";
+        assert_eq!(types(text), ["DATABASE_URL"]);
+        let text = "https://x.io/ https://deploy:Zq8vR2mK7pLx@git.corp.example/repo.git";
+        assert_eq!(types(text), ["URL_CREDENTIALS"]);
+        assert!(at_in_authority(b"u:p@h/x"));
+        assert!(!at_in_authority(b"h/x@y"));
+        assert!(!at_in_authority(b"h x@y"));
     }
 
     #[test]
