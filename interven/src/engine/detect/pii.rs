@@ -1484,10 +1484,11 @@ mod tests {
         hits.iter().map(|h| h.ty.to_string()).collect()
     }
 
+    /// Windows (range, digits, plus), IBAN start, year: a shape's parts.
+    type ShapeParts = (Vec<(std::ops::Range<usize>, usize, bool)>, bool, bool);
+
     /// The shape pass as it was first written, byte by byte: the reference.
-    fn shape_byte_by_byte(
-        bytes: &[u8],
-    ) -> (Vec<(std::ops::Range<usize>, usize, bool)>, bool, bool) {
+    fn shape_byte_by_byte(bytes: &[u8]) -> ShapeParts {
         let (mut windows, mut iban_start, mut year) = (Vec::new(), false, false);
         let mut i = 0;
         while i < bytes.len() {
