@@ -1842,6 +1842,15 @@ mod tests {
         assert_eq!(types(text), ["DATABASE_URL"]);
         let text = "https://x.io/ https://deploy:Zq8vR2mK7pLx@git.corp.example/repo.git";
         assert_eq!(types(text), ["URL_CREDENTIALS"]);
+        // The scan skips `://` hits without an `@` in the authority: right
+        // for these two rules only. A new rule woken by `://` must be added
+        // here once it is known to need the `@` too.
+        let woken: Vec<&str> = RULES
+            .iter()
+            .filter(|r| r.keywords.contains(&"://"))
+            .map(|r| r.ty)
+            .collect();
+        assert_eq!(woken, ["DATABASE_URL", "URL_CREDENTIALS"]);
         assert!(at_in_authority(b"u:p@h/x"));
         assert!(!at_in_authority(b"h/x@y"));
         assert!(!at_in_authority(b"h x@y"));

@@ -167,7 +167,9 @@ pub struct Rule {
     /// `monitor` to only report the rule; default: the policy's mode.
     #[serde(default)]
     pub mode: Option<Mode>,
-    /// The name globs compiled, on the rule's first use.
+    /// The name globs compiled, on the rule's first use. A rule comes only
+    /// from a policy's TOML and a policy's rules are read-only, so the
+    /// globs cannot change under it.
     #[serde(skip)]
     globs: std::sync::OnceLock<RuleGlobs>,
 }
