@@ -1,7 +1,8 @@
 //! Embedded engine speed, as ratios to baselines measured in the same run:
 //!
 //! - a typical 1 KiB tool-call body: `Engine::scan` (and `Engine::scan_json`, from
-//!   the body's bytes) vs `serde_json` parsing the same body (goal: scan ≤ 4× parse);
+//!   the body's bytes) vs `serde_json` parsing the same body (goal: scan ≤ 4× parse),
+//!   with its one e-mail (SANITIZE) and without it (`typical_clean`: ALLOW);
 //! - multi-megabyte bodies: scan throughput (goal: ≥ 150 MB/s on one core), for
 //!   4000 typical records in one array, and for one 4 MB log document.
 //!
@@ -36,7 +37,20 @@ fn typical_body() -> Value {
 }
 
 fn bench_typical(c: &mut Criterion) {
-    let body = typical_body();
+    typical_group(c, "typical", typical_body(), interven::Decision::Sanitize);
+    // The same call without its e-mail: what most calls are (ALLOW, no copy).
+    let mut clean = typical_body();
+    let text = clean["body"]
+        .as_str()
+        .unwrap()
+        .replace(" (contact: ops-lead@acme-corp.net)", "");
+    clean["body"] = json!(text);
+    typical_group(c, "typical_clean", clean, interven::Decision::Allow);
+}
+
+/// `serde_json` parsing `body`, and the engine scanning it as a call's body
+/// (parsed, and from its bytes), in one group named `{name}_{bytes}B`.
+fn typical_group(c: &mut Criterion, name: &str, body: Value, expected: interven::Decision) {
     let text = serde_json::to_string(&body).unwrap();
     let engine = Engine::default();
     let request = ScanRequest::builder("POST", "https://api.github.com/repos/acme/shop/issues")
@@ -45,7 +59,8 @@ fn bench_typical(c: &mut Criterion) {
         .operation("create_issue")
         .build()
         .unwrap();
-    let mut group = c.benchmark_group(format!("typical_{}B", text.len()));
+    assert_eq!(engine.scan(&request).decision, expected, "{name}");
+    let mut group = c.benchmark_group(format!("{name}_{}B", text.len()));
     group.throughput(Throughput::Bytes(text.len() as u64));
     group.bench_function("serde_json_parse", |b| {
         b.iter(|| black_box(serde_json::from_str::<Value>(black_box(&text)).unwrap()))
