@@ -558,19 +558,7 @@ pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
     let (p, t) = (pattern.as_bytes(), text.as_bytes());
     // `*word*`, the common form: a substring search, without backtracking.
     if let Some(word) = substring_word(p) {
-        let Some((&first, rest)) = word.split_first() else {
-            return true;
-        };
-        // Only where the first byte matches is the rest compared.
-        let (lower, upper) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
-        return t.len() >= word.len()
-            && t[..=t.len() - word.len()]
-                .iter()
-                .enumerate()
-                .any(|(i, &c)| {
-                    (c == lower || c == upper)
-                        && t[i + 1..i + word.len()].eq_ignore_ascii_case(rest)
-                });
+        return word.is_empty() || t.windows(word.len()).any(|w| w.eq_ignore_ascii_case(word));
     }
     let (mut pi, mut ti) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
