@@ -17,6 +17,7 @@
 
 mod cut;
 mod destinations;
+mod keywords;
 mod normalize;
 mod parse;
 mod pii;

@@ -43,9 +43,6 @@ pub(crate) struct PiiRules {
     email_spelled: Regex,
     date: Regex,
     name: Regex,
-    /// `name` without its word boundaries: it matches wherever `name`
-    /// matches in any part of the text, so a text it misses has no name.
-    name_anywhere: Regex,
     ssn_bare: Regex,
     phone_intl: Regex,
     phone_national: Regex,
@@ -258,7 +255,6 @@ impl PiiRules {
             )),
             date: re(DATE),
             name: re(r"\b[A-Z][a-z]+,? [A-Z][a-z]+\b"),
-            name_anywhere: re(r"[A-Z][a-z]+,? [A-Z][a-z]"),
             ssn_bare: re(r"[0-9]{9}"),
             phone_intl: re(r"\+[1-9][0-9]{0,3}(?:[ .\-]?\(?[0-9]{1,4}\)?){2,5}"),
             // North American `(415) 555-2671`, `(361)590.1864`, `415.555.2671`,
@@ -350,7 +346,7 @@ impl PiiRules {
             // written as the name's attribute.
             // Each such date follows a name (`Jane Doe`) on its line: a text
             // with no two capitalised words in a row (a log, an id list) has none.
-            if shape.year && self.name_anywhere.is_match(text) {
+            if shape.year && capitalised_pair(bytes) {
                 self.scan_dates_beside_names(text, &seen.birth_at, hits);
             }
             if context.ssn {
@@ -691,6 +687,36 @@ fn spelled_at(text: &str) -> bool {
     let b = text.as_bytes();
     memchr::memchr_iter(b'@', b).any(|i| b.get(i + 1) == Some(&b' ') || i > 0 && b[i - 1] == b' ')
         || AT.iter().any(|f| f.find(b).is_some())
+}
+
+/// Whether `bytes` holds `[A-Z][a-z]+,? [A-Z][a-z]`: `name` without its word
+/// boundaries, so a text where this finds nothing has no name.
+fn capitalised_pair(bytes: &[u8]) -> bool {
+    let mut i = 0;
+    while let Some(at) = bytes[i..].iter().position(u8::is_ascii_uppercase) {
+        let start = i + at;
+        // The lower-case run after the capital: the pattern can only go on
+        // after all of it, as neither `,` nor a space is a letter.
+        let run = bytes[start + 1..]
+            .iter()
+            .take_while(|b| b.is_ascii_lowercase())
+            .count();
+        let mut j = start + 1 + run;
+        i = j;
+        if run == 0 {
+            continue;
+        }
+        if bytes.get(j) == Some(&b',') {
+            j += 1;
+        }
+        if bytes.get(j) == Some(&b' ')
+            && bytes.get(j + 1).is_some_and(u8::is_ascii_uppercase)
+            && bytes.get(j + 2).is_some_and(u8::is_ascii_lowercase)
+        {
+            return true;
+        }
+    }
+    false
 }
 
 fn bracketed_at(bytes: &[u8]) -> bool {
@@ -1445,6 +1471,28 @@ fn iban_length(country: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_capitalised_pair_is_the_pattern_it_replaces() {
+        let pattern = Regex::new(r"[A-Z][a-z]+,? [A-Z][a-z]").unwrap();
+        let alphabet = [
+            "A", "Z", "a", "z", ",", " ", "é", "É", "1", "\n", "Ab", "Cd ", "Jo, Ma",
+        ];
+        let mut rng = fastrand::Rng::with_seed(0x0c0a_ba5e);
+        for n in 0..20_000 {
+            let text: String = (0..n % 23)
+                .map(|_| alphabet[rng.usize(..alphabet.len())])
+                .collect();
+            assert_eq!(
+                capitalised_pair(text.as_bytes()),
+                pattern.is_match(&text),
+                "{text:?}"
+            );
+        }
+        assert!(capitalised_pair(b"by Jane Doe"));
+        assert!(capitalised_pair(b"Doe, Jane"));
+        assert!(!capitalised_pair(b"JANE DOE, Jane"));
+    }
 
     #[test]
     fn spelled_at_is_the_four_substring_searches() {

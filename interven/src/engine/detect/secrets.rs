@@ -1,7 +1,10 @@
 //! Credential formats, each with its published structure, a literal
 //! keyword for the prefilter, and a validator where the format has one.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+#[cfg(test)]
+use aho_corasick::AhoCorasickBuilder;
+
+use super::keywords::Keywords;
 use base64::Engine as _;
 use regex::Regex;
 
@@ -844,9 +847,9 @@ impl LazyRegex {
 
 pub(crate) struct SecretRules {
     regexes: Vec<LazyRegex>,
-    prefilter: AhoCorasick,
+    prefilter: Keywords,
     /// The vendor rules' keywords alone, for a yes-or-no search.
-    vendor_keywords: AhoCorasick,
+    vendor_keywords: Keywords,
     /// Prefilter pattern index → what it triggers.
     keyword_target: Vec<Target>,
     generic: LazyRegex,
@@ -860,68 +863,67 @@ pub(crate) struct SecretRules {
     pgpass: LazyRegex,
 }
 
+/// The combined search's keywords, each with what it triggers.
+fn keyword_list() -> (Vec<&'static str>, Vec<Target>) {
+    let mut keywords = Vec::new();
+    let mut keyword_target = Vec::new();
+    for (i, rule) in RULES.iter().enumerate() {
+        for k in rule.keywords {
+            keywords.push(*k);
+            keyword_target.push(Target::Rule(i));
+        }
+    }
+    for k in GENERIC_KEYWORDS {
+        keywords.push(k);
+        keyword_target.push(Target::Generic);
+    }
+    // Context words of personal data ride along in the same pass.
+    for k in [
+        "dob",
+        "d.o.b",
+        "birth",
+        "born",
+        "né le",
+        "née le",
+        "ne le",
+        "geboren",
+        "nacid",
+        "nascid",
+        "nato il",
+        "nata il",
+        "naissance",
+        "nacimiento",
+        "nascimento",
+        "nascita",
+        "geburtsdatum",
+    ] {
+        keywords.push(k);
+        keyword_target.push(Target::DateOfBirth);
+    }
+    keywords.push("passport");
+    keyword_target.push(Target::Passport);
+    for k in ["ssn", "social security", "social_security"] {
+        keywords.push(k);
+        keyword_target.push(Target::Ssn);
+    }
+    for (k, word) in super::pii::context_words() {
+        keywords.push(k);
+        keyword_target.push(Target::Pii(word));
+    }
+    (keywords, keyword_target)
+}
+
 impl SecretRules {
     pub(crate) fn new() -> SecretRules {
         let regexes = RULES
             .iter()
             .map(|r| LazyRegex::new(r.ty, r.pattern))
             .collect();
-        let mut keywords = Vec::new();
-        let mut keyword_target = Vec::new();
-        for (i, rule) in RULES.iter().enumerate() {
-            for k in rule.keywords {
-                keywords.push(*k);
-                keyword_target.push(Target::Rule(i));
-            }
-        }
-        for k in GENERIC_KEYWORDS {
-            keywords.push(k);
-            keyword_target.push(Target::Generic);
-        }
-        // Context words of personal data ride along in the same pass.
-        for k in [
-            "dob",
-            "d.o.b",
-            "birth",
-            "born",
-            "né le",
-            "née le",
-            "ne le",
-            "geboren",
-            "nacid",
-            "nascid",
-            "nato il",
-            "nata il",
-            "naissance",
-            "nacimiento",
-            "nascimento",
-            "nascita",
-            "geburtsdatum",
-        ] {
-            keywords.push(k);
-            keyword_target.push(Target::DateOfBirth);
-        }
-        keywords.push("passport");
-        keyword_target.push(Target::Passport);
-        for k in ["ssn", "social security", "social_security"] {
-            keywords.push(k);
-            keyword_target.push(Target::Ssn);
-        }
-        for (k, word) in super::pii::context_words() {
-            keywords.push(k);
-            keyword_target.push(Target::Pii(word));
-        }
-        let vendor_keywords = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
-            .build(RULES.iter().flat_map(|r| r.keywords))
-            .unwrap_or_else(|e| panic!("vendor keywords: {e}"));
-        let prefilter = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::Standard)
-            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
-            .build(&keywords)
-            .unwrap_or_else(|e| panic!("secret keywords: {e}"));
+        let (keywords, keyword_target) = keyword_list();
+        let vendor: Vec<&str> = RULES.iter().flat_map(|r| r.keywords).copied().collect();
+        let vendor_keywords =
+            Keywords::new(&vendor).unwrap_or_else(|e| panic!("vendor keywords: {e}"));
+        let prefilter = Keywords::new(&keywords).unwrap_or_else(|e| panic!("secret keywords: {e}"));
         let generic = LazyRegex::new("generic", GENERIC_ASSIGNMENT);
         SecretRules {
             regexes,
@@ -955,10 +957,13 @@ impl SecretRules {
     /// Whether a name (a JSON key, a header) holds a keyword of a vendor rule
     /// that is recognised by its name (`dd_api_key`, `twilio_auth_token`).
     pub(crate) fn names_a_vendor(&self, key: &str) -> bool {
-        self.prefilter.find_overlapping_iter(key).any(|m| {
-            matches!(self.keyword_target.get(m.pattern().as_usize()),
+        self.prefilter
+            .find_all(key.as_bytes())
+            .into_iter()
+            .any(|m| {
+                matches!(self.keyword_target.get(m.pattern().as_usize()),
                 Some(Target::Rule(i)) if RULES[*i].pattern.contains("(?P<v>"))
-        })
+            })
     }
 
     /// Whether `text` holds a vendor rule's keyword, or dots as a Discord token has.
@@ -971,7 +976,7 @@ impl SecretRules {
         // (slot, window) per keyword hit; slot RULES.len() is the generic rule.
         let mut windows: Vec<(usize, Range<usize>)> = Vec::new();
         let mut context = Context::default();
-        for m in self.prefilter.find_overlapping_iter(text) {
+        for m in self.prefilter.find_all(text.as_bytes()) {
             let (slot, after) = match self.keyword_target.get(m.pattern().as_usize()) {
                 // A password in a URL is in its authority, before an `@`:
                 // most URLs have none, and their rules need not run.
@@ -1799,6 +1804,62 @@ pub(crate) fn secret_for_key(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_keyword_search_finds_what_an_overlapping_search_finds() {
+        let (keywords, _) = keyword_list();
+        let reference = AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .match_kind(aho_corasick::MatchKind::Standard)
+            .build(&keywords)
+            .unwrap();
+        let ours = Keywords::new(&keywords).unwrap();
+        // Keywords and their pieces, overlapping and in any case, among
+        // prose, separators and bytes of other scripts.
+        let filler = [
+            " ", "_", ".", "=", ":", "://", "\n", "\u{e9}", "\u{416}", "the ", "passport", "a",
+            "ss", "on", "e", "-", "@", "\t", "0", "xy",
+        ];
+        let mut rng = fastrand::Rng::with_seed(0x5eed_0f0b_5e55_ed00);
+        let mut texts: Vec<String> = keywords.iter().map(|k| (*k).to_owned()).collect();
+        texts.push(String::new());
+        for n in 0..6000 {
+            let mut t = String::new();
+            for _ in 0..rng.usize(1..12) {
+                let piece = if rng.bool() {
+                    let k = keywords[rng.usize(..keywords.len())];
+                    let cut: Vec<char> = k.chars().collect();
+                    // The whole keyword, or its head or tail.
+                    let (a, b) = match rng.usize(..4) {
+                        0 => (0, rng.usize(..=cut.len())),
+                        1 => (rng.usize(..=cut.len()), cut.len()),
+                        _ => (0, cut.len()),
+                    };
+                    cut[a..b].iter().collect::<String>()
+                } else {
+                    filler[rng.usize(..filler.len())].to_owned()
+                };
+                for c in piece.chars() {
+                    if n % 2 == 0 && rng.bool() {
+                        t.push(c.to_ascii_uppercase());
+                    } else {
+                        t.push(c);
+                    }
+                }
+            }
+            texts.push(t);
+        }
+        texts.push(include_str!("../../../../benches/engine.rs").to_owned());
+        let mut found = 0;
+        for t in &texts {
+            let want: Vec<_> = reference.find_overlapping_iter(t).collect();
+            found += want.len();
+            assert_eq!(ours.find_all(t.as_bytes()), want, "{t:?}");
+            assert_eq!(ours.is_match(t.as_bytes()), !want.is_empty(), "{t:?}");
+        }
+        assert_eq!(ours.patterns_len(), keywords.len());
+        assert!(found > 15_000, "{found}");
+    }
 
     #[test]
     fn the_colon_gate_passes_every_pgpass_shaped_line() {
