@@ -89,6 +89,38 @@ fn is_loopback_name(host: &str) -> bool {
     host == "localhost" || host.ends_with(".localhost")
 }
 
+/// The URLs in `text`, as the pattern `https?://[^\s"'<>\\]+` finds them
+/// (leftmost first, none overlapping): `(start, url)`. Read by hand from each
+/// `://`, as a regex search costs more than most texts take to scan.
+pub(crate) fn embedded_urls(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    let bytes = text.as_bytes();
+    let mut end = 0;
+    memchr::memmem::find_iter(bytes, b"://").filter_map(move |colon| {
+        let head = &bytes[..colon];
+        let start = if head.ends_with(b"https") {
+            colon - 5
+        } else if head.ends_with(b"http") {
+            colon - 4
+        } else {
+            return None;
+        };
+        // Inside the last URL (whose characters `http` and `://` all are).
+        if start < end {
+            return None;
+        }
+        let rest = &text[colon + 3..];
+        let len = rest
+            .char_indices()
+            .find(|&(_, c)| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '\\'))
+            .map_or(rest.len(), |(i, _)| i);
+        if len == 0 {
+            return None;
+        }
+        end = colon + 3 + len;
+        Some((start, &text[start..end]))
+    })
+}
+
 /// Checks the request's own URL: every destination rule applies.
 /// `parsed` is `url` parsed (once per request, by the caller).
 pub(crate) fn check_request_url(
@@ -145,26 +177,42 @@ pub(crate) fn check_request_url(
 pub(crate) fn check_embedded_url(url: &str, start: usize, lists: &HostLists, hits: &mut Vec<Hit>) {
     // The host of an ASCII URL, read without a full parse (a body can hold
     // thousands of URLs); anything unusual goes through the URL parser.
-    let authority = url
-        .split_once("://")
-        .map(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or(""))
-        .unwrap_or("");
-    let host = authority.rsplit('@').next().unwrap_or("");
-    let host = host.split(':').next().unwrap_or("");
+    let b = url.as_bytes();
+    let authority = match b.windows(3).position(|w| w == b"://") {
+        Some(i) => {
+            let rest = &b[i + 3..];
+            let n = rest
+                .iter()
+                .position(|c| matches!(c, b'/' | b'?' | b'#'))
+                .unwrap_or(rest.len());
+            &rest[..n]
+        }
+        None => &[][..],
+    };
+    let host = match memchr::memrchr(b'@', authority) {
+        Some(i) => &authority[i + 1..],
+        None => authority,
+    };
+    let host = match memchr::memchr(b':', host) {
+        Some(i) => &host[..i],
+        None => host,
+    };
     let simple = !host.is_empty()
         && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
-        && host.bytes().any(|b| b.is_ascii_alphabetic())
-        && !host.starts_with("xn--")
-        && !host.contains(".xn--");
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'.' || *b == b'-')
+        && host.iter().any(u8::is_ascii_alphabetic)
+        && !host.starts_with(b"xn--")
+        && memchr::memmem::find(host, b".xn--").is_none();
     if simple {
-        check_host(
-            &host.to_ascii_lowercase(),
-            lists,
-            start..start + url.len(),
-            hits,
-        );
+        // ASCII letters, digits, dots and dashes: a `str` as it is.
+        let host = std::str::from_utf8(host).unwrap_or("");
+        let lower: std::borrow::Cow<'_, str> = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+            host.to_ascii_lowercase().into()
+        } else {
+            host.into()
+        };
+        check_host(&lower, lists, start..start + url.len(), hits);
         return;
     }
     let Ok(parsed) = url::Url::parse(url) else {
@@ -199,6 +247,53 @@ fn check_host(host: &str, lists: &HostLists, span: std::ops::Range<usize>, hits:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn embedded_urls_are_what_the_pattern_finds() {
+        let pattern = regex::Regex::new(r#"https?://[^\s"'<>\\]+"#).unwrap();
+        let pieces = [
+            "http", "https", "s", "://", ":", "/", "a", "é", " ", "\u{a0}", "\u{85}", "\u{b}",
+            "\"", "'", "<", ">", "\\", "x.io", "@", "h", "ttp", "\n",
+        ];
+        let mut rng = fastrand::Rng::with_seed(0x0e4b_ed00);
+        for n in 0..20_000 {
+            let text: String = (0..n % 17)
+                .map(|_| pieces[rng.usize(..pieces.len())])
+                .collect();
+            let want: Vec<(usize, &str)> = pattern
+                .find_iter(&text)
+                .map(|m| (m.start(), m.as_str()))
+                .collect();
+            assert_eq!(embedded_urls(&text).collect::<Vec<_>>(), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn embedded_hosts_are_read_as_the_parser_reads_them() {
+        let none = HostLists::default();
+        let found = |url: &str| {
+            let mut hits = Vec::new();
+            check_embedded_url(url, 0, &none, &mut hits);
+            hits.iter().map(|h| h.ty.to_string()).collect::<Vec<_>>()
+        };
+        for url in [
+            "https://webhook.site/x",
+            "https://WEBHOOK.SITE",
+            "https://user:pw@x.ngrok.io:8443/a?b#c",
+            "http://pastebin.com?x=1",
+            "https://a.b.trycloudflare.com#frag",
+            "https://xn--80ak6aa92e.ngrok.io/",
+        ] {
+            assert_eq!(found(url), ["EXFILTRATION_DESTINATION"], "{url}");
+        }
+        for url in [
+            "https://github.com/webhook.site",
+            "https://x.io/?h=pastebin.com",
+            "https://:80/",
+        ] {
+            assert!(found(url).is_empty(), "{url}");
+        }
+    }
 
     fn types(url: &str, lists: &HostLists) -> Vec<String> {
         let mut hits = Vec::new();

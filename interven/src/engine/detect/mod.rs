@@ -117,7 +117,6 @@ pub(crate) struct Detector {
     secrets: secrets::SecretRules,
     pii: pii::PiiRules,
     placeholder: Regex,
-    embedded_url: Regex,
     /// Words that make a key worth a closer look (`password`, `ssn`, `dob`…).
     key_hints: aho_corasick::AhoCorasick,
     date: Regex,
@@ -159,7 +158,6 @@ impl Detector {
                     "dob", "birth", "born", "passport",
                 ])
                 .unwrap_or_else(|e| panic!("key hints: {e}")),
-            embedded_url: re(r#"https?://[^\s"'<>\\]+"#),
             date: re(&format!(r"^\s*(?:{})\s*$", pii::DATE)),
         }
     }
@@ -486,8 +484,8 @@ impl Detector {
             self.scan_table(text, &mut hits);
         }
         if depth == 0 && f.any(text::COLON) && text.contains("://") {
-            for m in self.embedded_url.find_iter(text) {
-                destinations::check_embedded_url(m.as_str(), m.start(), lists, &mut hits);
+            for (start, url) in destinations::embedded_urls(text) {
+                destinations::check_embedded_url(url, start, lists, &mut hits);
             }
         }
         if depth < MAX_DECODE_DEPTH && hits.len() <= MAX_FINDINGS {
@@ -642,11 +640,11 @@ impl Detector {
             .filter(char::is_ascii_alphanumeric)
             .map(|c| c.to_ascii_lowercase())
             .collect();
-        let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+        let digits = text.bytes().filter(u8::is_ascii_digit).count();
         let only_digits_and_seps = text
             .chars()
             .all(|c| c.is_ascii_digit() || c == '-' || c == ' ' || c == '.');
-        if (k == "ssn" || k.contains("socialsecurity")) && digits.len() == 9 && only_digits_and_seps
+        if (k == "ssn" || k.contains("socialsecurity")) && digits == 9 && only_digits_and_seps
         {
             hits.push(Hit::new(FindingKind::Pii, "US_SSN", whole));
         } else if (k == "dob"
