@@ -112,28 +112,38 @@ impl Keywords {
         })
     }
 
-    /// Every match in `text`, in the order of an overlapping search.
-    pub(crate) fn find_all(&self, text: &[u8]) -> Vec<Match> {
-        let mut out = Vec::new();
-        let mut sorted = true;
+    /// Calls `found` with every match in `text`, in the order of an
+    /// overlapping search: by end, then by start (the longer first), then
+    /// by pattern.
+    pub(crate) fn for_each(&self, text: &[u8], mut found: impl FnMut(Match)) {
+        // The matches found but not yet given, in order. A match from a
+        // later start ends after that start, so those that end by it are
+        // final: at most a few keywords' worth are held, however long the text.
+        let mut pending: Vec<Match> = Vec::new();
         self.candidates(text, |i| {
-            self.from(text, i, &mut out, &mut sorted);
+            if pending.first().is_some_and(|m| m.end() <= i) {
+                let done = pending.iter().take_while(|m| m.end() <= i).count();
+                pending.drain(..done).for_each(&mut found);
+            }
+            self.from(text, i, &mut pending);
             false
         });
-        if !sorted {
-            // By end, then start (longer first), then pattern: the
-            // overlapping search's order. Stable, so equal keys keep theirs.
-            out.sort_by_key(|m| (m.end(), m.start(), m.pattern()));
-        }
+        pending.into_iter().for_each(found);
+    }
+
+    /// Every match in `text`, as [`for_each`](Self::for_each) gives them.
+    #[cfg(test)]
+    pub(crate) fn find_all(&self, text: &[u8]) -> Vec<Match> {
+        let mut out = Vec::new();
+        self.for_each(text, |m| out.push(m));
         out
     }
 
     /// Whether `text` holds any keyword.
     pub(crate) fn is_match(&self, text: &[u8]) -> bool {
         let mut out = Vec::new();
-        let mut sorted = true;
         self.candidates(text, |i| {
-            self.from(text, i, &mut out, &mut sorted);
+            self.from(text, i, &mut out);
             !out.is_empty()
         })
     }
@@ -178,9 +188,9 @@ impl Keywords {
         self.short.contains(window) || self.four.contains(window << 8 | next)
     }
 
-    /// The matches that start at `start`, shortest first.
+    /// Adds the matches that start at `start` to `out`, kept in order.
     #[inline(never)]
-    fn from(&self, text: &[u8], start: usize, out: &mut Vec<Match>, sorted: &mut bool) {
+    fn from(&self, text: &[u8], start: usize, out: &mut Vec<Match>) {
         // An NFA always has an anchored start state.
         let Ok(mut sid) = self.nfa.start_state(Anchored::Yes) else {
             return;
@@ -199,12 +209,12 @@ impl Keywords {
                         continue;
                     }
                     let m = Match::new(pid, start..end + 1);
-                    if out.last().is_some_and(|l| {
-                        (l.end(), l.start(), l.pattern()) > (m.end(), m.start(), m.pattern())
-                    }) {
-                        *sorted = false;
-                    }
-                    out.push(m);
+                    let key = |m: &Match| (m.end(), m.start(), m.pattern());
+                    let at = out
+                        .iter()
+                        .rposition(|o| key(o) < key(&m))
+                        .map_or(0, |p| p + 1);
+                    out.insert(at, m);
                 }
             }
         }

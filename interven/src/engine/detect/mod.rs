@@ -644,8 +644,7 @@ impl Detector {
         let only_digits_and_seps = text
             .chars()
             .all(|c| c.is_ascii_digit() || c == '-' || c == ' ' || c == '.');
-        if (k == "ssn" || k.contains("socialsecurity")) && digits == 9 && only_digits_and_seps
-        {
+        if (k == "ssn" || k.contains("socialsecurity")) && digits == 9 && only_digits_and_seps {
             hits.push(Hit::new(FindingKind::Pii, "US_SSN", whole));
         } else if (k == "dob"
             || k.contains("birthdate")

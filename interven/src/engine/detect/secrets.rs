@@ -957,13 +957,12 @@ impl SecretRules {
     /// Whether a name (a JSON key, a header) holds a keyword of a vendor rule
     /// that is recognised by its name (`dd_api_key`, `twilio_auth_token`).
     pub(crate) fn names_a_vendor(&self, key: &str) -> bool {
-        self.prefilter
-            .find_all(key.as_bytes())
-            .into_iter()
-            .any(|m| {
-                matches!(self.keyword_target.get(m.pattern().as_usize()),
-                Some(Target::Rule(i)) if RULES[*i].pattern.contains("(?P<v>"))
-            })
+        let mut named = false;
+        self.prefilter.for_each(key.as_bytes(), |m| {
+            named |= matches!(self.keyword_target.get(m.pattern().as_usize()),
+                Some(Target::Rule(i)) if RULES[*i].pattern.contains("(?P<v>"));
+        });
+        named
     }
 
     /// Whether `text` holds a vendor rule's keyword, or dots as a Discord token has.
@@ -976,7 +975,7 @@ impl SecretRules {
         // (slot, window) per keyword hit; slot RULES.len() is the generic rule.
         let mut windows: Vec<(usize, Range<usize>)> = Vec::new();
         let mut context = Context::default();
-        for m in self.prefilter.find_all(text.as_bytes()) {
+        self.prefilter.for_each(text.as_bytes(), |m| {
             let (slot, after) = match self.keyword_target.get(m.pattern().as_usize()) {
                 // A password in a URL is in its authority, before an `@`:
                 // most URLs have none, and their rules need not run.
@@ -984,25 +983,25 @@ impl SecretRules {
                     if &text.as_bytes()[m.range()] == b"://"
                         && !at_in_authority(&text.as_bytes()[m.end()..]) =>
                 {
-                    continue;
+                    return;
                 }
                 Some(Target::Rule(rule)) => (*rule, RULES[*rule].reach),
                 Some(Target::Generic) => (RULES.len(), 512),
                 Some(Target::DateOfBirth) => {
                     context.date_of_birth = true;
-                    continue;
+                    return;
                 }
                 Some(Target::Ssn) => {
                     context.ssn = true;
-                    continue;
+                    return;
                 }
                 Some(Target::Pii(word)) => {
                     context.seen.saw(*word, m.start());
-                    continue;
+                    return;
                 }
                 Some(Target::Passport) | None => {
                     context.passport = true;
-                    continue;
+                    return;
                 }
             };
             windows.push((
@@ -1013,7 +1012,7 @@ impl SecretRules {
                     m.end() + after,
                 ),
             ));
-        }
+        });
         // Discord bot tokens have no literal: `.xxxxxx.` between token characters.
         if f.any(text::DOT)
             && let Some(slot) = RULES.iter().position(|r| r.ty == "DISCORD_BOT_TOKEN")
@@ -1850,6 +1849,8 @@ mod tests {
             texts.push(t);
         }
         texts.push(include_str!("../../../../benches/engine.rs").to_owned());
+        // All of them in one text: many matches held and given in order.
+        texts.push(texts.concat());
         let mut found = 0;
         for t in &texts {
             let want: Vec<_> = reference.find_overlapping_iter(t).collect();
