@@ -196,6 +196,8 @@ fn siblings_joins_and_escapes_in_any_order() {
     let engine = Engine::default();
     let token = format!("AKIA{}", "Q3EGRB4VXLTU7MCN");
     let (head, tail) = token.split_at(8);
+    let long = "line\n".repeat(1000);
+    let wide = "é\tü".repeat(1000);
     for body in [
         json!({"env": [{"name": "DB_PASSWORD", "value": "Zq8!kPm2x"}, {"value": "Zq8!kPm2x", "name": "DB_PASSWORD"}]}),
         json!({"params": [{"ParameterValue": "Zq8!kPm2xW", "ParameterKey": "DB_PASSWORD", "note": "x"}]}),
@@ -203,6 +205,11 @@ fn siblings_joins_and_escapes_in_any_order() {
         json!({"a": head, "b": tail, "c": [head, tail], "d": format!("é{head}"), "e": tail}),
         json!({"card": 4539_1488_0343_6467u64, "neg": -4539_1488_0343_6467i64, "f": 1.0e20, "small": 12}),
         json!({"jane.doe@acme-corp.net": true, "k\u{e9}y": "mail jane.doe@acme-corp.net"}),
+        // Long strings with escapes: only their ends are kept for the joins.
+        json!({"a": format!("{long}{head}"), "b": tail, "c": [format!("{long}{head}"), tail]}),
+        json!({"a": head, "b": format!("{tail} {long}"), "c": [head, format!("{tail}{long}")]}),
+        json!({"a": format!("{wide}{head}"), "b": format!("{tail}{wide}"), "c": format!("{tail}é{long}")}),
+        json!({"name": format!("DB_PASSWORD{long}"), "value": "Zq8!kPm2x", "to": "jane.doe@acme-corp.net"}),
     ] {
         let req = ScanRequest::builder("POST", "https://api.acme.io/x")
             .json_body(body.clone())

@@ -109,7 +109,7 @@ const MAX_DECODE_DEPTH: u8 = 3;
 pub(crate) const MAX_FINDINGS: usize = 1_000;
 
 /// The longest run of a string that is joined with its neighbour field.
-const MAX_JOIN: usize = 256;
+pub(crate) const MAX_JOIN: usize = 256;
 /// The longest base64 token that is decoded (longer ones are files, not secrets).
 const MAX_DECODE_LEN: usize = 64 * 1024;
 

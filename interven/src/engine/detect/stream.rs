@@ -32,8 +32,8 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::{
-    Detector, HostLists, JoinSide, Located, MAX_FINDINGS, NAME_KEYS, Seg, VALUE_KEYS, cut,
-    join_suffix_start, push_located,
+    Detector, HostLists, JoinSide, Located, MAX_FINDINGS, MAX_JOIN, NAME_KEYS, Seg, VALUE_KEYS,
+    cut, join_suffix_start, push_located,
 };
 use crate::engine::MAX_BODY_DEPTH;
 
@@ -173,8 +173,13 @@ struct State<'s> {
     path: String,
     out: &'s mut Vec<Located>,
     /// The last string seen that had escapes (unescaped by serde into a
-    /// buffer that does not outlive the visit).
+    /// buffer that does not outlive the visit): all of it, or for a long one
+    /// its head, which is all a join with the next field or a sibling's name
+    /// reads...
     scratch: String,
+    /// ...and, for a long one, where its last [`MAX_JOIN`] bytes start and
+    /// those bytes, which are all a join with the previous field reads.
+    tail: Option<(usize, String)>,
     /// Buffers for containers that keep such a string for the join.
     pool: Vec<String>,
     too_deep: bool,
@@ -209,6 +214,7 @@ impl<'s> State<'s> {
             path: String::new(),
             out,
             scratch: String::new(),
+            tail: None,
             pool: Vec::new(),
             too_deep: false,
             split,
@@ -243,6 +249,9 @@ impl<'s> State<'s> {
         Ok(())
     }
 }
+
+/// An escaped string up to this long is kept whole in `State::scratch`.
+const SCRATCH_WHOLE: usize = 4096;
 
 /// What a node was, for its container's join with the next string field.
 enum Leaf<'de> {
@@ -329,8 +338,26 @@ impl<'de> Visitor<'de> for Node<'_, '_> {
 
     fn visit_str<E: de::Error>(mut self, s: &str) -> Result<Self::Value, E> {
         self.string(s)?;
-        self.st.scratch.clear();
-        self.st.scratch.push_str(s);
+        let st = &mut *self.st;
+        st.scratch.clear();
+        if s.len() <= SCRATCH_WHOLE {
+            st.scratch.push_str(s);
+            st.tail = None;
+        } else {
+            // Not a copy of a long text: its head (past MAX_JOIN, so that a
+            // join's bounds and a name's length check read the same) and
+            // its tail.
+            let mut head = MAX_JOIN + 8;
+            while !s.is_char_boundary(head) {
+                head += 1;
+            }
+            st.scratch.push_str(&s[..head]);
+            let start = join_suffix_start(s);
+            let mut tail = st.tail.take().map(|(_, t)| t).unwrap_or_default();
+            tail.clear();
+            tail.push_str(&s[start..]);
+            st.tail = Some((start, tail));
+        }
         Ok(Leaf::Scratch)
     }
 
@@ -774,9 +801,17 @@ impl Kept {
                     .buf
                     .get_or_insert_with(|| st.pool.pop().unwrap_or_default());
                 buf.clear();
-                let start = join_suffix_start(&st.scratch);
-                buf.push_str(&st.scratch[start..]);
-                Prev::Kept(start)
+                match &st.tail {
+                    Some((start, tail)) => {
+                        buf.push_str(tail);
+                        Prev::Kept(*start)
+                    }
+                    None => {
+                        let start = join_suffix_start(&st.scratch);
+                        buf.push_str(&st.scratch[start..]);
+                        Prev::Kept(start)
+                    }
+                }
             }
         }
     }
