@@ -1004,14 +1004,20 @@ impl SecretRules {
                     return;
                 }
             };
-            windows.push((
-                slot,
-                window(
-                    text,
-                    m.start().saturating_sub(WINDOW_BEFORE),
-                    m.end() + after,
-                ),
-            ));
+            let w = window(
+                text,
+                m.start().saturating_sub(WINDOW_BEFORE),
+                m.end() + after,
+            );
+            // Merged into the last window of its rule when they overlap (the
+            // merge below would join them): a keyword on every line of a
+            // long text makes one window, not a vector of them.
+            match windows.last_mut() {
+                Some((s, last)) if *s == slot && last.start <= w.start && w.start <= last.end => {
+                    last.end = last.end.max(w.end);
+                }
+                _ => windows.push((slot, w)),
+            }
         });
         // Discord bot tokens have no literal: `.xxxxxx.` between token characters.
         if f.any(text::DOT)
