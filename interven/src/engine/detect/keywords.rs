@@ -7,11 +7,12 @@
 //! table of the keywords' first three bytes (4 KiB, hashed) picks the
 //! positions where a keyword can start, each test independent of the last;
 //! a second table, of their first four bytes, confirms each such position;
-//! the automaton, anchored, is walked only from the positions that pass
-//! both, and only as far as a keyword's prefix goes. The matches are then
-//! put in the order the overlapping search gives them (by end, then by
-//! start, then by pattern), so callers that keep the first few see the same
-//! ones.
+//! the automaton (a DFA built anchored) is walked only from the positions
+//! that pass both, and only as far as a keyword's prefix goes, so only the
+//! rows near its root are read. The matches are given
+//! in the order the overlapping search gives them (by end, then by start,
+//! then by pattern) as soon as no later one can come before them, so callers
+//! that keep the first few see the same ones.
 
 use aho_corasick::automaton::Automaton;
 use aho_corasick::{Anchored, Match};
@@ -47,7 +48,7 @@ impl Table {
 
 /// The keywords and the tables of where they can start.
 pub(crate) struct Keywords {
-    nfa: aho_corasick::nfa::contiguous::NFA,
+    dfa: aho_corasick::dfa::DFA,
     /// The first three bytes of every keyword (shorter ones padded with
     /// every byte), folded.
     three: Table,
@@ -74,9 +75,11 @@ impl Keywords {
     /// The automaton of `patterns` (none empty), matched ASCII
     /// case-insensitively; pattern IDs are their indexes.
     pub(crate) fn new(patterns: &[&str]) -> Result<Keywords, aho_corasick::BuildError> {
-        let nfa = aho_corasick::nfa::contiguous::Builder::new()
+        // Anchored only: no failure transitions are followed, and a walk
+        // stays near the root, where the table's rows are.
+        let dfa = aho_corasick::dfa::Builder::new()
             .ascii_case_insensitive(true)
-            .dense_depth(3)
+            .start_kind(aho_corasick::StartKind::Anchored)
             .build(patterns)?;
         let (mut three, mut four, mut short) = (Table::new(), Table::new(), Table::new());
         let mut any_position = false;
@@ -104,7 +107,7 @@ impl Keywords {
             }
         }
         Ok(Keywords {
-            nfa,
+            dfa,
             three,
             four,
             short,
@@ -191,21 +194,21 @@ impl Keywords {
     /// Adds the matches that start at `start` to `out`, kept in order.
     #[inline(never)]
     fn from(&self, text: &[u8], start: usize, out: &mut Vec<Match>) {
-        // An NFA always has an anchored start state.
-        let Ok(mut sid) = self.nfa.start_state(Anchored::Yes) else {
+        // The DFA is built anchored: its anchored start state exists.
+        let Ok(mut sid) = self.dfa.start_state(Anchored::Yes) else {
             return;
         };
         for (end, &b) in text.iter().enumerate().skip(start) {
-            sid = self.nfa.next_state(Anchored::Yes, sid, b);
-            if self.nfa.is_dead(sid) {
+            sid = self.dfa.next_state(Anchored::Yes, sid, b);
+            if self.dfa.is_dead(sid) {
                 return;
             }
-            if self.nfa.is_match(sid) {
-                for k in 0..self.nfa.match_len(sid) {
-                    let pid = self.nfa.match_pattern(sid, k);
+            if self.dfa.is_match(sid) {
+                for k in 0..self.dfa.match_len(sid) {
+                    let pid = self.dfa.match_pattern(sid, k);
                     // A match state also lists the keywords that end here
                     // but start later; those are found from their own start.
-                    if end + 1 - start != self.nfa.pattern_len(pid) {
+                    if end + 1 - start != self.dfa.pattern_len(pid) {
                         continue;
                     }
                     let m = Match::new(pid, start..end + 1);
@@ -223,7 +226,7 @@ impl Keywords {
     /// The number of keywords.
     #[cfg(test)]
     pub(crate) fn patterns_len(&self) -> usize {
-        self.nfa.patterns_len()
+        self.dfa.patterns_len()
     }
 }
 
