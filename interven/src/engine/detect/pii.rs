@@ -330,9 +330,7 @@ impl PiiRules {
             return;
         }
         let shape = Shape::of(bytes);
-        let mut seen = context.seen;
-        seen.birth |= context.date_of_birth;
-        seen.passport |= context.passport;
+        let seen = context.seen;
         {
             if seen.birth || seen.birth_abbreviation {
                 for caps in captures_each(&self.dob, text) {

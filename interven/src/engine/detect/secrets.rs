@@ -807,8 +807,6 @@ pub(crate) fn rule_types() -> impl Iterator<Item = &'static str> {
 enum Target {
     Rule(usize),
     Generic,
-    DateOfBirth,
-    Passport,
     Ssn,
     /// A context word of personal data (card, phone, birth…).
     Pii(super::pii::Word),
@@ -877,31 +875,8 @@ fn keyword_list() -> (Vec<&'static str>, Vec<Target>) {
         keywords.push(k);
         keyword_target.push(Target::Generic);
     }
-    // Context words of personal data ride along in the same pass.
-    for k in [
-        "dob",
-        "d.o.b",
-        "birth",
-        "born",
-        "né le",
-        "née le",
-        "ne le",
-        "geboren",
-        "nacid",
-        "nascid",
-        "nato il",
-        "nata il",
-        "naissance",
-        "nacimiento",
-        "nascimento",
-        "nascita",
-        "geburtsdatum",
-    ] {
-        keywords.push(k);
-        keyword_target.push(Target::DateOfBirth);
-    }
-    keywords.push("passport");
-    keyword_target.push(Target::Passport);
+    // Context words of personal data ride along in the same pass (birth
+    // and passport words among them: `pii::context_words`).
     for k in ["ssn", "social security", "social_security"] {
         keywords.push(k);
         keyword_target.push(Target::Ssn);
@@ -987,10 +962,6 @@ impl SecretRules {
                 }
                 Some(Target::Rule(rule)) => (*rule, RULES[*rule].reach),
                 Some(Target::Generic) => (RULES.len(), 512),
-                Some(Target::DateOfBirth) => {
-                    context.date_of_birth = true;
-                    return;
-                }
                 Some(Target::Ssn) => {
                     context.ssn = true;
                     return;
@@ -999,10 +970,7 @@ impl SecretRules {
                     context.seen.saw(*word, m.start());
                     return;
                 }
-                Some(Target::Passport) | None => {
-                    context.passport = true;
-                    return;
-                }
+                None => return,
             };
             let w = window(
                 text,
@@ -1190,10 +1158,6 @@ impl SecretRules {
 pub(crate) struct Context {
     /// The context words of personal data and where they are.
     pub(crate) seen: super::pii::Seen,
-    /// "DOB", "date of birth", "born"…
-    pub(crate) date_of_birth: bool,
-    /// "passport".
-    pub(crate) passport: bool,
     /// "SSN", "social security".
     pub(crate) ssn: bool,
 }
