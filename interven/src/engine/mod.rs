@@ -423,10 +423,24 @@ impl AssessOptions {
 
 /// A new random trace id, `tr_` and 32 hex digits from the OS's random source.
 pub fn new_trace_id() -> TraceId {
+    trace_id_of(os_random_u128())
+}
+
+/// The trace id of 128 random bits: `tr_` and their 32 hex digits.
+fn trace_id_of(bits: u128) -> TraceId {
     let mut id = String::with_capacity(35);
     id.push_str("tr_");
-    push_hex(&mut id, &os_random_u128().to_be_bytes());
+    push_hex(&mut id, &bits.to_be_bytes());
     TraceId::new(id)
+}
+
+/// The bits of a trace id [`trace_id_of`] made; `None` for any other id.
+fn trace_bits(id: &TraceId) -> Option<u128> {
+    let hex = id.as_str().strip_prefix("tr_")?;
+    // `from_str_radix` takes a sign and upper case: neither is ours.
+    (hex.len() == 32 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+        .then(|| u128::from_str_radix(hex, 16).ok())
+        .flatten()
 }
 
 /// 128 bits from the OS's random source (`getrandom`), for every id an
@@ -578,9 +592,12 @@ impl EngineBuilder {
 /// Recent trace ids and their memory scope, for [`Engine::scan_response`].
 #[derive(Debug, Default)]
 struct Traces {
-    /// Keyed by ids this engine made (random): a fast hasher is safe.
-    scope: foldhash::HashMap<TraceId, String>,
-    order: VecDeque<TraceId>,
+    /// Keyed by the random bits of ids this engine made: a fast hasher is
+    /// safe. Calls of one agent share its scope's string.
+    scope: foldhash::HashMap<u128, Arc<str>>,
+    order: VecDeque<u128>,
+    /// The scope remembered last: the next call is most often the same agent's.
+    last: Option<Arc<str>>,
 }
 
 const MAX_TRACES: usize = 10_000;
@@ -919,8 +936,8 @@ impl Engine {
 
     /// Approvals, trace and audit record of a scan, after its assessment.
     fn finish_scan(&self, mut a: Assessment, request: &ScanRequest, scope: &str) -> Verdict {
-        let trace_id = new_trace_id();
-        let mut verdict = a.bare_verdict(trace_id.clone());
+        let trace_bits = os_random_u128();
+        let mut verdict = a.bare_verdict(trace_id_of(trace_bits));
         if a.decision == Decision::Sanitize {
             // The sanitized body moves into the verdict: a big body is not copied.
             match a.sanitized_body.take() {
@@ -954,7 +971,7 @@ impl Engine {
                 approvals::Resolution::Pending(id) => verdict.approval_id = Some(id),
             }
         }
-        self.remember_trace(&trace_id, scope);
+        self.remember_trace(trace_bits, scope);
         if let Some(audit) = &self.audit {
             let body = verdict
                 .sanitized_body
@@ -985,15 +1002,25 @@ impl Engine {
         verdict
     }
 
-    fn remember_trace(&self, trace_id: &TraceId, scope: &str) {
+    /// Remembers the scope of the trace made of `bits`, forgetting the
+    /// oldest past [`MAX_TRACES`].
+    fn remember_trace(&self, bits: u128, scope: &str) {
         let mut t = self.traces.lock().unwrap_or_else(PoisonError::into_inner);
         if t.order.len() >= MAX_TRACES
             && let Some(old) = t.order.pop_front()
         {
             t.scope.remove(&old);
         }
-        t.order.push_back(trace_id.clone());
-        t.scope.insert(trace_id.clone(), scope.to_owned());
+        let scope = match &t.last {
+            Some(last) if **last == *scope => Arc::clone(last),
+            _ => {
+                let new: Arc<str> = Arc::from(scope);
+                t.last = Some(Arc::clone(&new));
+                new
+            }
+        };
+        t.order.push_back(bits);
+        t.scope.insert(bits, scope);
     }
 
     /// Classifies a response and remembers its sensitive values (hashed) in `memory_scope`.
@@ -1109,11 +1136,13 @@ impl Engine {
 
     /// The agent scope of a trace of this engine (`"default"` when unknown).
     fn trace_scope(&self, trace_id: &TraceId) -> String {
+        let Some(bits) = trace_bits(trace_id) else {
+            return "default".to_owned();
+        };
         let t = self.traces.lock().unwrap_or_else(PoisonError::into_inner);
         t.scope
-            .get(trace_id)
-            .cloned()
-            .unwrap_or_else(|| "default".to_owned())
+            .get(&bits)
+            .map_or_else(|| "default".to_owned(), |s| s.to_string())
     }
 
     fn audit_response(&self, trace_id: &TraceId, scan: &ResponseScan, status: Option<u16>) {
@@ -1543,6 +1572,43 @@ mod tests {
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         );
         assert_ne!(new_trace_id().as_str(), id);
+        for bits in [0, 1, 0xa5 << 64, u128::MAX, fastrand::u128(..)] {
+            assert_eq!(trace_bits(&trace_id_of(bits)), Some(bits));
+        }
+        let zeros = "0".repeat(32);
+        for other in [
+            "".to_owned(),
+            "tr_".to_owned(),
+            format!("tr_{}", &zeros[1..]),
+            format!("tr_{zeros}0"),
+            format!("tr_+{}", &zeros[1..]),
+            format!("tr_A{}", &zeros[1..]),
+            format!("tx_{zeros}"),
+            format!("tr_é{}", &zeros[2..]),
+        ] {
+            assert_eq!(trace_bits(&TraceId::new(other.clone())), None, "{other:?}");
+        }
+    }
+
+    #[test]
+    fn a_response_is_remembered_in_its_calls_scope() {
+        // The scope of each trace: the same agent's calls share one string,
+        // another agent's call in between has its own.
+        let e = Engine::default();
+        let scan = |agent: &str| {
+            let r = ScanRequest::builder("POST", "https://api.example.com/x")
+                .agent_id(agent)
+                .json_body(json!({"q": "hello"}))
+                .build()
+                .unwrap();
+            e.scan(&r).trace_id
+        };
+        let (a1, b, a2) = (scan("agent-a"), scan("agent-b"), scan("agent-a"));
+        assert_eq!(e.trace_scope(&a1), "agent-a");
+        assert_eq!(e.trace_scope(&b), "agent-b");
+        assert_eq!(e.trace_scope(&a2), "agent-a");
+        assert_eq!(e.trace_scope(&new_trace_id()), "default");
+        assert_eq!(e.trace_scope(&TraceId::new("not ours")), "default");
     }
 
     #[test]

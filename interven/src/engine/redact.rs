@@ -5,11 +5,6 @@ use serde_json::{Map, Value};
 
 use super::{Finding, FindingKind};
 
-/// The placeholder for a finding type: `[REDACTED:EMAIL]`.
-pub(crate) fn placeholder(ty: &str) -> String {
-    format!("[REDACTED:{ty}]")
-}
-
 /// The body with every redactable finding (secrets and personal data, not
 /// placeholders) replaced by its placeholder; `None` when nothing changes.
 pub(crate) fn redact(body: &Value, findings: &[Finding]) -> Option<Value> {
@@ -17,7 +12,7 @@ pub(crate) fn redact(body: &Value, findings: &[Finding]) -> Option<Value> {
     // A copy rewritten in place: copying a map keeps its hash table, where
     // building a new one would hash every key again.
     let mut out = body.clone();
-    plan.apply(&mut out, &mut String::new());
+    plan.apply_all(&mut out);
     Some(out)
 }
 
@@ -27,7 +22,7 @@ pub(crate) fn redact_owned(mut body: Value, findings: &[Finding]) -> Result<Valu
     let Some(plan) = Plan::of(findings) else {
         return Err(body);
     };
-    plan.apply(&mut body, &mut String::new());
+    plan.apply_all(&mut body);
     Ok(body)
 }
 
@@ -37,8 +32,10 @@ pub(crate) fn redact_owned(mut body: Value, findings: &[Finding]) -> Result<Valu
 struct Plan<'f> {
     by_path: HashMap<&'f str, Vec<&'f Finding>>,
     /// The containers on the way to a finding: any other subtree is left
-    /// as it is, without building its paths.
+    /// as it is, without building its paths. Only made when a key is renamed.
     within: HashSet<&'f str>,
+    /// Whether a finding is in a key: its map is rebuilt.
+    renames: bool,
 }
 
 impl<'f> Plan<'f> {
@@ -56,14 +53,46 @@ impl<'f> Plan<'f> {
         if by_path.is_empty() {
             return None;
         }
-        let mut within: HashSet<&str> = HashSet::with_capacity(by_path.len() * 2);
-        within.insert("");
-        for p in by_path.keys() {
-            for (i, _) in p.match_indices('/').skip(1) {
-                within.insert(&p[..i]);
+        let renames = by_path.values().flatten().any(|f| f.in_key);
+        let mut within: HashSet<&str> = HashSet::new();
+        if renames {
+            within.reserve(by_path.len() * 2);
+            within.insert("");
+            for p in by_path.keys() {
+                for (i, _) in p.match_indices('/').skip(1) {
+                    within.insert(&p[..i]);
+                }
             }
         }
-        Some(Plan { by_path, within })
+        Some(Plan {
+            by_path,
+            within,
+            renames,
+        })
+    }
+
+    /// Replaces the findings of the plan in `body`. Without a key to
+    /// rename, each finding's value is reached by its path (a JSON
+    /// pointer) and nothing else is read; with one, the way to every
+    /// finding is walked, and the maps whose keys change are rebuilt.
+    fn apply_all(&self, body: &mut Value) {
+        if self.renames {
+            self.apply(body, &mut String::new());
+            return;
+        }
+        for (path, found) in &self.by_path {
+            match body.pointer_mut(path) {
+                Some(Value::String(s)) => *s = replace_spans(s, found.iter().copied()),
+                Some(value @ Value::Number(_)) => {
+                    let Value::Number(n) = &*value else {
+                        continue;
+                    };
+                    let text = replace_spans(&n.to_string(), found.iter().copied());
+                    *value = Value::String(text);
+                }
+                _ => {}
+            }
+        }
     }
 
     /// Replaces, in `value` at `path`, the findings of the plan.
@@ -146,7 +175,8 @@ impl<'f> Plan<'f> {
     }
 }
 
-/// Replaces each finding's byte span in `text` by its placeholder.
+/// Replaces each finding's byte span in `text` by its placeholder
+/// (`[REDACTED:EMAIL]`).
 /// Overlapping, out-of-range or mid-character spans are skipped, never a panic.
 pub(crate) fn replace_spans<'a>(
     text: &str,
@@ -168,7 +198,9 @@ pub(crate) fn replace_spans<'a>(
             continue;
         }
         out.push_str(&text[at..start]);
-        out.push_str(&placeholder(ty));
+        out.push_str("[REDACTED:");
+        out.push_str(ty);
+        out.push(']');
         at = end;
     }
     out.push_str(&text[at..]);
@@ -250,6 +282,59 @@ mod tests {
         // The owned body gives the same, and itself back when nothing changes.
         assert_eq!(redact_owned(body.clone(), &findings), Ok(out));
         assert_eq!(redact_owned(body.clone(), &[]), Err(body));
+    }
+
+    #[test]
+    fn values_reached_by_path_are_those_the_walk_reaches() {
+        // Without a key to rename, findings are reached by their pointers:
+        // the same body as the walk over the way to each one gives.
+        let body = json!({
+            "a": {"b": [{"c": "x@y.io and z@w.io"}, {"c": "keep"}], "d/e~f": {"g": "x@y.io"}},
+            "n": [4111111111111111u64, 1],
+            "s": "x@y.io",
+            "0": ["x@y.io"],
+        });
+        let cases: [&[(&str, std::ops::Range<usize>)]; 6] = [
+            &[("/a/b/0/c", 0..6), ("/a/b/0/c", 11..17)],
+            &[("/a/d~1e~0f/g", 0..6), ("/s", 0..6)],
+            &[("/n/0", 0..16), ("/0/0", 0..6)],
+            // Paths that lead nowhere, or into a string or a container.
+            &[
+                ("/a/x", 0..1),
+                ("/s/0", 0..1),
+                ("/n/7", 0..1),
+                ("/a/b", 0..1),
+                ("/n/01", 0..1),
+            ],
+            // Overlapping and bad spans.
+            &[("/s", 0..3), ("/s", 1..4), ("/s", 4..99)],
+            &[("", 0..1)],
+        ];
+        for case in cases {
+            let findings: Vec<Finding> = case
+                .iter()
+                .map(|(p, span)| finding(p, span.clone(), "EMAIL", false))
+                .collect();
+            let plan = Plan::of(&findings).unwrap();
+            assert!(!plan.renames);
+            let (mut by_pointer, mut walked) = (body.clone(), body.clone());
+            plan.apply_all(&mut by_pointer);
+            let mut all = Plan::of(&findings).unwrap();
+            all.within.insert("");
+            for p in all.by_path.keys().copied().collect::<Vec<_>>() {
+                for (i, _) in p.match_indices('/').skip(1) {
+                    all.within.insert(&p[..i]);
+                }
+            }
+            all.apply(&mut walked, &mut String::new());
+            assert_eq!(by_pointer, walked, "{case:?}");
+        }
+        // The root itself a string.
+        let f = [finding("", 2..8, "EMAIL", false)];
+        assert_eq!(
+            redact(&json!("a x@y.io"), &f),
+            Some(json!("a [REDACTED:EMAIL]"))
+        );
     }
 
     #[test]

@@ -283,7 +283,7 @@ impl PiiRules {
     pub(crate) fn scan(&self, text: &str, f: &Features, context: Context, hits: &mut Vec<Hit>) {
         let bytes = text.as_bytes();
         if f.any(text::AT) {
-            for m in self.email.find_iter(text) {
+            for m in self.emails(text) {
                 if hits.len() > super::MAX_FINDINGS {
                     break;
                 }
@@ -308,7 +308,7 @@ impl PiiRules {
                 }
             }
         }
-        if f.any(text::SPACE) && spelled_at(text) {
+        if f.any(text::SPACE) && spelled_at(text) && spelled_domain(text) {
             for m in self
                 .email_spelled
                 .find_iter(text)
@@ -489,6 +489,43 @@ impl PiiRules {
     }
 }
 
+impl PiiRules {
+    /// The matches of `email` in `text`, as `find_iter` gives them, each
+    /// found in a window around its `@`: from 64 bytes before it (the
+    /// longest local part) to the first byte after it outside
+    /// `[A-Za-z0-9.-]` (where its domain must have ended). Every match
+    /// holds one `@` and no other; a window holds one `@`, starts no
+    /// earlier than the last match's end, and covers every match that
+    /// holds its `@` from there: the pattern (no look-around) finds the
+    /// same match in it as in the whole text, without a pass over the rest.
+    fn emails<'t>(&'t self, text: &'t str) -> impl Iterator<Item = regex::Match<'t>> + 't {
+        let b = text.as_bytes();
+        // No window starts before `floor`: the last match's end, past the last `@`.
+        let mut floor = 0;
+        memchr::memchr_iter(b'@', b).filter_map(move |at| {
+            if at < floor {
+                return None;
+            }
+            let start = floor.max(at.saturating_sub(64));
+            floor = at + 1;
+            let end = b[at + 1..]
+                .iter()
+                .position(|&c| !(c.is_ascii_alphanumeric() || c == b'.' || c == b'-'))
+                .map_or(b.len(), |n| at + 1 + n);
+            // `start` is at most 64 bytes before an ASCII byte: it may fall
+            // inside a character, where no match starts (they start with
+            // ASCII); the search moves to the next character.
+            let mut start = start;
+            while !text.is_char_boundary(start) {
+                start += 1;
+            }
+            let m = self.email.find_at(&text[..end], start)?;
+            floor = floor.max(m.end());
+            Some(m)
+        })
+    }
+}
+
 /// One run of digits and number separators (` -.()+/_`) with at least eight digits.
 struct Window {
     range: std::ops::Range<usize>,
@@ -542,7 +579,7 @@ impl Shape {
         let mut iban_start = false;
         let mut year = false;
         let mut i = 0;
-        while let Some(first) = bytes[i..].iter().position(u8::is_ascii_digit) {
+        while let Some(first) = text::find_in_range(&bytes[i..], b'0', b'9') {
             // The run of digits and separators that holds this digit: the
             // separators before it (no digit is between the last run and
             // it), then everything up to the first other byte.
@@ -687,11 +724,67 @@ fn spelled_at(text: &str) -> bool {
         || AT.iter().any(|f| f.find(b).is_some())
 }
 
+/// Whether `text` holds what every match of `email_spelled` holds: `@`,
+/// or `at` after white space, then (past white space) a label and a dot
+/// (`.`, or white space and `.` or `dot`). In prose, most ` at ` are
+/// followed by a word and a space (`at the office`, `at 18:00`): the
+/// pattern, which has no literal to look for, is not run there. Loose
+/// where the pattern is strict (a non-ASCII character may be a label's or
+/// white space), never the other way: a text it rejects has no match.
+fn spelled_domain(text: &str) -> bool {
+    let b = text.as_bytes();
+    memchr::memchr3_iter(b'@', b't', b'T', b).any(|i| {
+        let token = b[i] == b'@'
+            || (i >= 2
+                && matches!(b[i - 1], b'a' | b'A')
+                && (b[i - 2] >= 0x80 || is_pattern_space(b[i - 2])));
+        // `i` is an ASCII byte: the next one starts a character.
+        token && label_then_dot(&text[i + 1..])
+    })
+}
+
+/// `\s` of the pattern for an ASCII byte.
+const fn is_pattern_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\x0B' | b'\x0C' | b'\r')
+}
+
+/// Whether `rest` starts with white space, a label, and a dot: see [`spelled_domain`].
+fn label_then_dot(rest: &str) -> bool {
+    let mut chars = rest.chars().skip_while(|c| c.is_whitespace()).peekable();
+    let mut label = 0;
+    while chars
+        .next_if(|&c| {
+            c.is_ascii_alphanumeric() || c == '-' || (!c.is_ascii() && !c.is_whitespace())
+        })
+        .is_some()
+    {
+        label += 1;
+    }
+    if label == 0 {
+        return false;
+    }
+    match chars.next() {
+        Some('.') => true,
+        Some(c) if c.is_whitespace() => {
+            let mut after = chars.skip_while(|c| c.is_whitespace());
+            match after.next() {
+                Some('.') => true,
+                Some('d' | 'D') => {
+                    after.next().is_some_and(|c| c.eq_ignore_ascii_case(&'o'))
+                        && after.next().is_some_and(|c| c.eq_ignore_ascii_case(&'t'))
+                }
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}
+
 /// Whether `bytes` holds `[A-Z][a-z]+,? [A-Z][a-z]`: `name` without its word
 /// boundaries, so a text where this finds nothing has no name.
 fn capitalised_pair(bytes: &[u8]) -> bool {
     let mut i = 0;
-    while let Some(at) = bytes[i..].iter().position(u8::is_ascii_uppercase) {
+    while let Some(at) = text::find_in_range(&bytes[i..], b'A', b'Z') {
         let start = i + at;
         // The lower-case run after the capital: the pattern can only go on
         // after all of it, as neither `,` nor a space is a letter.
@@ -1539,6 +1632,126 @@ mod tests {
         assert!(capitalised_pair(b"by Jane Doe"));
         assert!(capitalised_pair(b"Doe, Jane"));
         assert!(!capitalised_pair(b"JANE DOE, Jane"));
+    }
+
+    #[test]
+    fn emails_in_windows_are_the_patterns_matches() {
+        let rules = PiiRules::new();
+        let long = "a".repeat(70);
+        let pieces = [
+            "@",
+            "@@",
+            "jane",
+            "j",
+            "x.",
+            ".",
+            "-",
+            "_",
+            "%",
+            "+",
+            "9",
+            "acme",
+            "io",
+            "com",
+            ".io",
+            "a.b",
+            " ",
+            ",",
+            "é",
+            "ü@",
+            "é.",
+            long.as_str(),
+            &long[..63],
+            &long[..62],
+            "@acme.io",
+            "jane@acme.com",
+            "@x-y.co.",
+            "a@b.c",
+        ];
+        let mut rng = fastrand::Rng::with_seed(0xe3a1);
+        let mut matched = 0;
+        for n in 0..40_000 {
+            let text: String = (0..2 + n % 16)
+                .map(|_| pieces[rng.usize(..pieces.len())])
+                .collect();
+            let want: Vec<_> = rules.email.find_iter(&text).map(|m| m.range()).collect();
+            let got: Vec<_> = rules.emails(&text).map(|m| m.range()).collect();
+            matched += want.len();
+            assert_eq!(got, want, "{text:?}");
+        }
+        assert!(matched > 2_000, "{matched}");
+    }
+
+    #[test]
+    fn spelled_domain_holds_wherever_the_spelled_pattern_matches() {
+        // The gate may only say no where the pattern finds nothing: texts
+        // shaped like a spelled address, each part drawn from variants
+        // (Unicode white space, the two non-ASCII letters `(?i)` folds to
+        // ASCII: K, ſ), some parts replaced by noise.
+        let rules = PiiRules::new();
+        let parts: [&[&str]; 6] = [
+            &["", "mail ", "x,", "é ", "(", "\u{3000}"],
+            &["jane", "j.doe", "K", "\u{212a}ate", "\u{17f}am", "9", "a-b"],
+            &[
+                " at ",
+                " AT ",
+                "\tat\n",
+                "\u{a0}At\u{3000}",
+                " @ ",
+                "@ ",
+                " @",
+                "  at  ",
+                "at",
+            ],
+            &["acme", "ac-me", "\u{212a}", "\u{17f}ite", "é", "18", "x"],
+            &[
+                " dot ",
+                ".",
+                " . ",
+                " .",
+                ". ",
+                "\u{a0}dot\u{a0}",
+                " DOT ",
+                ":",
+                " the ",
+                "dot",
+            ],
+            &["io", "com", "de", "co.uk", "example", "io.", "\u{212a}r"],
+        ];
+        let noise = [" ", ".", "@", "at", "dot", "\u{a0}", "é", "K", ":"];
+        let mut rng = fastrand::Rng::with_seed(0x05ee_d0a7);
+        let mut matched = 0;
+        for _ in 0..30_000 {
+            let mut text = String::new();
+            for part in parts {
+                if rng.u8(..8) == 0 {
+                    text.push_str(noise[rng.usize(..noise.len())]);
+                } else {
+                    text.push_str(part[rng.usize(..part.len())]);
+                }
+            }
+            if rules.email_spelled.is_match(&text) {
+                matched += 1;
+                assert!(spelled_domain(&text), "{text:?}");
+            }
+        }
+        // The texts did reach the pattern.
+        assert!(matched > 1_000, "{matched}");
+        for (t, want) in [
+            ("jane at acme dot io", true),
+            ("jane at acme.io", true),
+            ("jane @ acme . io", true),
+            ("JANE AT ACME DOT IO", true),
+            ("jane\u{3000}at\u{a0}acme dot io", true),
+            ("closes at 18:00 UTC", false),
+            ("meet at the office", false),
+            ("that is what", false),
+        ] {
+            assert_eq!(spelled_domain(t), want, "{t:?}");
+            if !want {
+                assert!(!rules.email_spelled.is_match(t), "{t:?}");
+            }
+        }
     }
 
     #[test]

@@ -523,6 +523,38 @@ impl Features {
     }
 }
 
+/// The index of the first byte of `bytes` in `lo..=hi` (an ASCII range),
+/// eight bytes at a time: each word's bytes are tested together, without
+/// a branch per byte.
+#[inline]
+pub(crate) fn find_in_range(bytes: &[u8], lo: u8, hi: u8) -> Option<usize> {
+    debug_assert!(lo >= 1 && hi < 0x7f && lo <= hi);
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const LOW7: u64 = ONES * 0x7f;
+    const HIGH: u64 = ONES * 0x80;
+    // Per byte, without carries between bytes (each sum stays under 0x100):
+    // the high bit of `x + 0x7f - hi` is set where the low seven bits
+    // exceed `hi`, that of `x + 0x80 - lo` where they reach `lo`; a byte
+    // with its own high bit set is outside every ASCII range.
+    let (above, from) = (ONES * u64::from(0x7f - hi), ONES * u64::from(0x80 - lo));
+    let mut chunks = bytes.chunks_exact(8);
+    let mut at = 0;
+    for c in &mut chunks {
+        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        let x = w & LOW7;
+        let hits = (x + from) & !(x + above) & !w & HIGH;
+        if hits != 0 {
+            return Some(at + (hits.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| (lo..=hi).contains(&b))
+        .map(|p| at + p)
+}
+
 /// Where the first run that an encoded value needs starts: a run of 16
 /// hex digits and spaces (a hex run, or 8 bytes written `hh hh …`), and
 /// one of 18 base64 characters (a token of 20 with its padding). `None`
@@ -589,6 +621,35 @@ fn first_run(bytes: &[u8], classes: &[u8; 256], class: u8, len: usize) -> Option
 #[cfg(test)]
 mod gate_tests {
     use super::*;
+
+    #[test]
+    fn find_in_range_is_the_first_byte_in_range() {
+        let mut rng = fastrand::Rng::with_seed(0x0123_4567);
+        let ranges = [
+            (b'0', b'9'),
+            (b'A', b'Z'),
+            (b'a', b'z'),
+            (1, 0x7e),
+            (b'@', b'@'),
+        ];
+        for n in 0..20_000 {
+            // Bytes near the ranges' edges, and every other byte now and then.
+            let near = [
+                b'/', b'0', b'9', b':', b'@', b'A', b'Z', b'[', b'`', b'a', b'z', b'{',
+            ];
+            let bytes: Vec<u8> = (0..n % 40)
+                .map(|_| match rng.u8(..4) {
+                    0 => rng.u8(..),
+                    1 => rng.u8(0x80..) ^ rng.u8(..0x10),
+                    _ => near[rng.usize(..near.len())],
+                })
+                .collect();
+            for &(lo, hi) in &ranges {
+                let want = bytes.iter().position(|b| (lo..=hi).contains(b));
+                assert_eq!(find_in_range(&bytes, lo, hi), want, "{bytes:?} {lo}..={hi}");
+            }
+        }
+    }
 
     #[test]
     fn features_name_the_bytes_present() {
