@@ -937,7 +937,12 @@ impl Engine {
     /// Approvals, trace and audit record of a scan, after its assessment.
     fn finish_scan(&self, mut a: Assessment, request: &ScanRequest, scope: &str) -> Verdict {
         let trace_bits = os_random_u128();
-        let mut verdict = a.bare_verdict(trace_id_of(trace_bits));
+        let mut verdict = Verdict::new(a.decision, trace_id_of(trace_bits));
+        // The reason codes move: nothing below reads the assessment's.
+        verdict.reason_codes = std::mem::take(&mut a.reason_codes);
+        verdict.risk_score = a.risk_score;
+        verdict.risk_band = a.risk_band;
+        verdict.monitor = a.monitor.clone();
         if a.decision == Decision::Sanitize {
             // The sanitized body moves into the verdict: a big body is not copied.
             match a.sanitized_body.take() {

@@ -758,12 +758,11 @@ fn base64_candidates(text: &str, from: usize) -> impl Iterator<Item = Range<usiz
     let is_b64 = text::is_base64_byte;
     let mut i = from;
     std::iter::from_fn(move || {
-        while i < b.len() {
-            if !is_b64(b[i]) {
-                i += 1;
-                continue;
-            }
-            let start = i;
+        // A run with its padding is at least 20 bytes long when it has 18
+        // base64 bytes: shorter runs are skipped without reading them all.
+        while let Some(found) = b.get(i..).and_then(|rest| text::first_base64_run(rest, 18)) {
+            let start = i + found;
+            i = start;
             let (mut upper, mut lower) = (false, false);
             while i < b.len() && is_b64(b[i]) {
                 upper |= b[i].is_ascii_uppercase();
@@ -1115,6 +1114,76 @@ pub(crate) fn escape_pointer(key: &str) -> Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `base64_candidates` as it was first written, byte by byte: the reference.
+    fn base64_candidates_bytewise(text: &str, from: usize) -> Vec<Range<usize>> {
+        let b = text.as_bytes();
+        let is_b64 = text::is_base64_byte;
+        let (mut i, mut out) = (from, Vec::new());
+        while i < b.len() {
+            if !is_b64(b[i]) {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            let (mut upper, mut lower) = (false, false);
+            while i < b.len() && is_b64(b[i]) {
+                upper |= b[i].is_ascii_uppercase();
+                lower |= b[i].is_ascii_lowercase();
+                i += 1;
+            }
+            let mut end = i;
+            while end < b.len() && end - i < 2 && b[end] == b'=' {
+                end += 1;
+            }
+            i = end;
+            if end - start >= 20 && upper && lower {
+                out.push(start..end);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn base64_candidates_skip_short_runs_and_find_the_same() {
+        let mut rng = fastrand::Rng::with_seed(0xb64);
+        let pieces = [
+            "QUJD",
+            "abc",
+            "XYZ",
+            "0123456789",
+            "-",
+            "_",
+            "+",
+            "/",
+            "=",
+            "==",
+            "===",
+            " ",
+            ".",
+            "é",
+            "aB",
+            "QUJDREVGR0hJSktMTU5P",
+            "aaaaaaaaaaaaaaaaa",
+            "AAAAAAAAAAAAAAAAA",
+        ];
+        let mut found = 0;
+        for n in 0..20_000 {
+            let text: String = (0..n % 24)
+                .map(|_| pieces[rng.usize(..pieces.len())])
+                .collect();
+            for from in [0, text.len() / 3, text.len()] {
+                if !text.is_char_boundary(from) {
+                    continue;
+                }
+                let want = base64_candidates_bytewise(&text, from);
+                found += want.len();
+                let got: Vec<_> = base64_candidates(&text, from).collect();
+                assert_eq!(got, want, "{text:?} from {from}");
+            }
+        }
+        assert!(found > 5_000, "{found}");
+    }
 
     fn types(text: &str, key: Option<&str>) -> Vec<String> {
         detector()

@@ -593,6 +593,17 @@ pub(crate) fn hex_runs(
             if len < 16 || (i < b.len() && b[i].is_ascii_alphanumeric()) {
                 continue;
             }
+            // Most long hex runs are digests and ids, whose bytes are not
+            // UTF-8: told on the stack, before anything is allocated.
+            let mut stack = [0u8; 64];
+            if len / 2 <= stack.len() {
+                for (k, at) in (start..start + len).step_by(2).enumerate() {
+                    stack[k] = byte(at).unwrap_or(0);
+                }
+                if std::str::from_utf8(&stack[..len / 2]).is_err() {
+                    continue;
+                }
+            }
             let bytes: Vec<u8> = (start..start + len).step_by(2).filter_map(byte).collect();
             if let Some(t) = printable(bytes) {
                 return Some((start..start + len, t, 2));

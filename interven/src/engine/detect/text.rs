@@ -555,29 +555,37 @@ pub(crate) fn find_in_range(bytes: &[u8], lo: u8, hi: u8) -> Option<usize> {
         .map(|p| at + p)
 }
 
+/// Classes of [`first_run`]: hex digits and spaces, base64 bytes.
+const HEX: u8 = 1;
+const B64: u8 = 2;
+static RUN_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0usize;
+    while c < 256 {
+        let b = c as u8;
+        if is_base64_byte(b) {
+            t[c] |= B64;
+        }
+        if b.is_ascii_hexdigit() || b == b' ' {
+            t[c] |= HEX;
+        }
+        c += 1;
+    }
+    t
+};
+
+/// Where the first run of at least `len` base64 bytes in `bytes` starts
+/// (the first byte counts as a run's start): see [`first_run`].
+pub(crate) fn first_base64_run(bytes: &[u8], len: usize) -> Option<usize> {
+    first_run(bytes, &RUN_CLASS, B64, len)
+}
+
 /// Where the first run that an encoded value needs starts: a run of 16
 /// hex digits and spaces (a hex run, or 8 bytes written `hh hh …`), and
 /// one of 18 base64 characters (a token of 20 with its padding). `None`
 /// when the text has no such run; decoding starts there, since no
 /// candidate can start before.
 pub(crate) fn encoded_runs(text: &str) -> (Option<usize>, Option<usize>) {
-    const HEX: u8 = 1;
-    const B64: u8 = 2;
-    static RUN_CLASS: [u8; 256] = {
-        let mut t = [0u8; 256];
-        let mut c = 0usize;
-        while c < 256 {
-            let b = c as u8;
-            if is_base64_byte(b) {
-                t[c] |= B64;
-            }
-            if b.is_ascii_hexdigit() || b == b' ' {
-                t[c] |= HEX;
-            }
-            c += 1;
-        }
-        t
-    };
     let bytes = text.as_bytes();
     (
         first_run(bytes, &RUN_CLASS, HEX, 16),
