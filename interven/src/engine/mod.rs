@@ -50,7 +50,7 @@ mod policy;
 pub(crate) mod redact;
 mod risk;
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::ops::Range;
 use std::path::PathBuf;
@@ -589,18 +589,36 @@ impl EngineBuilder {
     }
 }
 
-/// Recent trace ids and their memory scope, for [`Engine::scan_response`].
+/// Recent trace ids and their memory scope, for [`Engine::scan_response`]:
+/// a ring of [`TRACE_SLOTS`], the oldest overwritten. Each id made by
+/// [`Engine::scan`] names its slot in its low bits (masked by its high
+/// bits, so ids show no counter), and a slot answers only for the id it
+/// holds: remembering and looking up touch one slot, no hash table.
 #[derive(Debug, Default)]
 struct Traces {
-    /// Keyed by the random bits of ids this engine made: a fast hasher is
-    /// safe. Calls of one agent share its scope's string.
-    scope: foldhash::HashMap<u128, Arc<str>>,
-    order: VecDeque<u128>,
+    /// The bits of each remembered id and its scope; grows to
+    /// [`TRACE_SLOTS`], then wraps. Calls of one agent share its scope's string.
+    slots: Vec<(u128, Arc<str>)>,
+    /// The slot the next trace takes.
+    next: usize,
     /// The scope remembered last: the next call is most often the same agent's.
     last: Option<Arc<str>>,
 }
 
-const MAX_TRACES: usize = 10_000;
+/// How many recent traces an engine remembers (a power of two).
+const TRACE_SLOTS: usize = 1 << 14;
+
+/// The slot a trace id's bits name (see [`Traces`]).
+fn trace_slot(bits: u128) -> usize {
+    ((bits as u64 ^ (bits >> 64) as u64) as usize) & (TRACE_SLOTS - 1)
+}
+
+/// `random` with its low bits set so that [`trace_slot`] names `slot`.
+fn with_trace_slot(random: u128, slot: usize) -> u128 {
+    let mask = (TRACE_SLOTS - 1) as u128;
+    let low = (slot as u128 ^ (random >> 64)) & mask;
+    (random & !mask) | low
+}
 
 /// The embedded engine. `Send + Sync`: share it in an `Arc`.
 pub struct Engine {
@@ -936,7 +954,7 @@ impl Engine {
 
     /// Approvals, trace and audit record of a scan, after its assessment.
     fn finish_scan(&self, mut a: Assessment, request: &ScanRequest, scope: &str) -> Verdict {
-        let trace_bits = os_random_u128();
+        let trace_bits = self.remember_trace(scope);
         let mut verdict = Verdict::new(a.decision, trace_id_of(trace_bits));
         // The reason codes move: nothing below reads the assessment's.
         verdict.reason_codes = std::mem::take(&mut a.reason_codes);
@@ -976,7 +994,6 @@ impl Engine {
                 approvals::Resolution::Pending(id) => verdict.approval_id = Some(id),
             }
         }
-        self.remember_trace(trace_bits, scope);
         if let Some(audit) = &self.audit {
             let body = verdict
                 .sanitized_body
@@ -1007,15 +1024,11 @@ impl Engine {
         verdict
     }
 
-    /// Remembers the scope of the trace made of `bits`, forgetting the
-    /// oldest past [`MAX_TRACES`].
-    fn remember_trace(&self, bits: u128, scope: &str) {
+    /// The bits of a new trace id, its scope remembered in the next slot
+    /// of the ring (the oldest trace forgotten past [`TRACE_SLOTS`]).
+    fn remember_trace(&self, scope: &str) -> u128 {
+        let random = os_random_u128();
         let mut t = self.traces.lock().unwrap_or_else(PoisonError::into_inner);
-        if t.order.len() >= MAX_TRACES
-            && let Some(old) = t.order.pop_front()
-        {
-            t.scope.remove(&old);
-        }
         let scope = match &t.last {
             Some(last) if **last == *scope => Arc::clone(last),
             _ => {
@@ -1024,8 +1037,17 @@ impl Engine {
                 new
             }
         };
-        t.order.push_back(bits);
-        t.scope.insert(bits, scope);
+        let slot = t.next;
+        t.next = (slot + 1) % TRACE_SLOTS;
+        let bits = with_trace_slot(random, slot);
+        if slot < t.slots.len() {
+            // The old scope is dropped under the lock: a pointer decrement,
+            // or one small free when its agent has no newer trace.
+            t.slots[slot] = (bits, scope);
+        } else {
+            t.slots.push((bits, scope));
+        }
+        bits
     }
 
     /// Classifies a response and remembers its sensitive values (hashed) in `memory_scope`.
@@ -1145,9 +1167,10 @@ impl Engine {
             return "default".to_owned();
         };
         let t = self.traces.lock().unwrap_or_else(PoisonError::into_inner);
-        t.scope
-            .get(&bits)
-            .map_or_else(|| "default".to_owned(), |s| s.to_string())
+        t.slots
+            .get(trace_slot(bits))
+            .filter(|(held, _)| *held == bits)
+            .map_or_else(|| "default".to_owned(), |(_, s)| s.to_string())
     }
 
     fn audit_response(&self, trace_id: &TraceId, scan: &ResponseScan, status: Option<u16>) {
@@ -1614,6 +1637,45 @@ mod tests {
         assert_eq!(e.trace_scope(&a2), "agent-a");
         assert_eq!(e.trace_scope(&new_trace_id()), "default");
         assert_eq!(e.trace_scope(&TraceId::new("not ours")), "default");
+    }
+
+    #[test]
+    fn trace_ids_name_their_slot_and_the_oldest_is_forgotten() {
+        for _ in 0..1000 {
+            let (random, slot) = (fastrand::u128(..), fastrand::usize(..TRACE_SLOTS));
+            let bits = with_trace_slot(random, slot);
+            assert_eq!(trace_slot(bits), slot);
+            // Only the slot's bits are set: the rest stays random.
+            assert_eq!(
+                bits & !((TRACE_SLOTS - 1) as u128),
+                random & !((TRACE_SLOTS - 1) as u128)
+            );
+        }
+        let e = Engine::default();
+        let first = e.remember_trace("first");
+        let ids: Vec<u128> = (1..TRACE_SLOTS)
+            .map(|i| e.remember_trace(if i % 2 == 0 { "even" } else { "odd" }))
+            .collect();
+        let scope = |bits| e.trace_scope(&trace_id_of(bits));
+        assert_eq!(scope(first), "first");
+        assert_eq!(scope(ids[0]), "odd");
+        assert_eq!(scope(ids[1]), "even");
+        // The ring is full: the next trace takes the first one's slot.
+        let next = e.remember_trace("next");
+        assert_eq!(trace_slot(next), trace_slot(first));
+        assert_eq!(scope(first), "default");
+        assert_eq!(scope(next), "next");
+        assert_eq!(scope(ids[0]), "odd");
+        assert_eq!(
+            scope(*ids.last().unwrap()),
+            if (TRACE_SLOTS - 1) % 2 == 0 {
+                "even"
+            } else {
+                "odd"
+            }
+        );
+        // An id whose slot holds another trace is not that trace.
+        assert_eq!(scope(with_trace_slot(!next, trace_slot(next))), "default");
     }
 
     #[test]
