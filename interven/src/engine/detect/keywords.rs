@@ -71,6 +71,19 @@ static FOLD: [u8; 256] = {
     t
 };
 
+/// ASCII upper case to lower case in each byte of `x`, as [`FOLD`] does.
+#[inline(always)]
+const fn fold8(x: u64) -> u64 {
+    const LANES: u64 = 0x0101_0101_0101_0101;
+    let low = x & (0x7F * LANES);
+    // Bit 7 of each byte: at least `A`, above `Z`, and not a byte of 0x80
+    // or more (no carry crosses a byte: 0x7F + 0x3F < 0x100).
+    let from_a = low + (0x80 - b'A' as u64) * LANES;
+    let past_z = low + (0x80 - (b'Z' as u64 + 1)) * LANES;
+    let upper = from_a & !past_z & !x & (0x80 * LANES);
+    x | upper >> 2
+}
+
 impl Keywords {
     /// The automaton of `patterns` (none empty), matched ASCII
     /// case-insensitively; pattern IDs are their indexes.
@@ -84,6 +97,8 @@ impl Keywords {
         let (mut three, mut four, mut short) = (Table::new(), Table::new(), Table::new());
         let mut any_position = false;
         for p in patterns {
+            // The table keys hold the first byte lowest, as a little-endian
+            // load of the text gives them.
             let b: Vec<u32> = p.bytes().map(|b| u32::from(FOLD[b as usize])).collect();
             match b[..] {
                 [] => {}
@@ -92,17 +107,18 @@ impl Keywords {
                 // text is read as if zero bytes followed its end).
                 [x, y] => {
                     for z in 0..=255u8 {
-                        three.insert(x << 16 | y << 8 | u32::from(FOLD[z as usize]));
-                        short.insert(x << 16 | y << 8 | u32::from(FOLD[z as usize]));
+                        let key = x | y << 8 | u32::from(FOLD[z as usize]) << 16;
+                        three.insert(key);
+                        short.insert(key);
                     }
                 }
                 [x, y, z] => {
-                    three.insert(x << 16 | y << 8 | z);
-                    short.insert(x << 16 | y << 8 | z);
+                    three.insert(x | y << 8 | z << 16);
+                    short.insert(x | y << 8 | z << 16);
                 }
                 [x, y, z, w, ..] => {
-                    three.insert(x << 16 | y << 8 | z);
-                    four.insert(x << 24 | y << 16 | z << 8 | w);
+                    three.insert(x | y << 8 | z << 16);
+                    four.insert(x | y << 8 | z << 16 | w << 24);
                 }
             }
         }
@@ -158,37 +174,51 @@ impl Keywords {
         if self.any_position {
             return (0..text.len()).any(at);
         }
-        let fold = |b: u8| u32::from(FOLD[b as usize]);
-        // The three bytes from each position; past the end, zero bytes.
-        let mut window = match *text {
-            [] => return false,
-            [a] => {
-                let window = fold(a) << 16;
-                return self.three.contains(window) && self.confirmed(text, 0, window) && at(0);
+        // Four positions from each eight bytes read (the four bytes from
+        // each lie within them), folded together: no position waits on
+        // the one before it.
+        let mut i = 0;
+        while let Some(eight) = text.get(i..i + 8) {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(eight);
+            let w = fold8(u64::from_le_bytes(bytes));
+            for k in 0..4 {
+                if self.may_start((w >> (8 * k)) as u32) && at(i + k) {
+                    return true;
+                }
             }
-            [a, b, ..] => fold(a) << 8 | fold(b),
-        };
-        for (i, &b) in text[2..].iter().enumerate() {
-            window = (window << 8 | fold(b)) & 0x00FF_FFFF;
-            if self.three.contains(window) && self.confirmed(text, i, window) && at(i) {
-                return true;
-            }
+            i += 4;
         }
-        for i in text.len() - 2..text.len() {
-            window = (window << 8) & 0x00FF_FFFF;
-            if self.three.contains(window) && self.confirmed(text, i, window) && at(i) {
+        // The last few positions, the text read as if zero bytes followed
+        // its end: its last bytes, shifted down (not copied to a buffer and
+        // read back wider, which stalls the read).
+        let rest = text.len() - i;
+        if rest == 0 {
+            return false;
+        }
+        let w = match text.len().checked_sub(8) {
+            Some(from) => {
+                let mut bytes = [0u8; 8];
+                bytes.copy_from_slice(&text[from..]);
+                u64::from_le_bytes(bytes) >> (8 * (8 - rest))
+            }
+            None => text.iter().rev().fold(0u64, |w, &b| w << 8 | u64::from(b)),
+        };
+        let w = fold8(w);
+        for k in 0..rest {
+            if self.may_start((w >> (8 * k)) as u32) && at(i + k) {
                 return true;
             }
         }
         false
     }
 
-    /// Whether a keyword may start at `i`, where three bytes `window` start
-    /// (the text's fourth byte from `i` decides).
+    /// Whether a keyword may start where the four folded bytes `w` (the
+    /// first lowest) start.
     #[inline(always)]
-    fn confirmed(&self, text: &[u8], i: usize, window: u32) -> bool {
-        let next = text.get(i + 3).map_or(0, |&b| u32::from(FOLD[b as usize]));
-        self.short.contains(window) || self.four.contains(window << 8 | next)
+    fn may_start(&self, w: u32) -> bool {
+        let three = w & 0x00FF_FFFF;
+        self.three.contains(three) && (self.short.contains(three) || self.four.contains(w))
     }
 
     /// Adds the matches that start at `start` to `out`, kept in order.
@@ -233,6 +263,25 @@ impl Keywords {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fold8_folds_each_byte_as_the_table_does() {
+        for b in 0..=255u8 {
+            for lane in 0..8 {
+                // The byte in every lane, beside bytes that are and are not letters.
+                for other in [0u8, b'a', b'Z', 0x80, 0xFF, b'@'] {
+                    let mut bytes = [other; 8];
+                    bytes[lane] = b;
+                    let want = bytes.map(|b| FOLD[b as usize]);
+                    assert_eq!(
+                        fold8(u64::from_le_bytes(bytes)).to_le_bytes(),
+                        want,
+                        "{b:#x} in lane {lane}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn keywords_of_every_length_are_found_at_every_position() {
