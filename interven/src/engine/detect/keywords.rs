@@ -74,14 +74,7 @@ static FOLD: [u8; 256] = {
 /// ASCII upper case to lower case in each byte of `x`, as [`FOLD`] does.
 #[inline(always)]
 const fn fold8(x: u64) -> u64 {
-    const LANES: u64 = 0x0101_0101_0101_0101;
-    let low = x & (0x7F * LANES);
-    // Bit 7 of each byte: at least `A`, above `Z`, and not a byte of 0x80
-    // or more (no carry crosses a byte: 0x7F + 0x3F < 0x100).
-    let from_a = low + (0x80 - b'A' as u64) * LANES;
-    let past_z = low + (0x80 - (b'Z' as u64 + 1)) * LANES;
-    let upper = from_a & !past_z & !x & (0x80 * LANES);
-    x | upper >> 2
+    x | super::text::in_range_mask(x, b'A', b'Z') >> 2
 }
 
 impl Keywords {

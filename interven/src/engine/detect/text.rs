@@ -523,12 +523,10 @@ impl Features {
     }
 }
 
-/// The index of the first byte of `bytes` in `lo..=hi` (an ASCII range),
-/// eight bytes at a time: each word's bytes are tested together, without
-/// a branch per byte.
-#[inline]
-pub(crate) fn find_in_range(bytes: &[u8], lo: u8, hi: u8) -> Option<usize> {
-    debug_assert!(lo >= 1 && hi < 0x7f && lo <= hi);
+/// Bit 7 of each byte of `w` that is in `lo..=hi` (an ASCII range), no
+/// other bit set.
+#[inline(always)]
+pub(crate) const fn in_range_mask(w: u64, lo: u8, hi: u8) -> u64 {
     const ONES: u64 = u64::from_ne_bytes([1; 8]);
     const LOW7: u64 = ONES * 0x7f;
     const HIGH: u64 = ONES * 0x80;
@@ -536,13 +534,22 @@ pub(crate) fn find_in_range(bytes: &[u8], lo: u8, hi: u8) -> Option<usize> {
     // the high bit of `x + 0x7f - hi` is set where the low seven bits
     // exceed `hi`, that of `x + 0x80 - lo` where they reach `lo`; a byte
     // with its own high bit set is outside every ASCII range.
-    let (above, from) = (ONES * u64::from(0x7f - hi), ONES * u64::from(0x80 - lo));
+    let (above, from) = (ONES * (0x7f - hi as u64), ONES * (0x80 - lo as u64));
+    let x = w & LOW7;
+    (x + from) & !(x + above) & !w & HIGH
+}
+
+/// The index of the first byte of `bytes` in `lo..=hi` (an ASCII range),
+/// eight bytes at a time: each word's bytes are tested together, without
+/// a branch per byte.
+#[inline]
+pub(crate) fn find_in_range(bytes: &[u8], lo: u8, hi: u8) -> Option<usize> {
+    debug_assert!(lo >= 1 && hi < 0x7f && lo <= hi);
     let mut chunks = bytes.chunks_exact(8);
     let mut at = 0;
     for c in &mut chunks {
         let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
-        let x = w & LOW7;
-        let hits = (x + from) & !(x + above) & !w & HIGH;
+        let hits = in_range_mask(w, lo, hi);
         if hits != 0 {
             return Some(at + (hits.trailing_zeros() / 8) as usize);
         }
