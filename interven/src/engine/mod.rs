@@ -601,8 +601,6 @@ struct Traces {
     slots: Vec<(u128, Arc<str>)>,
     /// The slot the next trace takes.
     next: usize,
-    /// The scope remembered last: the next call is most often the same agent's.
-    last: Option<Arc<str>>,
 }
 
 /// How many recent traces an engine remembers (a power of two).
@@ -1029,15 +1027,14 @@ impl Engine {
     fn remember_trace(&self, scope: &str) -> u128 {
         let random = os_random_u128();
         let mut t = self.traces.lock().unwrap_or_else(PoisonError::into_inner);
-        let scope = match &t.last {
-            Some(last) if **last == *scope => Arc::clone(last),
-            _ => {
-                let new: Arc<str> = Arc::from(scope);
-                t.last = Some(Arc::clone(&new));
-                new
-            }
-        };
         let slot = t.next;
+        // The scope of the trace before this one: the next call is most
+        // often the same agent's, and shares its string.
+        let previous = t.slots.get((slot + TRACE_SLOTS - 1) % TRACE_SLOTS);
+        let scope = match previous {
+            Some((_, last)) if **last == *scope => Arc::clone(last),
+            _ => Arc::from(scope),
+        };
         t.next = (slot + 1) % TRACE_SLOTS;
         let bits = with_trace_slot(random, slot);
         if slot < t.slots.len() {
