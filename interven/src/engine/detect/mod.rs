@@ -18,6 +18,7 @@
 mod cut;
 mod destinations;
 mod keywords;
+mod long;
 mod normalize;
 mod parse;
 mod pii;
@@ -435,47 +436,47 @@ impl Detector {
         lists: &HostLists,
         depth: u8,
     ) -> Vec<Hit> {
+        let windows = (text.len() > long::LONG_TEXT).then_some((long::CHUNK, long::OVERLAP));
+        self.scan_text_in(text, key, lists, depth, windows)
+    }
+
+    /// [`scan_text`](Self::scan_text), the text scanned in windows of
+    /// `(chunk, overlap)` bytes (see [`long`]) or whole.
+    fn scan_text_in(
+        &self,
+        text: &str,
+        key: Option<&str>,
+        lists: &HostLists,
+        depth: u8,
+        windows: Option<(usize, usize)>,
+    ) -> Vec<Hit> {
         let mut hits = Vec::new();
         // Nothing this engine detects fits in fewer bytes (an email is at least `a@b.co`).
         if text.len() < MIN_CANDIDATE_LEN {
             return hits;
         }
-        let f = Features::of(text);
-        // A byte class first: building a substring searcher costs more than
-        // most strings take to scan.
-        if f.any(text::BRACKET) && text.contains("[REDACTED:") {
-            for caps in captures_each(&self.placeholder, text) {
-                let (Some(whole), Some(ty)) = (caps.get(0), caps.get(1)) else {
-                    continue;
-                };
-                let ty = ty.as_str();
-                let kind = if PII_TYPES.contains(&ty) {
-                    FindingKind::Pii
-                } else {
-                    FindingKind::Secret
-                };
-                hits.push(Hit {
-                    kind,
-                    ty: Cow::Owned(ty.to_owned()),
-                    span: whole.range(),
-                    placeholder: true,
-                    confidence: Confidence::High,
-                });
-            }
-        }
         let credential_key = key.filter(|k| self.key_hints.is_match(k));
-        // A short name (letters, `_` and `-`: most keys, labels, enum values)
-        // holds nothing any rule finds on its own; only a credential key
-        // makes it a value (a letters-only password).
-        if text.len() <= SHORT_NAME
-            && !f.any(text::NOT_NAME)
-            && hits.is_empty()
-            && credential_key.is_none()
-        {
-            return hits;
-        }
-        let context = self.secrets.scan(text, &f, &mut hits);
-        self.pii.scan(text, &f, context, &mut hits);
+        let mut windows = windows.map(|(chunk, overlap)| long::windows(text, chunk, overlap));
+        let (f, runs) = if let Some(windows) = windows.as_mut() {
+            let scanned = self.scan_windows(text, windows, lists, depth, &mut hits);
+            (scanned.features, Some(scanned.runs))
+        } else {
+            let f = Features::of(text);
+            self.placeholders(text, &f, &mut hits);
+            // A short name (letters, `_` and `-`: most keys, labels, enum values)
+            // holds nothing any rule finds on its own; only a credential key
+            // makes it a value (a letters-only password).
+            if text.len() <= SHORT_NAME
+                && !f.any(text::NOT_NAME)
+                && hits.is_empty()
+                && credential_key.is_none()
+            {
+                return hits;
+            }
+            let context = self.secrets.scan(text, &f, &mut hits);
+            self.pii.scan(text, &f, context, &mut hits);
+            (f, None)
+        };
         self.pii.scan_keyed(text, key, &mut hits);
         if let Some(key) = credential_key {
             self.scan_with_key(text, key, &mut hits);
@@ -483,7 +484,8 @@ impl Detector {
         if f.any(text::NEWLINE) {
             self.scan_table(text, &mut hits);
         }
-        if depth == 0 && f.any(text::COLON) && text.contains("://") {
+        // (A long text's URLs were checked window by window.)
+        if windows.is_none() && depth == 0 && f.any(text::COLON) && text.contains("://") {
             for (start, url) in destinations::embedded_urls(text) {
                 destinations::check_embedded_url(url, start, lists, &mut hits);
             }
@@ -516,7 +518,22 @@ impl Detector {
                     }
                 }
             }
-            self.scan_decoded(text, lists, depth, &mut hits);
+            if text.len() >= 16 {
+                let (hex, base64) = runs.unwrap_or_else(|| text::encoded_runs(text));
+                if let Some(from) = hex {
+                    self.scan_hex(text, from, lists, depth, &mut hits);
+                }
+                if let Some(from) = base64
+                    && base64_may_hide(text)
+                {
+                    match &windows {
+                        Some(windows) => {
+                            self.scan_base64_windows(text, windows, lists, depth, &mut hits)
+                        }
+                        None => self.scan_base64(text, from, lists, depth, &mut hits),
+                    }
+                }
+            }
         }
         hits.retain(|h| {
             h.placeholder
@@ -666,23 +683,37 @@ impl Detector {
         }
     }
 
-    /// Decodes hex runs and base64 tokens (and gzip or zlib inside them),
-    /// scans what they hide, and reports each hidden finding over the
-    /// encoded bytes (exactly, for hex; the whole token, for base64).
-    fn scan_decoded(&self, text: &str, lists: &HostLists, depth: u8, hits: &mut Vec<Hit>) {
-        if text.len() < 16 {
+    /// The placeholders this engine writes (`[REDACTED:EMAIL]`): a value
+    /// already redacted is reported as its type, so it is never redacted twice.
+    fn placeholders(&self, text: &str, f: &Features, hits: &mut Vec<Hit>) {
+        // A byte class first: building a substring searcher costs more than
+        // most strings take to scan.
+        if !(f.any(text::BRACKET) && text.contains("[REDACTED:")) {
             return;
         }
-        let (hex, base64) = text::encoded_runs(text);
-        if let Some(from) = hex {
-            self.scan_hex(text, from, lists, depth, hits);
-        }
-        if let Some(from) = base64 {
-            self.scan_base64(text, from, lists, depth, hits);
+        for caps in captures_each(&self.placeholder, text) {
+            let (Some(whole), Some(ty)) = (caps.get(0), caps.get(1)) else {
+                continue;
+            };
+            let ty = ty.as_str();
+            let kind = if PII_TYPES.contains(&ty) {
+                FindingKind::Pii
+            } else {
+                FindingKind::Secret
+            };
+            hits.push(Hit {
+                kind,
+                ty: Cow::Owned(ty.to_owned()),
+                span: whole.range(),
+                placeholder: true,
+                confidence: Confidence::High,
+            });
         }
     }
 
-    /// [`scan_decoded`](Self::scan_decoded) for hex runs.
+    /// Decodes the hex runs from `from` on (and gzip or zlib inside them),
+    /// scans what they hide, and reports each hidden finding over the
+    /// encoded bytes (exactly).
     fn scan_hex(&self, text: &str, from: usize, lists: &HostLists, depth: u8, hits: &mut Vec<Hit>) {
         for (range, decoded, stride) in normalize::hex_runs(text, from) {
             if range.len() > MAX_DECODE_LEN * 3 {
@@ -700,7 +731,8 @@ impl Detector {
         }
     }
 
-    /// [`scan_decoded`](Self::scan_decoded) for base64 tokens.
+    /// Decodes the base64 tokens from `from` on, scans what they hide, and
+    /// reports each hidden finding over the whole token.
     fn scan_base64(
         &self,
         text: &str,
@@ -709,12 +741,6 @@ impl Detector {
         depth: u8,
         hits: &mut Vec<Hit>,
     ) {
-        if text.len() < 20
-            || text.starts_with("data:image/")
-            || text.starts_with("data:application/octet-stream")
-        {
-            return;
-        }
         for range in base64_candidates(text, from) {
             let token = &text[range.clone()];
             if token.len() > MAX_DECODE_LEN
@@ -737,6 +763,14 @@ impl Detector {
             }
         }
     }
+}
+
+/// Whether the base64 tokens of `text` are worth decoding: not in an
+/// image or a file given as a data URL.
+fn base64_may_hide(text: &str) -> bool {
+    text.len() >= 20
+        && !text.starts_with("data:image/")
+        && !text.starts_with("data:application/octet-stream")
 }
 
 /// The captures of every match: a fast DFA search finds each match, and

@@ -181,6 +181,18 @@ pub(crate) struct Seen {
     birth_at: Vec<usize>,
     card_at: Vec<usize>,
     phone_at: Vec<usize>,
+    /// Set when the text scanned is a window of a longer text (see
+    /// `Detector::scan_text`): the positions above are the longer text's.
+    window: Option<InWindow>,
+}
+
+/// Where a window sits in the text whose words a [`Seen`] holds.
+#[derive(Debug, Clone)]
+struct InWindow {
+    /// The window's first byte in the whole text.
+    offset: usize,
+    /// The whole text's first line and where it ends, when it may be a header.
+    header: Option<(usize, std::sync::Arc<str>)>,
 }
 
 /// The most positions kept per kind of context word.
@@ -223,19 +235,72 @@ impl Seen {
         }
     }
 
-    /// Whether a word of `at` is near `span`: shortly before or after it,
-    /// or in the header line of a table.
-    fn near(at: &[usize], text: &str, span: &std::ops::Range<usize>) -> bool {
-        let header = text
-            .find('\n')
-            .filter(|&n| n <= 2048 && n < span.start)
-            .unwrap_or(0);
+    /// Whether a word of `at` (one of this `Seen`'s lists) is near `span`
+    /// of `text`: shortly before or after it, or in the header line of a table.
+    fn near(&self, at: &[usize], text: &str, span: &std::ops::Range<usize>) -> bool {
+        let (offset, first_line) = match &self.window {
+            Some(w) => (w.offset, w.header.as_ref().map(|h| h.0)),
+            None => (0, header_line(text)),
+        };
+        let span = span.start + offset..span.end + offset;
+        let header = first_line.filter(|&n| n < span.start).unwrap_or(0);
         at.iter().any(|&p| {
             p < header
                 || (p <= span.start && span.start - p <= WORD_REACH)
                 || (p >= span.end && p - span.end <= WORD_REACH / 4)
         })
     }
+
+    /// Adds the words `other` saw in a window starting at `offset`, those
+    /// at positions in `own` (the window's own part: each word is taken from
+    /// exactly one window), after the words already held.
+    pub(crate) fn absorb(&mut self, other: &Seen, offset: usize, own: &std::ops::Range<usize>) {
+        self.birth |= other.birth;
+        self.birth_abbreviation |= other.birth_abbreviation;
+        self.passport |= other.passport;
+        for (list, from) in [
+            (&mut self.birth_at, &other.birth_at),
+            (&mut self.card_at, &other.card_at),
+            (&mut self.phone_at, &other.phone_at),
+        ] {
+            let room = MAX_WORDS.saturating_sub(list.len());
+            list.extend(
+                from.iter()
+                    .map(|p| p + offset)
+                    .filter(|p| own.contains(p))
+                    .take(room),
+            );
+        }
+    }
+
+    /// These words, for scanning the window of `text` that starts at `offset`.
+    pub(crate) fn for_window(&self, text: &str, offset: usize) -> Seen {
+        let header = header_line(text).map(|n| (n, std::sync::Arc::from(&text[..n])));
+        Seen {
+            window: Some(InWindow { offset, header }),
+            ..self.clone()
+        }
+    }
+
+    /// The header of the table column that `start` of `text` is in (see
+    /// [`column_name`]), the whole text's when `text` is a window of it.
+    fn column_name<'a>(&'a self, text: &'a str, start: usize) -> Option<&'a str> {
+        let Some(w) = &self.window else {
+            return column_name(text, start);
+        };
+        let (end, header) = w.header.as_ref()?;
+        if *end >= start + w.offset {
+            return None;
+        }
+        column_of(header, text, start)
+    }
+}
+
+/// Where a text's first line ends, when it is short enough to be a
+/// table's header: a context word there is near every value below it.
+pub(crate) fn header_line(text: &str) -> Option<usize> {
+    let head = &text.as_bytes()[..text.len().min(2049)];
+    memchr::memchr(b'\n', head)
 }
 
 impl PiiRules {
@@ -345,7 +410,7 @@ impl PiiRules {
             // Each such date follows a name (`Jane Doe`) on its line: a text
             // with no two capitalised words in a row (a log, an id list) has none.
             if shape.year && capitalised_pair(bytes) {
-                self.scan_dates_beside_names(text, &seen.birth_at, hits);
+                self.scan_dates_beside_names(text, &seen, hits);
             }
             if context.ssn {
                 for m in self.ssn_bare.find_iter(text) {
@@ -405,7 +470,12 @@ impl PiiRules {
                         let span = at(span);
                         if bounded(text, span.start, span.end)
                             && !overlaps(hits, &span)
-                            && card_in_place(text, &span, Seen::near(&seen.card_at, text, &span))
+                            && card_in_place(
+                                text,
+                                &span,
+                                seen.near(&seen.card_at, text, &span),
+                                seen.column_name(text, span.start),
+                            )
                         {
                             hits.push(
                                 Hit::new(Kind::Pii, "PAYMENT_CARD", span)
@@ -464,7 +534,7 @@ impl PiiRules {
                     let span = at(m.range());
                     let digits = m.as_str().bytes().filter(u8::is_ascii_digit).count();
                     if (10..=12).contains(&digits)
-                        && Seen::near(&seen.phone_at, text, &span)
+                        && seen.near(&seen.phone_at, text, &span)
                         && !names_id(&key_words(key_before(text, span.start)))
                         && bounded(text, span.start, span.end)
                         && !overlaps(hits, &span)
@@ -951,7 +1021,7 @@ impl PiiRules {
 
     /// Written-out and numeric dates beside a person's name, with a year
     /// that can be a birth year: `Jane Doe (March 04, 1983)`, `Jane Doe,1983-03-04`.
-    fn scan_dates_beside_names(&self, text: &str, birth_at: &[usize], hits: &mut Vec<Hit>) {
+    fn scan_dates_beside_names(&self, text: &str, seen: &Seen, hits: &mut Vec<Hit>) {
         for m in self.date.find_iter(text) {
             if hits.len() > super::MAX_FINDINGS {
                 break;
@@ -976,7 +1046,7 @@ impl PiiRules {
             let before = &text[from..m.start()];
             let line = before.rsplit('\n').next().unwrap_or(before);
             let previous_line = before.rsplit('\n').nth(1).unwrap_or("");
-            let beside = if Seen::near(birth_at, text, &m.range()) {
+            let beside = if seen.near(&seen.birth_at, text, &m.range()) {
                 self.name.is_match(line)
                     || (line.trim().len() < 16 && self.name.is_match(previous_line))
             } else {
@@ -1221,13 +1291,19 @@ fn names_id(words: &[String]) -> bool {
     !names_card(words) && words.iter().any(|w| ID.contains(&w.as_str()))
 }
 
-/// Whether a Luhn-valid card candidate at `span` stands where a card is
+/// Whether a Luhn-valid card candidate at `span` (in the table column
+/// `column`, if any) stands where a card is
 /// written: not under an id-like key (`"id": 4111…`, `order 4111…`), not a
 /// bare JSON integer in a text that never speaks of cards, and a 17- or
 /// 18-digit number (Discord and Twitter snowflakes) only beside a card word.
-fn card_in_place(text: &str, span: &std::ops::Range<usize>, card_words: bool) -> bool {
+fn card_in_place(
+    text: &str,
+    span: &std::ops::Range<usize>,
+    card_words: bool,
+    column: Option<&str>,
+) -> bool {
     let key = key_words(key_before(text, span.start));
-    if names_id(&key) || column_name(text, span.start).is_some_and(|c| names_id(&key_words(c))) {
+    if names_id(&key) || column.is_some_and(|c| names_id(&key_words(c))) {
         return false;
     }
     if card_words || names_card(&key) {
@@ -1255,8 +1331,12 @@ fn card_in_place(text: &str, span: &std::ops::Range<usize>, card_words: bool) ->
 /// The header of the table column that `start` is in, when `text` is a
 /// table (CSV, TSV, `;` or `|` separated) and `start` is past its header.
 fn column_name(text: &str, start: usize) -> Option<&str> {
-    let header_end = text.find('\n').filter(|&n| n <= 2048 && n < start)?;
-    let header = &text[..header_end];
+    let header_end = header_line(text).filter(|&n| n < start)?;
+    column_of(&text[..header_end], text, start)
+}
+
+/// The column of `header` that `start` of `text` is in.
+fn column_of<'a>(header: &'a str, text: &str, start: usize) -> Option<&'a str> {
     let sep = [',', '\t', ';', '|']
         .into_iter()
         .find(|c| header.contains(*c))?;

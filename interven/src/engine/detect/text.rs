@@ -517,6 +517,13 @@ impl Features {
         }
     }
 
+    /// The features of two texts together (of a text, from its parts').
+    pub(crate) fn union(self, other: Features) -> Features {
+        Features {
+            mask: self.mask | other.mask,
+        }
+    }
+
     /// Whether the string holds any of the bytes of `flags`.
     pub(crate) fn any(&self, flags: u32) -> bool {
         self.mask & flags != 0
