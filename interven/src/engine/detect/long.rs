@@ -25,7 +25,7 @@ use rayon::prelude::*;
 
 use super::secrets::Context;
 use super::text::{self, Features};
-use super::{Detector, Hit, HostLists, destinations};
+use super::{Detector, Hit, HostLists, destinations, pii};
 
 /// The own part of a window, in bytes (the cores' second-level caches hold
 /// a window and the tables the passes use).
@@ -189,6 +189,7 @@ impl Detector {
         }
         // Then personal data with those words, and the URLs.
         let first_pass = hits.len();
+        let header = pii::Seen::header_of(text);
         let windows_ref: &[Window] = windows;
         let second: Vec<(Vec<Hit>, Runs)> = (0..windows_ref.len())
             .into_par_iter()
@@ -202,7 +203,7 @@ impl Detector {
                 let mut found = seen_from(&hits[from..to], w);
                 let seeded = found.len();
                 let seen = Context {
-                    seen: context.seen.for_window(text, w.scan.start),
+                    seen: context.seen.for_window(w.scan.start, header.clone()),
                     ssn: context.ssn,
                 };
                 self.pii.scan(part, &w.features, seen, &mut found);
@@ -266,8 +267,7 @@ impl Detector {
                 own_hits(found, w)
             })
             .collect();
-        let mut later: Vec<Hit> = found.into_iter().flatten().collect();
-        hits.append(&mut later);
+        hits.extend(found.into_iter().flatten());
     }
 }
 

@@ -273,9 +273,18 @@ impl Seen {
         }
     }
 
-    /// These words, for scanning the window of `text` that starts at `offset`.
-    pub(crate) fn for_window(&self, text: &str, offset: usize) -> Seen {
-        let header = header_line(text).map(|n| (n, std::sync::Arc::from(&text[..n])));
+    /// The first line of `text` as [`for_window`](Self::for_window) takes it.
+    pub(crate) fn header_of(text: &str) -> Option<(usize, std::sync::Arc<str>)> {
+        header_line(text).map(|n| (n, std::sync::Arc::from(&text[..n])))
+    }
+
+    /// These words, for scanning the window that starts at `offset` of a
+    /// text whose [`header_of`](Self::header_of) is `header`.
+    pub(crate) fn for_window(
+        &self,
+        offset: usize,
+        header: Option<(usize, std::sync::Arc<str>)>,
+    ) -> Seen {
         Seen {
             window: Some(InWindow { offset, header }),
             ..self.clone()
