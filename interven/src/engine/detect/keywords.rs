@@ -20,42 +20,50 @@ use aho_corasick::{Anchored, Match};
 /// Bits in each table (a power of two).
 const BITS: usize = 1 << 15;
 
-/// A set of hashed byte groups, one bit each.
-struct Table(Box<[u64; BITS / 64]>);
+/// A set of hashed byte groups, one bit each, hashed with the multiplier
+/// `M`. The tables a position is tested against hash differently, so a
+/// group that collides in one is unlikely to collide in the next.
+struct Table<const M: u32>(Box<[u64; BITS / 64]>);
 
-impl Table {
-    fn new() -> Table {
+impl<const M: u32> Table<M> {
+    fn new() -> Self {
         Table(Box::new([0; BITS / 64]))
     }
 
     /// The slot of up to four folded bytes.
     #[inline(always)]
     const fn slot(bytes: u32) -> usize {
-        (bytes.wrapping_mul(0x9E37_79B1) >> (32 - 15)) as usize
+        (bytes.wrapping_mul(M) >> (32 - 15)) as usize
     }
 
     fn insert(&mut self, bytes: u32) {
-        let s = Table::slot(bytes);
+        let s = Self::slot(bytes);
         self.0[s / 64] |= 1 << (s % 64);
     }
 
     #[inline(always)]
     fn contains(&self, bytes: u32) -> bool {
-        let s = Table::slot(bytes);
+        let s = Self::slot(bytes);
         self.0[s / 64] >> (s % 64) & 1 != 0
     }
 }
+
+/// Odd multipliers with well-mixed high bits (Fibonacci hashing's, and two
+/// other 32-bit constants of the kind).
+const M_THREE: u32 = 0x9E37_79B1;
+const M_FOUR: u32 = 0x85EB_CA6B;
+const M_SHORT: u32 = 0xC2B2_AE35;
 
 /// The keywords and the tables of where they can start.
 pub(crate) struct Keywords {
     dfa: aho_corasick::dfa::DFA,
     /// The first three bytes of every keyword (shorter ones padded with
     /// every byte), folded.
-    three: Table,
+    three: Table<M_THREE>,
     /// The first four bytes of every keyword of four bytes or more...
-    four: Table,
+    four: Table<M_FOUR>,
     /// ...and the first three of every shorter one (as in `three`).
-    short: Table,
+    short: Table<M_SHORT>,
     /// A keyword of one byte: every position is a candidate.
     any_position: bool,
 }

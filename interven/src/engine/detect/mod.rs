@@ -118,9 +118,48 @@ pub(crate) struct Detector {
     secrets: secrets::SecretRules,
     pii: pii::PiiRules,
     placeholder: Regex,
-    /// Words that make a key worth a closer look (`password`, `ssn`, `dob`…).
-    key_hints: aho_corasick::AhoCorasick,
     date: Regex,
+}
+
+/// Words that make a key worth a closer look (`password`, `ssn`, `dob`…),
+/// lower case.
+const KEY_HINTS: [&str; 13] = [
+    "pass", "pwd", "secret", "key", "token", "auth", "cred", "ssn", "social", "dob", "birth",
+    "born", "passport",
+];
+
+/// Per byte, the hints that start with it (either case), one bit each.
+static HINT_STARTS: [u16; 256] = {
+    let mut t = [0u16; 256];
+    let mut h = 0;
+    while h < KEY_HINTS.len() {
+        let first = KEY_HINTS[h].as_bytes()[0];
+        t[first as usize] |= 1 << h;
+        t[first.to_ascii_uppercase() as usize] |= 1 << h;
+        h += 1;
+    }
+    t
+};
+
+/// Whether `name` holds one of the [`KEY_HINTS`], ASCII case aside. Names
+/// are short: one table read per byte, and a comparison only where a hint
+/// may start (an automaton's search costs more to set up than this whole
+/// loop on a ten-byte key).
+fn has_key_hint(name: &str) -> bool {
+    let b = name.as_bytes();
+    b.iter().enumerate().any(|(i, &c)| {
+        let mut starts = HINT_STARTS[c as usize];
+        while starts != 0 {
+            let hint = KEY_HINTS[starts.trailing_zeros() as usize].as_bytes();
+            if b.get(i..i + hint.len())
+                .is_some_and(|w| w.eq_ignore_ascii_case(hint))
+            {
+                return true;
+            }
+            starts &= starts - 1;
+        }
+        false
+    })
 }
 
 /// The detectors, built once per process: they do not depend on the policy.
@@ -152,13 +191,6 @@ impl Detector {
             secrets: secrets::SecretRules::new(),
             pii: pii::PiiRules::new(),
             placeholder: re(r"\[REDACTED:([A-Z0-9_]{2,48})\]"),
-            key_hints: aho_corasick::AhoCorasickBuilder::new()
-                .ascii_case_insensitive(true)
-                .build([
-                    "pass", "pwd", "secret", "key", "token", "auth", "cred", "ssn", "social",
-                    "dob", "birth", "born", "passport",
-                ])
-                .unwrap_or_else(|e| panic!("key hints: {e}")),
             date: re(&format!(r"^\s*(?:{})\s*$", pii::DATE)),
         }
     }
@@ -222,7 +254,8 @@ impl Detector {
     /// Every finding in a JSON body (request or response). Callers bound
     /// the depth first ([`MAX_BODY_DEPTH`](crate::engine::MAX_BODY_DEPTH)).
     pub(crate) fn scan_body(&self, body: &Value, lists: &HostLists, out: &mut Vec<Located>) {
-        let mut path = String::new();
+        // Most paths fit: one allocation, not one per doubling.
+        let mut path = String::with_capacity(128);
         self.walk(body, &mut path, None, lists, out);
     }
 
@@ -287,7 +320,7 @@ impl Detector {
         NAME_KEYS
             .iter()
             .find_map(|k| get(k))
-            .filter(|n| n.len() <= 128 && self.key_hints.is_match(n))
+            .filter(|n| n.len() <= 128 && has_key_hint(n))
     }
 
     /// One member of an object: its key, its value (with the key, or the
@@ -455,7 +488,7 @@ impl Detector {
         if text.len() < MIN_CANDIDATE_LEN {
             return hits;
         }
-        let credential_key = key.filter(|k| self.key_hints.is_match(k));
+        let credential_key = key.filter(|k| has_key_hint(k));
         let mut windows = windows.map(|(chunk, overlap)| long::windows(text, chunk, overlap));
         let (f, runs) = if let Some(windows) = windows.as_mut() {
             let scanned = self.scan_windows(text, windows, lists, depth, &mut hits);
@@ -578,9 +611,8 @@ impl Detector {
         let keyed: Vec<Option<&str>> = columns
             .iter()
             .map(|c| {
-                Some(*c).filter(|c| {
-                    !c.is_empty() && (self.key_hints.is_match(c) || pii::names_personal_column(c))
-                })
+                Some(*c)
+                    .filter(|c| !c.is_empty() && (has_key_hint(c) || pii::names_personal_column(c)))
             })
             .collect();
         if keyed.iter().all(Option::is_none) {
@@ -1147,6 +1179,31 @@ pub(crate) fn escape_pointer(key: &str) -> Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn key_hints_found_as_an_automaton_finds_them() {
+        let ac = aho_corasick::AhoCorasickBuilder::new()
+            .ascii_case_insensitive(true)
+            .build(super::KEY_HINTS)
+            .unwrap();
+        let parts = [
+            "", "pass", "PASS", "Pa", "ss", "pwd", "PwD", "secret", "SECRE", "key", "kEy", "ke",
+            "token", "tok", "auth", "AUTH", "cred", "ssn", "sSn", "social", "dob", "birth", "born",
+            "passport", "_", "-", ".", " ", "x", "é", "ß", "\u{212a}", "title", "author", "id",
+        ];
+        let mut names = Vec::new();
+        for a in parts {
+            for b in parts {
+                for c in ["", "s", "_id", "x"] {
+                    names.push(format!("{a}{b}{c}"));
+                    names.push(format!("{c}{a}{b}"));
+                }
+            }
+        }
+        for name in names {
+            assert_eq!(super::has_key_hint(&name), ac.is_match(&name), "{name:?}");
+        }
+    }
+
     use super::*;
 
     /// `base64_candidates` as it was first written, byte by byte: the reference.

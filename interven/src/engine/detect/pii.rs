@@ -1418,12 +1418,12 @@ fn email_plausible(email: &str) -> bool {
     let Some((local, domain)) = email.rsplit_once('@') else {
         return false;
     };
-    let tld = domain.rsplit('.').next().unwrap_or("").to_ascii_lowercase();
+    let tld = domain.rsplit('.').next().unwrap_or("");
     const FILE_TLDS: &[&str] = &[
         "png", "jpg", "jpeg", "gif", "svg", "webp", "js", "css", "ts", "map", "py", "rs", "json",
         "lock",
     ];
-    !FILE_TLDS.contains(&tld.as_str())
+    !FILE_TLDS.iter().any(|t| t.eq_ignore_ascii_case(tld))
         && local != "git"
         && !local.is_empty()
         && !reserved_domain(domain)
@@ -1492,12 +1492,22 @@ fn role_mailbox(local: &str) -> bool {
         "do-not-reply",
         "bounce",
     ];
-    let local = local
-        .split('+')
-        .next()
-        .unwrap_or(local)
-        .to_ascii_lowercase();
-    ROLES.contains(&local.as_str()) || SENDERS.iter().any(|p| local.contains(p))
+    let local = local.split('+').next().unwrap_or(local);
+    ROLES.iter().any(|r| r.eq_ignore_ascii_case(local))
+        || SENDERS.iter().any(|p| contains_ignore_ascii_case(local, p))
+}
+
+/// Whether `hay` holds `needle` (lower case), ASCII case aside.
+fn contains_ignore_ascii_case(hay: &str, needle: &str) -> bool {
+    hay.as_bytes()
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
+
+/// Whether `text` ends with `suffix` (lower case), ASCII case aside.
+fn ends_with_ignore_ascii_case(text: &str, suffix: &str) -> bool {
+    text.len() >= suffix.len()
+        && text.as_bytes()[text.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
 }
 
 /// A domain reserved for documentation and testing, which no person's
@@ -1506,16 +1516,20 @@ fn role_mailbox(local: &str) -> bool {
 /// names (RFC 2606, RFC 6761), `localhost` itself and any host under or
 /// named `localhost` (`localhost.localdomain`).
 pub(crate) fn reserved_domain(domain: &str) -> bool {
-    let d = domain.trim_end_matches('.').to_ascii_lowercase();
-    let under =
-        |base: &str| d == base || d.strip_suffix(base).is_some_and(|rest| rest.ends_with('.'));
+    let d = domain.trim_end_matches('.');
+    // `d` is `base` or ends with `.base` (ASCII case aside).
+    let under = |base: &str| {
+        ends_with_ignore_ascii_case(d, base)
+            && (d.len() == base.len() || d.as_bytes()[d.len() - base.len() - 1] == b'.')
+    };
     ["example.com", "example.net", "example.org"]
         .iter()
         .any(|b| under(b))
         || ["example", "test", "invalid", "localhost", "localdomain"]
             .iter()
             .any(|t| under(t))
-        || d.split('.').any(|label| label == "localhost")
+        || d.split('.')
+            .any(|label| label.eq_ignore_ascii_case("localhost"))
 }
 
 /// Area 001–899 but 666, group 01–99, serial 0001–9999.
@@ -1532,21 +1546,27 @@ fn ssn_valid(area: &str, group: &str, serial: &str) -> bool {
 
 /// Luhn plus the issuer ranges and lengths of the major networks.
 fn card_valid(candidate: &str) -> bool {
-    let digits: Vec<u8> = candidate
-        .bytes()
-        .filter(u8::is_ascii_digit)
-        .map(|b| b - b'0')
-        .collect();
-    let len = digits.len();
-    if !(13..=19).contains(&len) || !luhn_valid(&digits) {
+    // The digits, on the stack: a card has at most 19.
+    let mut buf = [0u8; 19];
+    let mut len = 0;
+    for b in candidate.bytes().filter(u8::is_ascii_digit) {
+        if len == buf.len() {
+            return false;
+        }
+        buf[len] = b - b'0';
+        len += 1;
+    }
+    let digits = &buf[..len];
+    if !(13..=19).contains(&len) || !luhn_valid(digits) {
         return false;
     }
     // Separators, when used, must be consistent (groups of 4, or Amex 4-6-5).
-    let seps: Vec<&str> = candidate
+    let mut seps = candidate
         .split(|c: char| c.is_ascii_digit())
-        .filter(|s| !s.is_empty())
-        .collect();
-    if seps.windows(2).any(|w| w[0] != w[1]) {
+        .filter(|s| !s.is_empty());
+    if let Some(first) = seps.next()
+        && seps.any(|s| s != first)
+    {
         return false;
     }
     let prefix = |n: usize| {

@@ -989,7 +989,7 @@ impl SecretRules {
         });
         // Discord bot tokens have no literal: `.xxxxxx.` between token characters.
         if f.any(text::DOT)
-            && let Some(slot) = RULES.iter().position(|r| r.ty == "DISCORD_BOT_TOKEN")
+            && let Some(slot) = *DISCORD_SLOT
         {
             for i in discord_dots(text) {
                 windows.push((slot, window(text, i.saturating_sub(32), i + 48)));
@@ -1174,6 +1174,10 @@ fn firebase_web_config(text: &str, span: Range<usize>) -> bool {
 /// JWT (claims, groups, an RS512 signature) is a few kilobytes.
 const MAX_TOKEN: usize = 16 * 1024;
 
+/// The Discord bot token rule's index in [`RULES`].
+static DISCORD_SLOT: std::sync::LazyLock<Option<usize>> =
+    std::sync::LazyLock::new(|| RULES.iter().position(|r| r.ty == "DISCORD_BOT_TOKEN"));
+
 /// Where a Discord bot token's first dot may be: `.` six token characters `.`.
 fn discord_dots(text: &str) -> impl Iterator<Item = usize> + '_ {
     discord_dots_in(text.as_bytes())
@@ -1190,7 +1194,15 @@ fn discord_dots_in(b: &[u8]) -> impl Iterator<Item = usize> + '_ {
             if i < next_free {
                 continue;
             }
-            if b.get(i + 7) == Some(&b'.') && b[i + 1..i + 7].iter().all(|&c| token(c)) {
+            // The pattern's shape around the dots: at least 24 token
+            // characters before the first, six between, 27 after the second.
+            if b.get(i + 7) == Some(&b'.')
+                && b[i + 1..i + 7].iter().all(|&c| token(c))
+                && i >= 24
+                && b[i - 24..i].iter().all(|&c| token(c))
+                && b.get(i + 8..i + 35)
+                    .is_some_and(|t| t.iter().all(|&c| token(c)))
+            {
                 next_free = i + 7;
                 return Some(i);
             }
@@ -1773,6 +1785,42 @@ pub(crate) fn secret_for_key(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn discord_dots_are_where_every_token_match_has_its_first_dot() {
+        let re = Regex::new(RULES[DISCORD_SLOT.unwrap()].pattern).unwrap();
+        let id = "MTk4NjIyNDgzNDcxOTI1MjQ4"; // 24 characters
+        let mut texts = vec![
+            "https://api.github.com/repos/acme/shop".to_owned(),
+            "see docs.github.io and www.google.com/search".to_owned(),
+        ];
+        for extra in ["", "A", "Ab"] {
+            for tail in [27, 30, 38] {
+                let token = format!("{id}{extra}.Cl2FMQ.{}", "Z".repeat(tail));
+                for (before, after) in [
+                    ("", ""),
+                    ("token ", " end"),
+                    ("x.abcdef.", ".y"),
+                    ("a.b.", "."),
+                ] {
+                    texts.push(format!("{before}{token}{after}"));
+                    texts.push(format!("{before}{token}\n{before}{token}{after}"));
+                }
+            }
+        }
+        for text in &texts {
+            let dots: Vec<usize> = discord_dots(text).collect();
+            for m in re.find_iter(text) {
+                let first_dot = m.start() + m.as_str().find('.').unwrap();
+                assert!(
+                    dots.contains(&first_dot),
+                    "{text:?}: {dots:?} lacks {first_dot}"
+                );
+            }
+        }
+        assert_eq!(discord_dots(&texts[0]).count(), 0);
+        assert_eq!(discord_dots(&texts[1]).count(), 0);
+    }
 
     #[test]
     fn the_keyword_search_finds_what_an_overlapping_search_finds() {
