@@ -1179,6 +1179,8 @@ pub(crate) fn escape_pointer(key: &str) -> Cow<'_, str> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn key_hints_found_as_an_automaton_finds_them() {
         let ac = aho_corasick::AhoCorasickBuilder::new()
@@ -1203,8 +1205,6 @@ mod tests {
             assert_eq!(super::has_key_hint(&name), ac.is_match(&name), "{name:?}");
         }
     }
-
-    use super::*;
 
     /// `base64_candidates` as it was first written, byte by byte: the reference.
     fn base64_candidates_bytewise(text: &str, from: usize) -> Vec<Range<usize>> {

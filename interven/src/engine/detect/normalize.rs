@@ -554,6 +554,16 @@ pub(crate) fn hex_runs(
     text: &str,
     from: usize,
 ) -> impl Iterator<Item = (Range<usize>, String, usize)> + '_ {
+    hex_runs_reading(text, from, true)
+}
+
+/// [`hex_runs`], skipping what holds no run (`skip`) or reading every byte
+/// (the reference the skipping is tested against).
+fn hex_runs_reading(
+    text: &str,
+    from: usize,
+    skip: bool,
+) -> impl Iterator<Item = (Range<usize>, String, usize)> + '_ {
     let b = text.as_bytes();
     let hex = |i: usize| b.get(i).is_some_and(u8::is_ascii_hexdigit);
     let byte = |i: usize| Some(hex_digit(*b.get(i)?)? << 4 | hex_digit(*b.get(i + 1)?)?);
@@ -565,10 +575,10 @@ pub(crate) fn hex_runs(
                 // the next run of them long enough to hold a hex run: prose
                 // has a hex letter every few bytes, and read one by one each
                 // costs a branch the processor cannot foresee.
-                i = if b[i] == b' ' {
-                    i + 1
-                } else {
+                i = if skip && b[i] != b' ' {
                     next_hex_segment(b, i + 1)
+                } else {
+                    i + 1
                 };
                 continue;
             }
@@ -705,71 +715,6 @@ pub(crate) fn inflate(bytes: &[u8]) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
 
-    /// [`hex_runs`] as it was before runs too short were skipped.
-    #[allow(clippy::type_complexity)]
-    fn hex_runs_byte_by_byte(
-        text: &str,
-        from: usize,
-    ) -> impl Iterator<Item = (Range<usize>, String, usize)> + '_ {
-        let b = text.as_bytes();
-        let hex = |i: usize| b.get(i).is_some_and(u8::is_ascii_hexdigit);
-        let byte = |i: usize| Some(hex_digit(*b.get(i)?)? << 4 | hex_digit(*b.get(i + 1)?)?);
-        let mut i = from;
-        std::iter::from_fn(move || {
-            while i < b.len() {
-                if !b[i].is_ascii_hexdigit() {
-                    i += 1;
-                    continue;
-                }
-                let start = i;
-                // Pairs apart by spaces: `hh hh hh …`.
-                if hex(i + 1) && b.get(i + 2) == Some(&b' ') && hex(i + 3) && hex(i + 4) {
-                    let mut j = i;
-                    let mut bytes = Vec::new();
-                    while hex(j) && hex(j + 1) && !hex(j + 2) {
-                        bytes.extend(byte(j));
-                        if b.get(j + 2) == Some(&b' ') && hex(j + 3) && hex(j + 4) && !hex(j + 5) {
-                            j += 3;
-                        } else {
-                            j += 2;
-                            break;
-                        }
-                    }
-                    i = j.max(i + 1);
-                    if bytes.len() >= 8
-                        && let Some(t) = printable(bytes)
-                    {
-                        return Some((start..j, t, 3));
-                    }
-                    continue;
-                }
-                while i < b.len() && b[i].is_ascii_hexdigit() {
-                    i += 1;
-                }
-                let len = (i - start) & !1;
-                if len < 16 || (i < b.len() && b[i].is_ascii_alphanumeric()) {
-                    continue;
-                }
-                // Most long hex runs are digests and ids, whose bytes are not
-                // UTF-8: told on the stack, before anything is allocated.
-                let mut stack = [0u8; 64];
-                if len / 2 <= stack.len() {
-                    for (k, at) in (start..start + len).step_by(2).enumerate() {
-                        stack[k] = byte(at).unwrap_or(0);
-                    }
-                    if std::str::from_utf8(&stack[..len / 2]).is_err() {
-                        continue;
-                    }
-                }
-                let bytes: Vec<u8> = (start..start + len).step_by(2).filter_map(byte).collect();
-                if let Some(t) = printable(bytes) {
-                    return Some((start..start + len, t, 2));
-                }
-            }
-            None
-        })
-    }
-
     #[test]
     fn hex_runs_skip_nothing_a_byte_by_byte_reading_finds() {
         let pieces = [
@@ -812,7 +757,7 @@ mod tests {
                 .unwrap_or(0);
             assert_eq!(
                 hex_runs(&text, from).collect::<Vec<_>>(),
-                hex_runs_byte_by_byte(&text, from).collect::<Vec<_>>(),
+                hex_runs_reading(&text, from, false).collect::<Vec<_>>(),
                 "{text:?} from {from}"
             );
         }
